@@ -1,0 +1,255 @@
+"""The attack base class: it owns the budget loop, projection, clipping and success.
+
+A subclass implements one method, :meth:`Attack.perturb`, for one batch at one
+budget. Whatever it returns is projected onto the eps-ball around the clean
+input and clipped to [0, 1] here, so no attack can forget either, and the
+success mask is computed here from the model's predictions on that final point.
+
+Conventions (see DESIGN.md): images are float32 NCHW in [0, 1], the model
+normalizes internally and returns logits, eps is on the [0, 1] scale.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import math
+import numbers
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..utils import batch_slices, torch_generator
+
+NORMS = ("linf", "l2")
+
+
+@dataclass
+class AttackResult:
+    """Adversarial examples and outcomes of one attack call over a list of budgets.
+
+    Attributes:
+        eps: the budgets, in the order given.
+        adv: adversarial images, shape ``(len(eps), N, C, H, W)``, on the CPU.
+        success: bool ``(len(eps), N)``; untargeted: prediction != y,
+            targeted: prediction == target.
+        pred: int64 ``(len(eps), N)``, the model's predictions on ``adv``.
+        clean_pred: int64 ``(N,)``, the model's predictions on the clean images.
+        seconds: wall-clock seconds spent crafting the examples at each budget.
+    """
+
+    eps: tuple[float, ...]
+    adv: Tensor
+    success: Tensor
+    pred: Tensor
+    clean_pred: Tensor
+    seconds: tuple[float, ...] = ()
+
+    def accuracy(self, y: Tensor) -> Tensor:
+        """Robust accuracy at each budget, shape ``(len(eps),)``."""
+        return (self.pred == y.cpu().view(1, -1)).float().mean(dim=1)
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no parameter gradients for the duration; both restored after."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU if it has none."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class Attack(abc.ABC):
+    """An evasion attack on a classifier, called as ``attack(model, x, y, eps)``.
+
+    Args:
+        targeted: push predictions to ``target`` instead of away from ``y``.
+        seed: seeds a fresh random stream for every budget, so the result at one
+            eps does not depend on the other budgets in the list.
+        batch_size: images per forward/backward pass.
+    """
+
+    norm: ClassVar[str] = "linf"
+    targeted_supported: ClassVar[bool] = False
+
+    def __init__(self, *, targeted: bool = False, seed: int = 0, batch_size: int = 256) -> None:
+        if targeted and not self.targeted_supported:
+            raise ValueError(f"{type(self).__name__} does not support targeted attacks")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.targeted = bool(targeted)
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.rng: torch.Generator = torch_generator(self.seed)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(norm={self.norm!r}, targeted={self.targeted}, seed={self.seed})"
+        )
+
+    @abc.abstractmethod
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+    ) -> Tensor:
+        """Adversarial images for one batch at budget ``eps > 0`` (projected afterwards)."""
+
+    # -- the budget and batch loop ---------------------------------------------
+    def __call__(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float | Sequence[float],
+        *,
+        target: Tensor | None = None,
+    ) -> AttackResult:
+        """Attack ``model`` on ``(x, y)`` at every budget in ``eps``."""
+        budgets = self._check_inputs(x, y, eps, target)
+        x = x.detach().float().cpu()
+        y = y.detach().long().cpu()
+        target = target.detach().long().cpu() if target is not None else None
+        with frozen(model):
+            device = model_device(model)
+            clean_pred = self._predict(model, x, device)
+            advs, seconds = [], []
+            for e in budgets:
+                start = time.perf_counter()
+                advs.append(self._attack_budget(model, x, y, e, target, device))
+                seconds.append(time.perf_counter() - start)
+            adv = torch.stack(advs)
+            pred = torch.stack([self._predict(model, a, device) for a in adv])
+        return AttackResult(
+            eps=budgets,
+            adv=adv,
+            success=self.succeeded(pred, y, target),
+            pred=pred,
+            clean_pred=clean_pred,
+            seconds=tuple(seconds),
+        )
+
+    def _attack_budget(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        target: Tensor | None,
+        device: torch.device,
+    ) -> Tensor:
+        if eps == 0:
+            return x.clone()
+        self.rng = torch_generator(self.seed, device)
+        out = []
+        for s in batch_slices(len(x), self.batch_size):
+            xb, yb = x[s].to(device), y[s].to(device)
+            tb = target[s].to(device) if target is not None else None
+            adv = self.perturb(model, xb, yb, eps, tb).detach()
+            out.append(self.project(adv, xb, eps).cpu())
+        return torch.cat(out) if out else x.clone()
+
+    @torch.no_grad()
+    def _predict(self, model: nn.Module, x: Tensor, device: torch.device) -> Tensor:
+        preds = [
+            model(x[s].to(device)).argmax(1).cpu() for s in batch_slices(len(x), self.batch_size)
+        ]
+        return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+
+    # -- helpers for subclasses -----------------------------------------------
+    def succeeded(self, pred: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+        """Per-sample success of predictions ``pred``: != y, or == target when targeted."""
+        return pred == target if self.targeted and target is not None else pred != y
+
+    def project(self, x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+        """Project ``x_adv`` onto the eps-ball (``self.norm``) around ``x``, then clip to [0, 1]."""
+        delta = x_adv - x
+        if self.norm == "linf":
+            delta = delta.clamp(-eps, eps)
+        else:
+            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+            factor = (eps / norms).clamp(max=1.0)
+            delta = delta * factor.view(-1, *([1] * (x.dim() - 1)))
+        return (x + delta).clamp(0.0, 1.0)
+
+    def gradient_and_logits(
+        self, model: nn.Module, x_adv: Tensor, y: Tensor, target: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Gradient of the loss to ascend w.r.t. the input, and the logits at ``x_adv``.
+
+        The loss is cross-entropy on ``y`` (untargeted) or minus cross-entropy on
+        ``target`` (targeted), summed over the batch so a sample's gradient does
+        not depend on the batch it is in.
+        """
+        x_adv = x_adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(x_adv)
+            if self.targeted:
+                loss = -F.cross_entropy(logits, target, reduction="sum")
+            else:
+                loss = F.cross_entropy(logits, y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+        return grad.detach(), logits.detach()
+
+    def gradient(self, model: nn.Module, x_adv: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+        """Gradient of the loss to ascend w.r.t. the input (see :meth:`gradient_and_logits`)."""
+        return self.gradient_and_logits(model, x_adv, y, target)[0]
+
+    # -- validation -------------------------------------------------------------
+    def _check_inputs(
+        self, x: Tensor, y: Tensor, eps: float | Sequence[float], target: Tensor | None
+    ) -> tuple[float, ...]:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() != 4:
+            raise ValueError("x must be a float tensor of shape (N, C, H, W)")
+        if not isinstance(y, Tensor) or y.dim() != 1 or len(y) != len(x):
+            raise ValueError(
+                f"y must be a 1-D tensor of {len(x)} labels, got shape {tuple(y.shape)}"
+            )
+        if y.is_floating_point():
+            raise ValueError("y must hold integer class labels")
+        if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+            raise ValueError("x must hold finite values in [0, 1]")
+        if self.targeted:
+            if target is None:
+                raise ValueError("a targeted attack needs target=<labels>")
+            if (
+                not isinstance(target, Tensor)
+                or target.shape != y.shape
+                or target.is_floating_point()
+            ):
+                raise ValueError(f"target must be integer labels of shape {tuple(y.shape)}")
+        elif target is not None:
+            raise ValueError(
+                "target was given to an untargeted attack; construct it with targeted=True"
+            )
+        budgets = (eps,) if isinstance(eps, numbers.Real) else tuple(eps)
+        if not budgets:
+            raise ValueError("eps must hold at least one budget")
+        for e in budgets:
+            if (
+                isinstance(e, bool)
+                or not isinstance(e, numbers.Real)
+                or not math.isfinite(e)
+                or e < 0
+            ):
+                raise ValueError(f"eps must be finite numbers >= 0, got {e!r}")
+        return tuple(float(e) for e in budgets)

@@ -1,0 +1,60 @@
+"""Atomic, verified files: written under a temporary name and renamed; sha256 checked on load."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class CorruptFileError(Exception):
+    """A file's content does not match the sha256 recorded when it was written."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash never leaves half a file under that name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def tensors_to_bytes(obj: Any) -> bytes:
+    """Serialize a (nested) dict of tensors and plain values with torch.save."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def load_verified(path: Path, sha256: str) -> Any:
+    """Load a torch file after checking its sha256; only tensors and plain types (weights_only)."""
+    data = Path(path).read_bytes()
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise CorruptFileError(f"{path}: sha256 {actual[:12]}... does not match {sha256[:12]}...")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

@@ -1,0 +1,137 @@
+"""The `rbg` command: run | list | validate.
+
+A user error (bad suite, unknown plugin, missing data) prints one line,
+``rbg: error: <where>: <what>``, and exits with status 2; a bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .errors import UserError
+from .registry import REGISTRIES
+
+KIND_NAMES = {f"{kind}s": kind for kind in REGISTRIES} | {kind: kind for kind in REGISTRIES}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rbg",
+        description="Adversarial robustness benchmarks for PyTorch classifiers, GANs in the loop.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a suite and write CSVs, plots and a report")
+    run.add_argument("suite", help="suite file (TOML), e.g. suites/quickstart.toml")
+    run.add_argument("--out", help="output folder (default: results/<suite name>)")
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    run.add_argument("--data-dir", help="local root of datasets (default: $RBG_DATA_DIR)")
+    run.add_argument(
+        "--cache-dir",
+        help="store of trained models and results (default: $RBG_CACHE_DIR or ~/.cache/robustbench_gan)",
+    )
+    run.add_argument(
+        "--threads", type=int, default=1,
+        help="torch CPU threads (default 1: CPU results are bit-reproducible at a fixed count)",
+    )  # fmt: skip
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the plan and what is cached, run nothing"
+    )
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    listing = commands.add_parser("list", help="list registered plugins")
+    listing.add_argument(
+        "kind", nargs="?", help="datasets | classifiers | generators | attacks | defenses"
+    )
+    listing.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'pgd*'")
+
+    validate = commands.add_parser("validate", help="check a suite file without running it")
+    validate.add_argument("suite")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner.run import run_suite
+
+    if args.dry_run:
+        return cmd_dry_run(args)
+    summary = run_suite(
+        args.suite,
+        out=args.out,
+        device=args.device,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+        threads=args.threads,
+    )
+    counts = summary.counts
+    print(
+        f"rbg: {counts['run']} cells run, {counts['cached']} from cache"
+        + (f", {counts['recomputed']} recomputed (corrupt cache)" if counts["recomputed"] else "")
+        + f"; results in {summary.out}/ (report.md, leaderboard.csv, ...)"
+    )
+    return 0
+
+
+def cmd_dry_run(args: argparse.Namespace) -> int:
+    from .runner.run import default_cache_dir, prepare
+    from .runner.store import Store
+
+    _, _, plan = prepare(args.suite, args.data_dir)
+    store = Store(args.cache_dir or default_cache_dir())
+    labels = {cell.id: cell.label for cell in plan.cells}
+    try:
+        for cell in plan.cells:
+            state = "cached" if store.get(cell.id) is not None else "to run"
+            upstream = ", ".join(labels[d] for d in cell.deps) or "-"
+            print(f"{cell.id}  {state:7}  {cell.kind:16}  {cell.label}  <- {upstream}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.kind is None:
+        kinds = list(REGISTRIES)
+    elif args.kind in KIND_NAMES:
+        kinds = [KIND_NAMES[args.kind]]
+    else:
+        raise UserError(
+            f"unknown kind {args.kind!r}; choose from {', '.join(f'{k}s' for k in REGISTRIES)}"
+        )
+    for kind in kinds:
+        names = REGISTRIES[kind].list(args.pattern)
+        print(f"{kind}s: {', '.join(names) if names else '(none)'}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .suite import load_suite
+
+    suite = load_suite(args.suite)
+    print(
+        f"{args.suite}: ok ({len(suite.targets)} targets, {len(suite.generators)} generators, "
+        f"{len(suite.defenses)} defenses, {len(suite.attacks)} attacks, {len(suite.eps)} budgets)"
+    )
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"rbg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rbg: interrupted; finished cells are kept, run again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""scikit-learn's bundled 8x8 handwritten digits: the offline default dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sklearn.datasets import load_digits
+
+from ..registry import DATASETS
+from .split import DataSplit, images_to_tensor, labels_to_tensor, stratified_split
+
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
+@DATASETS.register("digits")
+def digits(
+    *,
+    root: str | Path | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    download: bool = False,
+    max_train: int | None = None,
+    max_test: int | None = None,
+) -> DataSplit:
+    """1,797 digits as (N, 1, 8, 8) in [0, 1], split stratified with ``seed``.
+
+    ``root`` and ``download`` are accepted for a uniform signature and ignored.
+    """
+    bunch = load_digits()
+    x = images_to_tensor(bunch.images[:, None], scale=16.0)
+    y = labels_to_tensor(bunch.target)
+    split = DataSplit(
+        "digits", *stratified_split(x, y, test_fraction=test_fraction, seed=seed), 10, DIGIT_NAMES
+    )
+    return split.limited(max_train=max_train, max_test=max_test, seed=seed)

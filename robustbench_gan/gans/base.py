@@ -1,0 +1,105 @@
+"""The GAN container every generator family returns: a generator, a discriminator, sampling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..utils import batch_slices, torch_generator
+
+
+class GAN(nn.Module):
+    """A generator/discriminator pair plus what a caller needs to sample from it.
+
+    ``generator(z, labels)`` returns images in [-1, 1] (tanh) and
+    ``discriminator(x, labels)`` takes images in [-1, 1] and returns one logit per
+    image; ``labels`` is ``None`` for an unconditional GAN. ``config`` holds the
+    keyword arguments of the registered factory that built this GAN, so
+    ``GENERATORS.create(name, **gan.config)`` rebuilds it (e.g. to load a checkpoint).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        *,
+        nz: int,
+        num_classes: int,
+        conditional: bool,
+        out_shape: tuple[int, int, int],
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.generator = generator
+        self.discriminator = discriminator
+        self.nz = int(nz)
+        self.num_classes = int(num_classes)
+        self.conditional = bool(conditional)
+        self.out_shape = tuple(int(s) for s in out_shape)
+        self.config: dict[str, Any] = dict(config or {})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def sample_z(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` latent codes from the prior N(0, I), drawn on the CPU, on the GAN's device."""
+        return torch.randn(n, self.nz, generator=generator).to(self.device)
+
+    def default_labels(self, n: int) -> Tensor:
+        """A balanced cycle 0, 1, ..., K-1, 0, 1, ... of length ``n``."""
+        return torch.arange(n) % self.num_classes
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Differentiable images in [0, 1] for latent codes ``z`` (mode left as it is)."""
+        labels = self._check_labels(labels, len(z))
+        return (self.generator(z, labels) + 1) / 2
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: Tensor | None = None,
+        seed: int | None = None,
+        batch_size: int = 512,
+    ) -> Tensor:
+        """``n`` images in [0, 1] on the CPU, generated in eval mode (mode restored after).
+
+        A conditional GAN draws ``labels`` (default: a balanced cycle over the
+        classes); ``seed`` makes the draw reproducible without touching the global
+        random state.
+        """
+        if self.conditional and labels is None:
+            labels = self.default_labels(n)
+        labels = self._check_labels(labels, n)
+        rng = torch_generator(seed) if seed is not None else None
+        was_training = self.training
+        self.eval()
+        try:
+            out = [
+                self.generate(
+                    self.sample_z(s.stop - s.start, generator=rng),
+                    None if labels is None else labels[s],
+                ).cpu()
+                for s in batch_slices(n, batch_size)
+            ]
+        finally:
+            self.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, *self.out_shape)
+
+    def _check_labels(self, labels: Tensor | None, n: int) -> Tensor | None:
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError("an unconditional GAN takes no labels")
+            return None
+        if labels is None:
+            raise ValueError("a conditional GAN needs labels")
+        labels = torch.as_tensor(labels, dtype=torch.long).to(self.device)
+        if labels.shape != (n,):
+            raise ValueError(f"expected {n} labels, got shape {tuple(labels.shape)}")
+        if n and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes})")
+        return labels

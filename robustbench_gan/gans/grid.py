@@ -1,0 +1,39 @@
+"""A PNG grid of generated samples (one row per class for a conditional GAN)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+from .base import GAN
+
+
+def save_sample_grid(
+    gan: GAN, path: str | os.PathLike[str], *, per_class: int = 8, n: int = 64, seed: int = 0
+) -> Path:
+    """Write a grid of seeded samples to ``path`` (PNG, written atomically) and return it.
+
+    A conditional GAN draws ``per_class`` samples of each class, one row per class;
+    an unconditional one draws ``n`` samples in a near-square grid.
+    """
+    if gan.conditional:
+        labels = torch.arange(gan.num_classes).repeat_interleave(per_class)
+        images, nrow = gan.sample(len(labels), labels=labels, seed=seed), per_class
+    else:
+        images, nrow = gan.sample(n, seed=seed), math.ceil(math.sqrt(n))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_image(images, tmp, nrow=nrow, padding=1, pad_value=1.0, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

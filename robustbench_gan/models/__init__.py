@@ -1,0 +1,7 @@
+"""Classifier families, one per file; each registers itself in CLASSIFIERS."""
+
+from . import lenet, mlp, resnet, small_cnn  # noqa: F401  (registration)
+from .base import Classifier, Normalize
+from .ensemble import Ensemble
+
+__all__ = ["Classifier", "Ensemble", "Normalize"]

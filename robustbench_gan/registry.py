@@ -1,0 +1,178 @@
+"""One Registry class and the five registries of the project.
+
+A plugin is any callable (usually a class) that builds the thing from keyword
+arguments. Built-in plugins register with a decorator::
+
+    @ATTACKS.register("pgd", aliases=("linf_pgd",))
+    class PGD(Attack): ...
+
+Third-party packages add plugins through entry points, one group per kind
+(``robustbench_gan.attacks`` and so on); those are listed by name without
+being imported, and imported only when used, so a broken plugin never breaks
+``rbg list``. A name of the form ``package.module:attr`` names an unpackaged
+plugin and is imported on use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any, TypeVar
+
+from .errors import UserError
+
+T = TypeVar("T", bound=Callable[..., Any])
+
+
+class Registry:
+    """Names to factories for one kind of plugin (attack, dataset, ...)."""
+
+    def __init__(self, kind: str, *, builtins: str, group: str) -> None:
+        self.kind = kind
+        self.group = group
+        self._builtins = builtins
+        self._factories: dict[str, Callable[..., Any]] = {}
+        self._aliases: dict[str, str] = {}
+        self._entry_points: dict[str, metadata.EntryPoint] | None = None
+        self._builtins_loaded = False
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r})"
+
+    # -- registration -------------------------------------------------------
+    def register(self, name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
+        """Decorator: register the decorated factory under ``name`` (and aliases)."""
+
+        def decorator(factory: T) -> T:
+            self.add(name, factory, aliases=aliases)
+            return factory
+
+        return decorator
+
+    def add(self, name: str, factory: Callable[..., Any], *, aliases: tuple[str, ...] = ()) -> None:
+        """Register ``factory``; a name (or alias) that is already taken is an error."""
+        for key in (name, *aliases):
+            if key in self._factories or key in self._aliases:
+                raise ValueError(f"{self.kind} {key!r} is already registered")
+        self._factories[name] = factory
+        for alias in aliases:
+            self._aliases[alias] = name
+        if hasattr(factory, "__dict__") and "registered_name" not in vars(factory):
+            try:
+                factory.registered_name = name  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):
+                pass
+
+    # -- lookup -------------------------------------------------------------
+    def list(self, pattern: str = "*", *, aliases: bool = False) -> list[str]:
+        """Sorted names matching a shell-style ``pattern`` (built-ins and entry points)."""
+        names = set(self._all_factories()) | set(self._plugin_entry_points())
+        if aliases:
+            names |= set(self._aliases)
+        return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        return self.canonical(name) in self._factories or name in self._plugin_entry_points()
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` (resolves aliases)."""
+        self._load_builtins()
+        return self._aliases.get(name, name)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The factory registered as ``name``; raises UserError with close matches."""
+        if ":" in name:
+            return self._import_attr(name)
+        key = self.canonical(name)
+        if key in self._factories:
+            return self._factories[key]
+        entry = self._plugin_entry_points().get(key)
+        if entry is not None:
+            return self._load_entry_point(entry)
+        close = difflib.get_close_matches(name, self.list(aliases=True), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UserError(f"unknown {self.kind} {name!r}{hint} (see `rbg list {self.kind}s`)")
+
+    def create(self, name: str, /, **kwargs: Any) -> Any:
+        """Build the plugin ``name`` with keyword arguments."""
+        return self.get(name)(**kwargs)
+
+    # -- internals ----------------------------------------------------------
+    def _all_factories(self) -> dict[str, Callable[..., Any]]:
+        self._load_builtins()
+        return self._factories
+
+    def _load_builtins(self) -> None:
+        if not self._builtins_loaded:
+            self._builtins_loaded = True
+            importlib.import_module(self._builtins)
+
+    def _plugin_entry_points(self) -> dict[str, metadata.EntryPoint]:
+        if self._entry_points is None:
+            self._entry_points = {ep.name: ep for ep in metadata.entry_points(group=self.group)}
+        return self._entry_points
+
+    def _load_entry_point(self, entry: metadata.EntryPoint) -> Callable[..., Any]:
+        try:
+            factory = entry.load()
+        except Exception as exc:  # a broken third-party plugin is the user's to fix
+            raise UserError(
+                f"{self.kind} plugin {entry.name!r} ({entry.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self._factories.setdefault(entry.name, factory)
+        return factory
+
+    def _import_attr(self, spec: str) -> Callable[..., Any]:
+        module_name, _, attr = spec.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise UserError(f"cannot import {self.kind} {spec!r}: {exc}") from exc
+        if not callable(obj):
+            raise UserError(f"{self.kind} {spec!r} is not callable")
+        return obj
+
+
+DATASETS = Registry("dataset", builtins="robustbench_gan.data", group="robustbench_gan.datasets")
+CLASSIFIERS = Registry(
+    "classifier", builtins="robustbench_gan.models", group="robustbench_gan.classifiers"
+)
+GENERATORS = Registry(
+    "generator", builtins="robustbench_gan.gans", group="robustbench_gan.generators"
+)
+ATTACKS = Registry("attack", builtins="robustbench_gan.attacks", group="robustbench_gan.attacks")
+DEFENSES = Registry(
+    "defense", builtins="robustbench_gan.defenses", group="robustbench_gan.defenses"
+)
+
+REGISTRIES: dict[str, Registry] = {
+    r.kind: r for r in (DATASETS, CLASSIFIERS, GENERATORS, ATTACKS, DEFENSES)
+}
+
+
+def list_attacks(pattern: str = "*") -> list[str]:
+    return ATTACKS.list(pattern)
+
+
+def list_classifiers(pattern: str = "*") -> list[str]:
+    return CLASSIFIERS.list(pattern)
+
+
+def list_generators(pattern: str = "*") -> list[str]:
+    return GENERATORS.list(pattern)
+
+
+def list_defenses(pattern: str = "*") -> list[str]:
+    return DEFENSES.list(pattern)
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    return DATASETS.list(pattern)

@@ -1,0 +1,149 @@
+"""report.md: the tables a reader looks at first, the plots, and the definitions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..suite import Suite
+from .plots import model_name
+from .tables import WORST_CASE, Tables
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def robust_accuracy_matrix(board: pd.DataFrame, attack: str) -> pd.DataFrame:
+    """Models as rows, eps as columns, robust accuracy in the cells; flagged rows marked."""
+    part = board[board["attack"] == attack].copy()
+    part["model"] = [model_name(t, d) for t, d in zip(part["target"], part["defense"])]
+    flagged = set(part.loc[part["flags"] != "", "model"])
+    matrix = part.pivot_table(index="model", columns="eps", values="robust_acc", sort=False)
+    clean = part.groupby("model", sort=False)["clean_acc"].first()
+    matrix.insert(0, "clean", clean)
+    matrix.columns = ["clean"] + [f"eps {c:g}" for c in matrix.columns[1:]]
+    matrix.index = [f"{m} (flagged)" if m in flagged else m for m in matrix.index]
+    return matrix.reset_index(names="model")
+
+
+def render_report(
+    suite: Suite,
+    tables: Tables,
+    plots: dict[str, str],
+    *,
+    device: str,
+    versions: str,
+) -> str:
+    board = tables.leaderboard
+    lines = [
+        f"# {suite.name}: robustness report",
+        "",
+        suite.description,
+        "",
+        f"Dataset `{suite.dataset.name}`, {int(board['n_eval'].iloc[0])} test images attacked, "
+        f"seed {suite.seed}, device {device}, {versions}.",
+        "Budgets are Linf on the [0, 1] pixel scale. Robust accuracy is the share of test images "
+        "still classified correctly after the attack (misclassified clean images count as "
+        "not robust).",
+        "",
+    ]
+    lines += section("Worst case over all attacks", worst_case_text(board))
+    attacks = [a for a in dict.fromkeys(board["attack"]) if a != WORST_CASE]
+    for attack in attacks:
+        lines += section(
+            f"Attack `{attack}`", [markdown_table(robust_accuracy_matrix(board, attack))]
+        )
+    lines += section(
+        "Robust accuracy against eps", [f"![robust accuracy]({plots['robust_accuracy']})"]
+    )
+    flagged = board[board["flags"] != ""]
+    if len(flagged):
+        cols = ["target", "defense", "attack", "eps", "robust_acc", "flags"]
+        lines += section(
+            "Audit flags",
+            [
+                "These rows failed a sanity check; do not rank them until the cause is understood.",
+                "",
+                markdown_table(flagged[cols]),
+            ],
+        )
+    lines += section("Transfer", transfer_text(tables.transfer, plots))
+    if len(tables.ensemble):
+        lines += section("Ensembles", ensemble_text(tables.ensemble))
+    if len(tables.gan):
+        lines += section("Generators", gan_text(tables.gan, plots))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def section(title: str, body: Iterable[str]) -> list[str]:
+    return [f"## {title}", "", *body, ""]
+
+
+def worst_case_text(board: pd.DataFrame) -> list[str]:
+    if WORST_CASE not in set(board["attack"]):
+        return ["Only one attack was run; see its table below."]
+    return [
+        "Per image, an image counts as robust at an eps only if it survives every attack run "
+        "at that eps.",
+        "",
+        markdown_table(robust_accuracy_matrix(board, WORST_CASE)),
+    ]
+
+
+def transfer_text(transfer: pd.DataFrame, plots: dict[str, str]) -> list[str]:
+    lines = [
+        "Adversarial examples crafted on the source model are fed to the target model. "
+        "`target_robust_acc` is the target's accuracy on them; `transfer_success_rate` is the "
+        "share of the images the target classifies correctly when clean that it misclassifies "
+        "after the transfer (its denominator is those clean-correct images). The diagonal is the "
+        "white-box attack.",
+        "",
+    ]
+    lines += [
+        f"![transfer {name}]({path})"
+        for name, path in plots.items()
+        if name.startswith("transfer_")
+    ]
+    return lines
+
+
+def ensemble_text(frame: pd.DataFrame) -> list[str]:
+    cols = ["ensemble", "attack", "eps", "ensemble_robust_acc", "best_member",
+            "best_member_robust_acc", "mean_member_robust_acc", "gain"]  # fmt: skip
+    shown = frame[frame["eps"] > 0][cols]
+    return [
+        "White-box attacks on the ensemble go through its averaged output. `gain` is the "
+        "ensemble's robust accuracy minus its best member's; the columns "
+        "`transfer_robust_acc_from:*` of ensemble.csv give its accuracy on examples crafted on "
+        "each other model.",
+        "",
+        markdown_table(shown),
+    ]
+
+
+def gan_text(frame: pd.DataFrame, plots: dict[str, str]) -> list[str]:
+    lines = [
+        "FID is computed on the penultimate features of the suite's own classifier named in the "
+        "column (not Inception features, so values are not comparable with published FIDs). "
+        "Precision/recall follow Kynkäänniemi et al. 2019 (k-NN manifolds, k = 5), coverage "
+        "Naeem et al. 2020. Class coverage is the share of classes that receive at least half "
+        "the uniform share of the judge's predictions; label fidelity is the share of "
+        "conditional samples that the judge classifies as the class they were generated for.",
+        "",
+        markdown_table(frame),
+        "",
+    ]
+    lines += [f"![{name}]({path})" for name, path in plots.items() if name.startswith("gan_")]
+    return lines

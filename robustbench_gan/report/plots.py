@@ -1,0 +1,110 @@
+"""Plots of the report (matplotlib, Agg backend, PNG files)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .tables import WORST_CASE  # noqa: E402
+
+
+def model_name(target: str, defense: str) -> str:
+    return target if defense == "none" else f"{target} [{defense}]"
+
+
+def save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
+    """Robust accuracy against eps: one panel per attack, one line per model."""
+    attacks = list(dict.fromkeys(board["attack"]))
+    attacks = [a for a in attacks if a != WORST_CASE] + (
+        [WORST_CASE] if WORST_CASE in attacks else []
+    )
+    cols = min(3, len(attacks))
+    rows = math.ceil(len(attacks) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharey=True
+    )
+    for ax, attack in zip(axes.flat, attacks):
+        part = board[board["attack"] == attack]
+        for (target, defense), group in part.groupby(["target", "defense"], sort=False):
+            group = group.sort_values("eps")
+            ax.plot(
+                group["eps"], group["robust_acc"], marker="o", label=model_name(target, defense)
+            )
+        ax.set_title(attack)
+        ax.set_xlabel("eps (Linf, [0, 1] scale)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("robust accuracy")
+    for ax in list(axes.flat)[len(attacks) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=min(4, len(labels)),
+        bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(len(labels) / 4)),
+    )
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def transfer_heatmap(transfer: pd.DataFrame, attack: str, path: Path) -> Path:
+    """Target accuracy on examples crafted on the source, one panel per eps > 0."""
+    part = transfer[(transfer["attack"] == attack) & (transfer["eps"] > 0)]
+    budgets = sorted(part["eps"].unique())
+    models = list(dict.fromkeys(part["source"]))
+    cols = min(3, len(budgets))
+    rows = math.ceil(len(budgets) / cols)
+    size = 0.55 * len(models) + 2
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax, eps in zip(axes.flat, budgets):
+        grid = (
+            part[part["eps"] == eps]
+            .pivot(index="source", columns="target", values="target_robust_acc")
+            .reindex(index=models, columns=models)
+        )
+        image = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(models)), models, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.set_xlabel("target")
+        ax.set_ylabel("source")
+        ax.set_title(f"{attack}, eps {eps:g}")
+        for (i, j), value in np.ndenumerate(grid.to_numpy()):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 0.5 else "black")  # fmt: skip
+    for ax in list(axes.flat)[len(budgets) :]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="target accuracy")
+    return save(fig, path)
+
+
+def gan_loss_plot(losses: dict[str, tuple[list[float], list[float]]], path: Path) -> Path:
+    """D and G losses per step (moving average over 2% of the steps) for each generator."""
+    fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.2), squeeze=False)
+    for ax, (label, (d_loss, g_loss)) in zip(axes.flat, losses.items()):
+        window = max(1, len(d_loss) // 50)
+        for values, name in ((d_loss, "D"), (g_loss, "G")):
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(np.arange(len(smooth)) + window, smooth, label=f"{name} loss")
+        ax.set_title(label)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,0 +1,254 @@
+"""What each kind of cell does. A cell reads upstream results from the store and
+returns a JSON result plus named artifacts (bytes); the executor commits both."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..attacks.base import AttackResult
+from ..checkpoint import tensors_to_bytes
+from ..data.split import DataSplit
+from ..errors import UserError
+from ..gans.grid import save_sample_grid
+from ..gans.metrics import gan_metrics
+from ..gans.train import train_gan
+from ..models.train import TrainConfig, train_classifier
+from ..registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS, Registry
+from ..utils import predict, seed_everything
+from .plan import Cell
+from .store import Store
+
+
+@dataclass
+class CellOutput:
+    result: dict[str, Any]
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What every cell may use: the data, the device, the store and loaded models."""
+
+    data: DataSplit
+    device: torch.device
+    store: Store
+    progress: bool = True
+    eval_batch_size: int = 256
+    device_name: str = "cpu"
+    versions: str = ""
+    _models: dict[str, nn.Module] = field(default_factory=dict)
+
+    def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:
+        n = len(self.data.x_test) if n_eval is None else min(n_eval, len(self.data.x_test))
+        return self.data.x_test[:n], self.data.y_test[:n]
+
+    # -- loading upstream results --------------------------------------------
+    def trained(self, cell_id: str) -> nn.Module:
+        """The classifier trained by cell ``cell_id``, loaded once and kept on the device."""
+        if cell_id not in self._models:
+            record = self.store.get(cell_id)
+            if record is None:
+                raise RuntimeError(f"upstream cell {cell_id} has no result")
+            spec = record.spec["classifier"]
+            model = build(CLASSIFIERS, spec, self.classifier_inputs())
+            model.load_state_dict(self.store.load_tensors(record.artifacts["state"]))
+            self._models[cell_id] = model.to(self.device).eval()
+        return self._models[cell_id]
+
+    def gan(self, cell_id: str) -> nn.Module:
+        if cell_id not in self._models:
+            record = self.store.get(cell_id)
+            if record is None:
+                raise RuntimeError(f"upstream cell {cell_id} has no result")
+            gan = build(GENERATORS, record.spec["generator"], self.generator_inputs())
+            gan.load_state_dict(self.store.load_tensors(record.artifacts["state"]))
+            self._models[cell_id] = gan.to(self.device).eval()
+        return self._models[cell_id]
+
+    def model(self, ref: dict[str, Any]) -> nn.Module:
+        """An evaluated model from its plan description (trained, or built by a defense)."""
+        if "trained" in ref:
+            return self.trained(ref["trained"])
+        members = [self.model(m) for m in ref["members"]]
+        defense = build(DEFENSES, ref["build"]["defense"], {})
+        return defense.build(members).to(self.device).eval()
+
+    def classifier_inputs(self) -> dict[str, Any]:
+        d = self.data
+        return {"in_shape": d.shape, "num_classes": d.num_classes, "mean": d.mean, "std": d.std}
+
+    def generator_inputs(self) -> dict[str, Any]:
+        return {"in_shape": self.data.shape, "num_classes": self.data.num_classes}
+
+
+def build(registry: Registry, spec: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    """Create a plugin from its spec; bad values are the user's to fix."""
+    try:
+        return registry.create(spec["name"], **inputs, **spec["params"])
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"cannot build {registry.kind} {spec['name']!r}: {exc}") from None
+
+
+# -- cells --------------------------------------------------------------------
+def run_train_classifier(cell: Cell, ctx: Context) -> CellOutput:
+    spec = cell.spec
+    seed_everything(spec["seed"])
+    model = build(CLASSIFIERS, spec["classifier"], ctx.classifier_inputs())
+    defense = None
+    if spec["defense"] is not None:
+        extra = {"generator": ctx.gan(cell.deps[0])} if cell.deps else {}
+        defense = build(DEFENSES, spec["defense"], extra)
+    x, y = ctx.data.x_train, ctx.data.y_train
+    history = train_classifier(
+        model,
+        x,
+        y,
+        config=TrainConfig(**spec["train"]),
+        seed=spec["seed"],
+        device=ctx.device,
+        defense=defense,
+        progress=ctx.progress,
+        desc=cell.label,
+    )
+    x_test, y_test = ctx.data.x_test, ctx.data.y_test
+    test_acc = share(predict(model, x_test) == y_test)
+    ctx._models[cell.id] = model.eval()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return CellOutput(
+        {"epoch_loss": history.epoch_loss, "seconds": history.seconds, "test_acc": test_acc},
+        {"state": tensors_to_bytes(state)},
+    )
+
+
+def run_train_gan(cell: Cell, ctx: Context) -> CellOutput:
+    spec = cell.spec
+    seed_everything(spec["seed"])
+    gan = build(GENERATORS, spec["generator"], ctx.generator_inputs())
+    train = dict(spec["train"])
+    betas = (train.pop("beta1", 0.5), train.pop("beta2", 0.999))
+    try:
+        history = train_gan(
+            gan,
+            ctx.data.x_train,
+            ctx.data.y_train,
+            betas=betas,
+            seed=spec["seed"],
+            device=ctx.device,
+            progress=ctx.progress,
+            **{"steps": 1000, **train},
+        )
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"cannot train generator: {exc}") from None
+    ctx._models[cell.id] = gan.eval()
+    state = {k: v.detach().cpu() for k, v in gan.state_dict().items()}
+    result = {
+        "d_loss": history.d_loss,
+        "g_loss": history.g_loss,
+        "seconds": history.seconds,
+        "steps": history.steps,
+        "conditional": bool(gan.conditional),
+    }
+    return CellOutput(result, {"state": tensors_to_bytes(state)})
+
+
+def run_gan_metrics(cell: Cell, ctx: Context) -> CellOutput:
+    gan_cell, judge_cell = cell.deps
+    gan, judge = ctx.gan(gan_cell), ctx.trained(judge_cell)
+    spec = cell.spec
+    metrics = gan_metrics(
+        gan,
+        judge,
+        ctx.data.x_test,
+        ctx.data.y_test,
+        n=spec["n"],
+        seed=spec["seed"],
+        device=ctx.device,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = save_sample_grid(gan, Path(tmp) / "grid.png", seed=spec["seed"]).read_bytes()
+    return CellOutput({"metrics": metrics, "judge": spec["judge"]}, {"grid": grid})
+
+
+def run_attack(cell: Cell, ctx: Context) -> CellOutput:
+    spec = cell.spec
+    model = ctx.model(spec["model"])
+    attack = build(
+        ATTACKS, spec["attack"], {"seed": spec["seed"], "batch_size": ctx.eval_batch_size}
+    )
+    x, y = ctx.eval_set(spec["n_eval"])
+    outcome: AttackResult = attack(model, x, y, spec["eps"])
+    delta = (outcome.adv - x.unsqueeze(0)).flatten(2)
+    correct = outcome.pred == y.unsqueeze(0)
+    clean_correct = outcome.clean_pred == y
+    per_eps = []
+    for i, eps in enumerate(outcome.eps):
+        per_eps.append(
+            {
+                "eps": eps,
+                "robust_acc": share(correct[i]),
+                "attack_success_rate": share(~correct[i], of=clean_correct),
+                "mean_linf": float(delta[i].abs().amax(1).mean()),
+                "mean_l2": float(delta[i].norm(dim=1).mean()),
+                "seconds": outcome.seconds[i],
+                "correct": bits(correct[i]),
+            }
+        )
+    result = {
+        "norm": attack.norm,
+        "n_eval": len(x),
+        "clean_acc": share(clean_correct),
+        "clean_correct": bits(clean_correct),
+        "device": ctx.device_name,
+        "versions": ctx.versions,
+        "per_eps": per_eps,
+    }
+    return CellOutput(result, {"adv": tensors_to_bytes({"adv": outcome.adv})})
+
+
+def run_transfer(cell: Cell, ctx: Context) -> CellOutput:
+    source = ctx.store.get(cell.deps[0])
+    if source is None:
+        raise RuntimeError(f"upstream cell {cell.deps[0]} has no result")
+    adv = ctx.store.load_tensors(source.artifacts["adv"])["adv"]
+    target = ctx.model(cell.spec["target"])
+    x, y = ctx.eval_set(source.spec["n_eval"])
+    clean_correct = predict(target, x) == y
+    per_eps = []
+    for eps, adv_eps in zip(source.spec["eps"], adv):
+        correct = predict(target, adv_eps) == y
+        per_eps.append(
+            {
+                "eps": eps,
+                "target_robust_acc": share(correct),
+                "transfer_success_rate": share(~correct, of=clean_correct),
+            }
+        )
+    return CellOutput({"target_clean_acc": share(clean_correct), "per_eps": per_eps})
+
+
+def share(mask: Tensor, of: Tensor | None = None) -> float:
+    """The share of True in ``mask`` (among the True of ``of``), as an exact double."""
+    if of is not None:
+        return int((mask & of).sum()) / max(int(of.sum()), 1)
+    return int(mask.sum()) / max(len(mask), 1)
+
+
+def bits(mask: Tensor) -> str:
+    """A boolean vector as a compact '0101...' string (JSON friendly)."""
+    return "".join("1" if v else "0" for v in mask.tolist())
+
+
+RUNNERS: dict[str, Callable[[Cell, Context], CellOutput]] = {
+    "train_classifier": run_train_classifier,
+    "train_gan": run_train_gan,
+    "gan_metrics": run_gan_metrics,
+    "attack": run_attack,
+    "transfer": run_transfer,
+}

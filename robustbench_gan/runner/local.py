@@ -1,0 +1,46 @@
+"""The in-process executor: runs the cells of a plan in order, skipping finished ones."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm.auto import tqdm
+
+from .cells import RUNNERS, Context
+from .plan import Plan
+from .store import CellRecord
+
+
+def execute_plan(plan: Plan, ctx: Context) -> dict[str, int]:
+    """Run every unfinished cell; returns counts of cells run, cached and recomputed."""
+    counts = {"run": 0, "cached": 0, "recomputed": 0}
+    bar = tqdm(plan.cells, desc="cells", unit="cell", disable=not ctx.progress)
+    for cell in bar:
+        bar.set_postfix_str(cell.label[:40], refresh=False)
+        record = ctx.store.get(cell.id)
+        if record is not None:
+            if ctx.store.artifacts_intact(record):
+                counts["cached"] += 1
+                continue
+            tqdm.write(
+                f"rbg: cached result of {cell.label!r} is corrupt or missing; recomputing",
+                file=sys.stderr,
+            )
+            counts["recomputed"] += 1
+        start = time.perf_counter()
+        output = RUNNERS[cell.kind](cell, ctx)
+        artifacts = {name: ctx.store.put_artifact(data) for name, data in output.artifacts.items()}
+        ctx.store.put(
+            CellRecord(
+                id=cell.id,
+                kind=cell.kind,
+                label=cell.label,
+                spec=cell.spec,
+                result=output.result,
+                artifacts=artifacts,
+                seconds=time.perf_counter() - start,
+            )
+        )
+        counts["run"] += 1
+    return counts

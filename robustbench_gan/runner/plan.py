@@ -1,0 +1,150 @@
+"""From a suite to a list of cells in dependency order.
+
+A cell's id hashes its kind, its spec, its upstream ids, the data split's
+fingerprint and the cache version, so a rerun finds every finished cell and a
+change anywhere upstream invalidates exactly what depends on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..suite import DefenseSpec, Suite
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    kind: str  # train_classifier | train_gan | gan_metrics | attack | transfer
+    label: str
+    spec: dict[str, Any]
+    deps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """How to build one evaluated model: a trained classifier or a model defense over members."""
+
+    label: str
+    target: str  # leaderboard 'target' column
+    defense: str  # leaderboard 'defense' column ('none' when undefended)
+    train_cell: str | None = None  # trained classifiers
+    build: dict[str, Any] | None = None  # model defenses: {"defense": ..., "members": [...]}
+    members: tuple[ModelRef, ...] = ()
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        if self.train_cell is not None:
+            return (self.train_cell,)
+        return tuple(c for m in self.members for c in m.cells)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.train_cell is not None:
+            return {"trained": self.train_cell}
+        return {"build": self.build, "members": [m.to_json() for m in self.members]}
+
+
+@dataclass
+class Plan:
+    cells: list[Cell] = field(default_factory=list)
+    models: dict[str, ModelRef] = field(default_factory=dict)
+    gan_cells: dict[str, str] = field(default_factory=dict)  # generator label -> train cell
+    metric_cells: dict[str, str] = field(default_factory=dict)  # generator label -> metrics cell
+    attack_cells: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, attack)
+    transfer_cells: dict[tuple[str, str, str], str] = field(
+        default_factory=dict
+    )  # (attack, src, tgt)
+
+    def add(
+        self, kind: str, label: str, spec: dict[str, Any], deps: tuple[str, ...], data: str
+    ) -> str:
+        cell_id = cell_hash(kind, spec, deps, data)
+        self.cells.append(Cell(cell_id, kind, label, spec, deps))
+        return cell_id
+
+    def by_kind(self, kind: str) -> list[Cell]:
+        return [c for c in self.cells if c.kind == kind]
+
+
+def cell_hash(kind: str, spec: dict[str, Any], deps: tuple[str, ...], data: str) -> str:
+    payload = json.dumps(
+        {"v": CACHE_VERSION, "kind": kind, "spec": spec, "deps": list(deps), "data": data},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def build_plan(suite: Suite, data_fingerprint: str) -> Plan:
+    """Every cell the suite needs, upstream before downstream."""
+    plan = Plan()
+    data = data_fingerprint
+    for gen in suite.generators:
+        spec = {"generator": gen.to_json(), "train": dict(gen.train), "seed": suite.seed}
+        plan.gan_cells[gen.label] = plan.add("train_gan", f"train {gen.label}", spec, (), data)
+
+    for target in suite.targets:
+        spec = train_spec(target.to_json(), dataclasses.asdict(target.train), None, suite.seed)
+        cell = plan.add("train_classifier", f"train {target.label}", spec, (), data)
+        plan.models[target.label] = ModelRef(target.label, target.label, "none", train_cell=cell)
+
+    for defense in suite.defenses:
+        plan.models[defense.model_label] = defended_model(plan, suite, defense, data)
+
+    if suite.judge is not None:
+        judge_cell = plan.models[suite.judge].train_cell
+        assert judge_cell is not None  # the suite checked the judge is a target
+        for gen in suite.generators:
+            spec = {"n": suite.gan_metric_samples, "seed": suite.seed, "judge": suite.judge}
+            deps = (plan.gan_cells[gen.label], judge_cell)
+            cell = plan.add("gan_metrics", f"metrics {gen.label}", spec, deps, data)
+            plan.metric_cells[gen.label] = cell
+
+    for model in plan.models.values():
+        for attack in suite.attacks:
+            spec = {
+                "model": model.to_json(),
+                "attack": attack.to_json(),
+                "eps": list(suite.eps),
+                "n_eval": suite.n_eval,
+                "seed": suite.seed,
+            }
+            label = f"{attack.label} on {model.label}"
+            cell = plan.add("attack", label, spec, model.cells, data)
+            plan.attack_cells[model.label, attack.label] = cell
+
+    for (source, attack_label), source_cell in list(plan.attack_cells.items()):
+        for target in plan.models.values():
+            if target.label == source:
+                continue
+            spec = {"target": target.to_json()}
+            label = f"{attack_label} {source} -> {target.label}"
+            cell = plan.add("transfer", label, spec, (source_cell, *target.cells), data)
+            plan.transfer_cells[attack_label, source, target.label] = cell
+    return plan
+
+
+def train_spec(
+    classifier: dict[str, Any], train: dict[str, Any], defense: dict[str, Any] | None, seed: int
+) -> dict[str, Any]:
+    return {"classifier": classifier, "train": train, "defense": defense, "seed": seed}
+
+
+def defended_model(plan: Plan, suite: Suite, defense: DefenseSpec, data: str) -> ModelRef:
+    if defense.kind == "model":
+        members = tuple(plan.models[m] for m in defense.members)
+        build = {"defense": defense.to_json()}
+        target = "+".join(defense.members)
+        return ModelRef(defense.model_label, target, defense.label, build=build, members=members)
+    target = next(t for t in suite.targets if t.label == defense.base)
+    config = defense.train or target.train
+    deps = (plan.gan_cells[defense.generator],) if defense.generator else ()
+    spec = train_spec(target.to_json(), dataclasses.asdict(config), defense.to_json(), suite.seed)
+    cell = plan.add("train_classifier", f"train {defense.model_label}", spec, deps, data)
+    return ModelRef(defense.model_label, target.label, defense.label, train_cell=cell)

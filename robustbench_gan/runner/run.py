@@ -1,0 +1,161 @@
+"""`rbg run`: suite -> data -> plan -> executor -> store -> report, in that order."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..data.split import DataSplit, resolve_root
+from ..errors import UserError
+from ..registry import DATASETS
+from ..report.markdown import render_report
+from ..report.plots import gan_loss_plot, robust_accuracy_plot, transfer_heatmap
+from ..report.tables import Tables, build_tables
+from ..suite import Suite, load_suite
+from .cells import Context
+from .device import describe_device, resolve_device, set_cpu_threads
+from .local import execute_plan
+from .plan import Plan, build_plan
+from .store import Store
+
+OUTPUT_FILES = ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv", "report.md")
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    counts: dict[str, int]
+    tables: Tables
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("RBG_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "robustbench_gan"
+
+
+def versions() -> str:
+    return (
+        f"robustbench_gan {__version__}; torch {torch.__version__}; python {sys.version.split()[0]}"
+    )
+
+
+def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
+    """The suite's dataset; a missing root or file is a user error at the [dataset] table."""
+    params = dict(suite.dataset.params)
+    try:
+        return DATASETS.create(
+            suite.dataset.name, root=resolve_root(data_dir), seed=suite.seed, **params
+        )
+    except UserError as exc:
+        raise exc.at(f"{suite.path}: dataset") from None
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc), where=f"{suite.path}: dataset") from None
+
+
+def prepare(suite_path: str | Path, data_dir: str | Path | None) -> tuple[Suite, DataSplit, Plan]:
+    suite = load_suite(suite_path)
+    data = load_data(suite, data_dir)
+    return suite, data, build_plan(suite, data.fingerprint)
+
+
+def run_suite(
+    suite_path: str | Path,
+    *,
+    out: str | Path | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    threads: int = 1,
+) -> RunSummary:
+    """Run every cell of the suite (finished ones come from the cache) and write the report.
+
+    ``threads`` fixes torch's CPU threads (CPU numbers are reproducible bit for bit
+    only at a fixed thread count; one thread is also fastest for small models).
+    """
+    torch_device = resolve_device(device)
+    set_cpu_threads(threads)
+    suite, data, plan = prepare(suite_path, data_dir)
+    out_dir = Path(out) if out is not None else Path("results") / suite.name
+    store = Store(cache_dir if cache_dir is not None else default_cache_dir())
+    try:
+        ctx = Context(
+            data=data,
+            device=torch_device,
+            store=store,
+            progress=progress,
+            eval_batch_size=suite.eval_batch_size,
+            device_name=describe_device(torch_device),
+            versions=versions(),
+        )
+        counts = execute_plan(plan, ctx)
+        tables = build_tables(suite, plan, store)
+        write_outputs(suite, plan, store, tables, out_dir, device=ctx.device_name)
+    finally:
+        store.close()
+    return RunSummary(out=out_dir, counts=counts, tables=tables)
+
+
+def write_outputs(
+    suite: Suite, plan: Plan, store: Store, tables: Tables, out_dir: Path, *, device: str
+) -> None:
+    """Write CSVs, plots and report.md into a temporary folder, then move them into place."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
+        staging = Path(tmp)
+        plots = render_plots(suite, plan, store, tables, staging)
+        for name, frame in (
+            ("leaderboard.csv", tables.leaderboard),
+            ("transfer.csv", tables.transfer),
+            ("ensemble.csv", tables.ensemble),
+            ("gan.csv", tables.gan),
+        ):
+            frame.to_csv(staging / name, index=False)
+        text = render_report(suite, tables, plots, device=device, versions=versions())
+        (staging / "report.md").write_text(text, encoding="utf-8")
+        if (out_dir / "plots").exists():
+            shutil.rmtree(out_dir / "plots")
+        os.replace(staging / "plots", out_dir / "plots")
+        for name in OUTPUT_FILES:
+            os.replace(staging / name, out_dir / name)
+
+
+def render_plots(
+    suite: Suite, plan: Plan, store: Store, tables: Tables, staging: Path
+) -> dict[str, str]:
+    """Every plot of the report; returns name -> path relative to the output folder."""
+    plots_dir = staging / "plots"
+    plots_dir.mkdir()
+    made = {
+        "robust_accuracy": robust_accuracy_plot(
+            tables.leaderboard, plots_dir / "robust_accuracy.png"
+        )
+    }
+    for attack in suite.attacks:
+        made[f"transfer_{attack.label}"] = transfer_heatmap(
+            tables.transfer, attack.label, plots_dir / f"transfer_{attack.label}.png"
+        )
+    losses = {}
+    for gen in suite.generators:
+        record = store.get(plan.gan_cells[gen.label])
+        assert record is not None  # executed above
+        losses[gen.label] = (record.result["d_loss"], record.result["g_loss"])
+        if gen.label in plan.metric_cells:
+            metrics = store.get(plan.metric_cells[gen.label])
+            assert metrics is not None
+            path = plots_dir / f"gan_samples_{gen.label}.png"
+            path.write_bytes(store.read_artifact(metrics.artifacts["grid"]))
+            made[f"gan_samples_{gen.label}"] = path
+    if losses:
+        made["gan_losses"] = gan_loss_plot(losses, plots_dir / "gan_losses.png")
+    return {name: str(path.relative_to(staging)) for name, path in made.items()}

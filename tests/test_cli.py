@@ -1,0 +1,117 @@
+"""The rbg command: listing, validation and one-line user errors with no partial output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robustbench_gan.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = (ROOT / "suites" / "smoke.toml").read_text()
+
+
+def test_list_all_and_filtered(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for kind in ("datasets", "classifiers", "generators", "attacks", "defenses"):
+        assert f"{kind}:" in out
+    assert main(["list", "attacks", "pg*"]) == 0
+    assert capsys.readouterr().out.strip() == "attacks: pgd"
+
+
+def test_list_unknown_kind(capsys):
+    assert main(["list", "widgets"]) == 2
+    assert "unknown kind 'widgets'" in capsys.readouterr().err
+
+
+def test_validate_ok(capsys):
+    assert main(["validate", str(ROOT / "suites" / "quickstart.toml")]) == 0
+    assert "ok (3 targets" in capsys.readouterr().out
+
+
+BAD_SUITES = {
+    "malformed": (SMOKE + "\n[[attacks]\n", "invalid TOML"),
+    "unknown_plugin": (
+        SMOKE.replace('name = "pgd"', 'name = "pgdd"'),
+        "attacks[1].name: unknown attack 'pgdd'",
+    ),
+    "negative_eps": (
+        SMOKE.replace("eps = [0, 0.1, 0.3]", "eps = [0, -0.1, 0.3]"),
+        "eval.eps[1]: must be >= 0",
+    ),
+    "missing_root": (
+        SMOKE.replace('name = "digits"', 'name = "mnist"').replace(
+            "max_train = 400\nmax_test = 60\n", ""
+        ),
+        "dataset: ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SUITES))
+def test_bad_input_is_one_line_nonzero_and_leaves_no_csv(tmp_path, capsys, case, monkeypatch):
+    text, message = BAD_SUITES[case]
+    suite = tmp_path / f"{case}.toml"
+    suite.write_text(text)
+    out = tmp_path / "out"
+    empty = tmp_path / "no_data_here"
+    empty.mkdir()
+    monkeypatch.delenv("RBG_DATA_DIR", raising=False)
+    args = ["run", str(suite), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+            "--data-dir", str(empty), "--no-progress"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"rbg: error: {suite}")
+    assert message in lines[0]
+    assert not out.exists() or not list(out.glob("**/*.csv"))
+
+
+def test_missing_root_says_what_was_looked_for(tmp_path, capsys, monkeypatch):
+    text, _ = BAD_SUITES["missing_root"]
+    suite = tmp_path / "mnist.toml"
+    suite.write_text(text)
+    monkeypatch.delenv("RBG_DATA_DIR", raising=False)
+    assert (
+        main(["run", str(suite), "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "t10k-images-idx3-ubyte" in err
+    assert str(tmp_path) in err
+    assert "--data-dir" in err or "RBG_DATA_DIR" in err
+
+
+def test_user_error_from_a_real_process_has_no_traceback(tmp_path):
+    suite = tmp_path / "bad.toml"
+    suite.write_text(BAD_SUITES["unknown_plugin"][0])
+    proc = subprocess.run(
+        [sys.executable, "-m", "robustbench_gan", "validate", str(suite)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"rbg: error: {suite}: attacks[1].name: unknown attack 'pgdd'; did you mean 'pgd'? (see `rbg list attacks`)"
+    ]
+
+
+def test_cuda_requested_without_cuda(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert (
+        main(
+            ["run", str(ROOT / "suites" / "smoke.toml"), "--device", "cuda", "--out", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "CUDA is not available" in capsys.readouterr().err

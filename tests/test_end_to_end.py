@@ -1,0 +1,182 @@
+"""suites/smoke.toml end to end: every stage, the output files, caching, determinism."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from robustbench_gan.report.tables import LEADERBOARD_COLUMNS, TRANSFER_COLUMNS
+from robustbench_gan.runner.run import prepare, run_suite
+from robustbench_gan.runner.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "suites" / "smoke.toml"
+TIMING = ["seconds"]  # wall-clock time differs between runs; everything else must not
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    summary = run_suite(
+        SMOKE, out=base / "out", cache_dir=base / "cache", device="cpu", progress=False
+    )
+    return base, summary
+
+
+def read(out: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / name)
+
+
+def test_every_output_is_written(first_run):
+    base, summary = first_run
+    out = base / "out"
+    for name in ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv", "report.md"):
+        assert (out / name).stat().st_size > 0, name
+    for plot in (
+        "robust_accuracy",
+        "transfer_fgsm",
+        "transfer_pgd",
+        "gan_samples_cdcgan",
+        "gan_losses",
+    ):
+        assert (out / "plots" / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.md").read_text()
+    for plot in ("robust_accuracy", "transfer_fgsm", "gan_samples_cdcgan"):
+        assert f"plots/{plot}.png" in report
+    assert "denominator" in report  # the transfer definition is written down
+    assert not list(out.glob(".partial-*"))
+    assert summary.counts["cached"] == 0 and summary.counts["run"] > 0
+
+
+def test_leaderboard_schema_and_types(first_run):
+    board = read(first_run[0] / "out", "leaderboard.csv")
+    assert list(board.columns) == LEADERBOARD_COLUMNS
+    for col in (
+        "eps",
+        "n_eval",
+        "clean_acc",
+        "robust_acc",
+        "attack_success_rate",
+        "seconds",
+        "seed",
+    ):
+        assert pd.api.types.is_numeric_dtype(board[col]), col
+    models = {("mlp", "none"), ("small_cnn", "none"), ("small_cnn", "fgsm_at"),
+              ("small_cnn", "gan_augment"), ("mlp+small_cnn", "ensemble")}  # fmt: skip
+    assert set(zip(board["target"], board["defense"])) == models
+    assert set(board["attack"]) == {"fgsm", "pgd", "worst_case"}
+    assert len(board) == len(models) * 3 * 3  # models x (2 attacks + worst case) x 3 eps
+    assert board["robust_acc"].between(0, 1).all()
+
+
+def test_accuracy_properties(first_run):
+    board = read(first_run[0] / "out", "leaderboard.csv")
+    at_zero = board[board["eps"] == 0]
+    np.testing.assert_allclose(at_zero["robust_acc"], at_zero["clean_acc"], atol=1e-6)
+    for _, group in board.groupby(["target", "defense", "attack"]):
+        accs = group.sort_values("eps")["robust_acc"].to_numpy()
+        assert (np.diff(accs) <= 1e-9).all(), group
+    pivot = board.pivot_table(
+        index=["target", "defense", "eps"], columns="attack", values="robust_acc"
+    )
+    assert (pivot["worst_case"] <= pivot[["fgsm", "pgd"]].min(axis=1) + 1e-12).all()
+
+
+def test_adversarial_examples_in_ball_and_range(first_run):
+    base, _ = first_run
+    suite, data, plan = prepare(SMOKE, None)
+    store = Store(base / "cache")
+    try:
+        x = data.x_test[: suite.n_eval]
+        for cell_id in plan.attack_cells.values():
+            record = store.get(cell_id)
+            adv = store.load_tensors(record.artifacts["adv"])["adv"]
+            for eps, adv_eps in zip(record.spec["eps"], adv):
+                assert adv_eps.min() >= 0 and adv_eps.max() <= 1
+                assert (adv_eps - x).abs().max() <= eps + 1e-6
+    finally:
+        store.close()
+
+
+def test_transfer_and_ensemble_tables(first_run):
+    out = first_run[0] / "out"
+    transfer = read(out, "transfer.csv")
+    assert list(transfer.columns) == TRANSFER_COLUMNS
+    models = 5
+    assert len(transfer) == 2 * 3 * models * models  # attacks x eps x sources x targets
+    board = read(out, "leaderboard.csv")
+    diagonal = transfer[transfer["source"] == transfer["target"]]
+    assert len(diagonal) == 2 * 3 * models
+    ensemble = read(out, "ensemble.csv")
+    assert len(ensemble) == 2 * 3
+    np.testing.assert_allclose(
+        ensemble["gain"], ensemble["ensemble_robust_acc"] - ensemble["best_member_robust_acc"]
+    )
+    for member in ("mlp", "small_cnn"):
+        row = board[
+            (board["target"] == member) & (board["defense"] == "none") & (board["attack"] == "pgd")
+        ]
+        expected = row.sort_values("eps")["robust_acc"].to_numpy()
+        got = ensemble[ensemble["attack"] == "pgd"].sort_values("eps")[
+            f"member_robust_acc:{member}"
+        ]
+        np.testing.assert_allclose(got.to_numpy(), expected)
+        assert f"transfer_robust_acc_from:{member}" in ensemble.columns
+
+
+def test_gan_table(first_run):
+    gan = read(first_run[0] / "out", "gan.csv")
+    assert list(gan["generator"]) == ["cdcgan"]
+    for col in ("steps", "seconds", "d_loss_final", "g_loss_final", "fid_small_cnn", "precision",
+                "recall", "coverage", "class_coverage", "label_fidelity"):  # fmt: skip
+        assert pd.api.types.is_numeric_dtype(gan[col]), col
+    assert gan["steps"].iloc[0] == 30
+
+
+def test_second_run_uses_the_cache_and_writes_the_same_tables(first_run, tmp_path):
+    base, _ = first_run
+    again = run_suite(
+        SMOKE, out=tmp_path / "out", cache_dir=base / "cache", device="cpu", progress=False
+    )
+    assert again.counts["run"] == 0 and again.counts["cached"] > 0
+    for name in ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (base / "out" / name).read_bytes(), name
+
+
+def test_same_seed_same_numbers_from_scratch(first_run, tmp_path):
+    base, _ = first_run
+    run_suite(
+        SMOKE, out=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu", progress=False
+    )
+    for name in ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv"):
+        fresh = read(tmp_path / "out", name)
+        first = read(base / "out", name)
+        drop = [c for c in TIMING if c in fresh.columns]
+        pd.testing.assert_frame_equal(
+            fresh.drop(columns=drop), first.drop(columns=drop), check_exact=True
+        )
+
+
+def test_corrupt_checkpoint_is_detected_and_recomputed(first_run, tmp_path, capsys):
+    base, _ = first_run
+    cache = tmp_path / "cache"
+    shutil.copytree(base / "cache", cache)
+    suite, data, plan = prepare(SMOKE, None)
+    store = Store(cache)
+    train_cell = plan.models["mlp"].train_cell
+    record = store.get(train_cell)
+    path = store.artifact_path(record.artifacts["state"])
+    store.close()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+    again = run_suite(SMOKE, out=tmp_path / "out", cache_dir=cache, device="cpu", progress=False)
+    assert again.counts["recomputed"] == 1
+    assert "corrupt" in capsys.readouterr().err
+    board = read(tmp_path / "out", "leaderboard.csv").drop(columns=TIMING)
+    pd.testing.assert_frame_equal(board, read(base / "out", "leaderboard.csv").drop(columns=TIMING))

@@ -1,0 +1,173 @@
+"""Suite files: valid ones load, bad ones fail with one line naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from robustbench_gan.errors import UserError
+from robustbench_gan.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """
+name = "mini"
+[dataset]
+name = "digits"
+[eval]
+eps = [0, 0.1]
+[[targets]]
+name = "mlp"
+[[attacks]]
+name = "fgsm"
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["quickstart", "smoke"])
+def test_shipped_suites_validate(name):
+    suite = load_suite(ROOT / "suites" / f"{name}.toml")
+    assert suite.name == name
+    assert {t.name for t in suite.targets} >= {"mlp", "small_cnn"}
+    assert {d.name for d in suite.defenses} == {"fgsm_at", "ensemble", "gan_augment"}
+    assert {a.name for a in suite.attacks} == {"fgsm", "pgd"}
+
+
+def test_quickstart_is_the_issue_shape():
+    suite = load_suite(ROOT / "suites" / "quickstart.toml")
+    assert suite.dataset.name == "digits"
+    assert [t.name for t in suite.targets] == ["mlp", "small_cnn", "lenet"]
+    assert suite.eps == (0.0, 0.05, 0.1, 0.2, 0.3)
+
+
+def test_minimal_suite_defaults(tmp_path):
+    suite = load_suite(write(tmp_path, MINIMAL))
+    assert suite.seed == 0
+    assert suite.model_labels == ["mlp"]
+    assert suite.judge is None
+
+
+def test_budgets_are_sorted(tmp_path):
+    suite = load_suite(write(tmp_path, MINIMAL.replace("[0, 0.1]", "[0.3, 0, 0.1]")))
+    assert suite.eps == (0.0, 0.1, 0.3)
+
+
+BAD = [
+    ("eps = [0, 0.1]", "eps = [0, -0.1]", "eval.eps[1]: must be >= 0"),
+    ("eps = [0, 0.1]", 'eps = [0, "x"]', "eval.eps[1]: must be a finite number"),
+    (
+        'name = "fgsm"',
+        'name = "fgsmm"',
+        "attacks[0].name: unknown attack 'fgsmm'; did you mean 'fgsm'",
+    ),
+    ('name = "mlp"', 'name = "mpl"', "targets[0].name: unknown classifier 'mpl'"),
+    (
+        'name = "digits"',
+        'name = "digitz"',
+        "dataset.name: unknown dataset 'digitz'; did you mean 'digits'",
+    ),
+    ('name = "fgsm"', 'name = "pgd"\nsteps = 0', "attacks[0]: invalid parameters for pgd"),
+    ('name = "fgsm"', 'name = "pgd"\nstepz = 3', "attacks[0].stepz: pgd has no parameter 'stepz'"),
+    (
+        'name = "mlp"',
+        'name = "mlp"\nin_shape = [1, 2, 3]',
+        "targets[0].in_shape: is set by the runner",
+    ),
+    ("[eval]", "[evaluation]", "evaluation: unknown key"),
+    (
+        'name = "mlp"',
+        'name = "mlp"\ntrain = { epochz = 3 }',
+        "targets[0].train.epochz: unknown key",
+    ),
+]
+
+
+@pytest.mark.parametrize("old, new, message", BAD)
+def test_bad_fields_name_file_and_field(tmp_path, old, new, message):
+    path = write(tmp_path, MINIMAL.replace(old, new, 1))
+    with pytest.raises(UserError) as err:
+        load_suite(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: ")
+    assert message in text, text
+    assert "\n" not in text
+
+
+def test_malformed_toml_names_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "\n[[attacks]\nname = 'pgd'\n")
+    with pytest.raises(UserError) as err:
+        load_suite(path)
+    assert str(err.value).startswith(f"{path}: invalid TOML")
+    assert "line" in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="suite file not found"):
+        load_suite(tmp_path / "nope.toml")
+
+
+DEFENSES = (
+    MINIMAL
+    + """
+[[targets]]
+name = "small_cnn"
+[[generators]]
+name = "cdcgan"
+"""
+)
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            '[[defenses]]\nname = "fgsm_at"\nbase = "resnet"',
+            "defenses[0].base: 'resnet' is not a target label",
+        ),
+        ('[[defenses]]\nname = "fgsm_at"', "defenses[0].base: is required"),
+        (
+            '[[defenses]]\nname = "fgsm_at"\nbase = "mlp"\neps = 2.0',
+            "defenses[0]: invalid parameters for fgsm_at",
+        ),
+        (
+            '[[defenses]]\nname = "ensemble"\nmembers = ["mlp"]',
+            "defenses[0].members: needs at least 2",
+        ),
+        (
+            '[[defenses]]\nname = "ensemble"\nmembers = ["mlp", "x"]',
+            "defenses[0].members: 'x' is not a model",
+        ),
+        (
+            '[[defenses]]\nname = "gan_augment"\nbase = "mlp"\ngenerator = "gan"',
+            "defenses[0].generator: 'gan' is not",
+        ),
+        ('[[defenses]]\nname = "gan_augment"\nbase = "mlp"', "defenses[0].generator: is required"),
+    ],
+)
+def test_defense_links_are_checked(tmp_path, block, message):
+    with pytest.raises(UserError) as err:
+        load_suite(write(tmp_path, DEFENSES + block))
+    assert message in str(err.value), str(err.value)
+
+
+def test_defended_models_get_labels(tmp_path):
+    text = (
+        DEFENSES
+        + """
+[[defenses]]
+name = "fgsm_at"
+base = "small_cnn"
+[[defenses]]
+name = "ensemble"
+members = ["mlp", "small_cnn+fgsm_at"]
+"""
+    )
+    suite = load_suite(write(tmp_path, text))
+    assert suite.model_labels == ["mlp", "small_cnn", "small_cnn+fgsm_at", "ensemble"]
+    assert suite.judge == "mlp"  # defaults to the first target when there are generators
