@@ -8,9 +8,12 @@ import tempfile
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from .base import GAN
+
+MIN_SIDE = 32  # pixels per image in the grid
 
 
 def save_sample_grid(
@@ -26,6 +29,9 @@ def save_sample_grid(
         images, nrow = gan.sample(len(labels), labels=labels, seed=seed), per_class
     else:
         images, nrow = gan.sample(n, seed=seed), math.ceil(math.sqrt(n))
+    side = images.shape[-1]
+    if side < MIN_SIDE:  # tiny images (8x8 digits): enlarge with nearest neighbours to stay crisp
+        images = F.interpolate(images, scale_factor=math.ceil(MIN_SIDE / side), mode="nearest")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

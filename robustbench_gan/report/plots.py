@@ -69,28 +69,34 @@ def transfer_heatmap(transfer: pd.DataFrame, attack: str, path: Path) -> Path:
     part = transfer[(transfer["attack"] == attack) & (transfer["eps"] > 0)]
     budgets = sorted(part["eps"].unique())
     models = list(dict.fromkeys(part["source"]))
-    cols = min(3, len(budgets))
+    cols = min(2, len(budgets))
     rows = math.ceil(len(budgets) / cols)
-    size = 0.55 * len(models) + 2
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
-    for ax, eps in zip(axes.flat, budgets):
+    size = 0.5 * len(models) + 1.5
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(size * cols + 3, size * rows + 2), squeeze=False, layout="constrained"
+    )
+    image = None
+    for index, (ax, eps) in enumerate(zip(axes.flat, budgets)):
         grid = (
             part[part["eps"] == eps]
             .pivot(index="source", columns="target", values="target_robust_acc")
             .reindex(index=models, columns=models)
         )
         image = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="viridis")
+        first_col = index % cols == 0
         ax.set_xticks(range(len(models)), models, rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.set_yticks(range(len(models)), models if first_col else [], fontsize=8)
         ax.set_xlabel("target")
-        ax.set_ylabel("source")
+        if first_col:
+            ax.set_ylabel("source")
         ax.set_title(f"{attack}, eps {eps:g}")
         for (i, j), value in np.ndenumerate(grid.to_numpy()):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if value < 0.5 else "black")  # fmt: skip
+            color = "white" if value < 0.5 else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
     for ax in list(axes.flat)[len(budgets) :]:
         ax.axis("off")
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="target accuracy")
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="target accuracy")
     return save(fig, path)
 
 
