@@ -60,11 +60,6 @@ class Registry:
         self._factories[name] = factory
         for alias in aliases:
             self._aliases[alias] = name
-        if hasattr(factory, "__dict__") and "registered_name" not in vars(factory):
-            try:
-                factory.registered_name = name  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):
-                pass
 
     # -- lookup -------------------------------------------------------------
     def list(self, pattern: str = "*", *, aliases: bool = False) -> list[str]:

@@ -115,3 +115,49 @@ def test_cuda_requested_without_cuda(tmp_path, capsys):
         == 2
     )
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_dry_run_lists_cells_and_what_is_cached(tmp_path, capsys):
+    args = ["run", str(ROOT / "suites" / "smoke.toml"), "--cache-dir", str(tmp_path), "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert all("to run" in line for line in lines)
+    kinds = [line.split()[3] for line in lines]
+    assert kinds.count("train_gan") == 1 and kinds.count("attack") == 10
+    gan_augment = next(line for line in lines if "train small_cnn+gan_augment" in line)
+    assert gan_augment.endswith("<- train cdcgan")
+    assert not (tmp_path / "artifacts").exists()  # nothing was computed
+
+
+def test_a_module_attr_plugin_runs_in_a_suite(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_attacks.py").write_text(
+        "import torch\n"
+        "from robustbench_gan.attacks.base import Attack\n"
+        "class Noise(Attack):\n"
+        "    def perturb(self, model, x, y, eps, target):\n"
+        "        return x + eps * (2 * torch.rand(x.shape, generator=self.rng) - 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = tmp_path / "plugin.toml"
+    suite.write_text(
+        'name = "plugin"\n[dataset]\nname = "digits"\nmax_train = 200\nmax_test = 20\n'
+        "[train]\nepochs = 1\n[eval]\neps = [0, 0.1]\n"
+        '[[targets]]\nname = "mlp"\n[[attacks]]\nname = "my_attacks:Noise"\nlabel = "noise"\n'
+    )
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "run",
+                str(suite),
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    board = (out / "leaderboard.csv").read_text()
+    assert ",noise," in board

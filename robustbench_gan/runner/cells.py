@@ -25,6 +25,8 @@ from ..utils import predict, seed_everything
 from .plan import Cell
 from .store import Store
 
+DEFAULT_GAN_STEPS = 1000
+
 
 @dataclass
 class CellOutput:
@@ -43,7 +45,7 @@ class Context:
     eval_batch_size: int = 256
     device_name: str = "cpu"
     versions: str = ""
-    _models: dict[str, nn.Module] = field(default_factory=dict)
+    loaded: dict[str, nn.Module] = field(default_factory=dict)  # cell id -> model on device
 
     def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:
         n = len(self.data.x_test) if n_eval is None else min(n_eval, len(self.data.x_test))
@@ -52,25 +54,25 @@ class Context:
     # -- loading upstream results --------------------------------------------
     def trained(self, cell_id: str) -> nn.Module:
         """The classifier trained by cell ``cell_id``, loaded once and kept on the device."""
-        if cell_id not in self._models:
+        if cell_id not in self.loaded:
             record = self.store.get(cell_id)
             if record is None:
                 raise RuntimeError(f"upstream cell {cell_id} has no result")
             spec = record.spec["classifier"]
             model = build(CLASSIFIERS, spec, self.classifier_inputs())
             model.load_state_dict(self.store.load_tensors(record.artifacts["state"]))
-            self._models[cell_id] = model.to(self.device).eval()
-        return self._models[cell_id]
+            self.loaded[cell_id] = model.to(self.device).eval()
+        return self.loaded[cell_id]
 
     def gan(self, cell_id: str) -> nn.Module:
-        if cell_id not in self._models:
+        if cell_id not in self.loaded:
             record = self.store.get(cell_id)
             if record is None:
                 raise RuntimeError(f"upstream cell {cell_id} has no result")
             gan = build(GENERATORS, record.spec["generator"], self.generator_inputs())
             gan.load_state_dict(self.store.load_tensors(record.artifacts["state"]))
-            self._models[cell_id] = gan.to(self.device).eval()
-        return self._models[cell_id]
+            self.loaded[cell_id] = gan.to(self.device).eval()
+        return self.loaded[cell_id]
 
     def model(self, ref: dict[str, Any]) -> nn.Module:
         """An evaluated model from its plan description (trained, or built by a defense)."""
@@ -119,11 +121,10 @@ def run_train_classifier(cell: Cell, ctx: Context) -> CellOutput:
     )
     x_test, y_test = ctx.data.x_test, ctx.data.y_test
     test_acc = share(predict(model, x_test) == y_test)
-    ctx._models[cell.id] = model.eval()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ctx.loaded[cell.id] = model.eval()
     return CellOutput(
         {"epoch_loss": history.epoch_loss, "seconds": history.seconds, "test_acc": test_acc},
-        {"state": tensors_to_bytes(state)},
+        {"state": state_bytes(model)},
     )
 
 
@@ -142,12 +143,11 @@ def run_train_gan(cell: Cell, ctx: Context) -> CellOutput:
             seed=spec["seed"],
             device=ctx.device,
             progress=ctx.progress,
-            **{"steps": 1000, **train},
+            **{"steps": DEFAULT_GAN_STEPS, **train},
         )
     except (TypeError, ValueError) as exc:
         raise UserError(f"cannot train generator: {exc}") from None
-    ctx._models[cell.id] = gan.eval()
-    state = {k: v.detach().cpu() for k, v in gan.state_dict().items()}
+    ctx.loaded[cell.id] = gan.eval()
     result = {
         "d_loss": history.d_loss,
         "g_loss": history.g_loss,
@@ -155,7 +155,7 @@ def run_train_gan(cell: Cell, ctx: Context) -> CellOutput:
         "steps": history.steps,
         "conditional": bool(gan.conditional),
     }
-    return CellOutput(result, {"state": tensors_to_bytes(state)})
+    return CellOutput(result, {"state": state_bytes(gan)})
 
 
 def run_gan_metrics(cell: Cell, ctx: Context) -> CellOutput:
@@ -231,6 +231,11 @@ def run_transfer(cell: Cell, ctx: Context) -> CellOutput:
             }
         )
     return CellOutput({"target_clean_acc": share(clean_correct), "per_eps": per_eps})
+
+
+def state_bytes(module: nn.Module) -> bytes:
+    """The module's weights and buffers, on the CPU, serialized for the store."""
+    return tensors_to_bytes({k: v.detach().cpu() for k, v in module.state_dict().items()})
 
 
 def share(mask: Tensor, of: Tensor | None = None) -> float:

@@ -98,7 +98,10 @@ def run_suite(
             device_name=describe_device(torch_device),
             versions=versions(),
         )
-        counts = execute_plan(plan, ctx)
+        try:
+            counts = execute_plan(plan, ctx)
+        except UserError as exc:  # a plugin rejected its parameters mid-run
+            raise exc.at(str(suite.path)) from None
         tables = build_tables(suite, plan, store)
         write_outputs(suite, plan, store, tables, out_dir, device=ctx.device_name)
     finally:
