@@ -10,7 +10,9 @@ Third-party packages add plugins through entry points, one group per kind
 (``robustbench_gan.attacks`` and so on); those are listed by name without
 being imported, and imported only when used, so a broken plugin never breaks
 ``rbg list``. A name of the form ``package.module:attr`` names an unpackaged
-plugin and is imported on use.
+plugin and is imported on use, unless its prefix is a namespace of the registry:
+``art:FastGradientMethod`` asks the ``art`` namespace of ATTACKS (an adapter) for
+the factory of ART's attack of that name.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Registry:
         self._factories: dict[str, Callable[..., Any]] = {}
         self._aliases: dict[str, str] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
+        self._namespaces: dict[str, Callable[[str], Callable[..., Any]]] = {}
         self._builtins_loaded = False
 
     def __repr__(self) -> str:
@@ -61,6 +64,16 @@ class Registry:
         for alias in aliases:
             self._aliases[alias] = name
 
+    def add_namespace(self, prefix: str, resolve: Callable[[str], Callable[..., Any]]) -> None:
+        """Names ``prefix:NAME`` are resolved by ``resolve(NAME)`` (e.g. an adapter to a library)."""
+        if prefix in self._namespaces:
+            raise ValueError(f"{self.kind} namespace {prefix!r} is already registered")
+        self._namespaces[prefix] = resolve
+
+    def namespaces(self) -> list[str]:
+        self._load_builtins()
+        return sorted(self._namespaces)
+
     # -- lookup -------------------------------------------------------------
     def list(self, pattern: str = "*", *, aliases: bool = False) -> list[str]:
         """Sorted names matching a shell-style ``pattern`` (built-ins and entry points)."""
@@ -82,6 +95,9 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         """The factory registered as ``name``; raises UserError with close matches."""
         if ":" in name:
+            prefix, _, rest = name.partition(":")
+            if prefix in self.namespaces():
+                return self._namespaces[prefix](rest)
             return self._import_attr(name)
         key = self.canonical(name)
         if key in self._factories:

@@ -41,6 +41,10 @@ class AttackResult:
         pred: int64 ``(len(eps), N)``, the model's predictions on ``adv``.
         clean_pred: int64 ``(N,)``, the model's predictions on the clean images.
         seconds: wall-clock seconds spent crafting the examples at each budget.
+        success_step: int64 ``(len(eps), N)`` for iterative attacks: the number of
+            iterations after which a sample was first fooled (0: at the start
+            point), -1 if never; ``None`` when the attack does not track it. It
+            gives robust accuracy against the number of iterations for free.
     """
 
     eps: tuple[float, ...]
@@ -49,6 +53,7 @@ class AttackResult:
     pred: Tensor
     clean_pred: Tensor
     seconds: tuple[float, ...] = ()
+    success_step: Tensor | None = None
 
     def accuracy(self, y: Tensor) -> Tensor:
         """Robust accuracy at each budget, shape ``(len(eps),)``."""
@@ -90,6 +95,11 @@ class Attack(abc.ABC):
 
     norm: ClassVar[str] = "linf"
     targeted_supported: ClassVar[bool] = False
+    #: minimal-perturbation attacks (DeepFool, C&W) run once, unbounded, and the
+    #: base cuts the result to each budget by projection.
+    minimal: ClassVar[bool] = False
+    #: score- or decision-based attacks that never ask for a gradient.
+    black_box: ClassVar[bool] = False
 
     def __init__(self, *, targeted: bool = False, seed: int = 0, batch_size: int = 256) -> None:
         if targeted and not self.targeted_supported:
@@ -109,8 +119,12 @@ class Attack(abc.ABC):
     @abc.abstractmethod
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
-    ) -> Tensor:
-        """Adversarial images for one batch at budget ``eps > 0`` (projected afterwards)."""
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Adversarial images for one batch at budget ``eps > 0`` (projected afterwards).
+
+        Iterative attacks may return ``(adv, success_step)`` (see AttackResult).
+        Minimal-perturbation attacks are called once with ``eps = inf``.
+        """
 
     # -- the budget and batch loop ---------------------------------------------
     def __call__(
@@ -130,11 +144,16 @@ class Attack(abc.ABC):
         with frozen(model):
             device = model_device(model)
             clean_pred = self._predict(model, x, device)
-            advs, seconds = [], []
-            for e in budgets:
-                start = time.perf_counter()
-                advs.append(self._attack_budget(model, x, y, e, target, device))
-                seconds.append(time.perf_counter() - start)
+            if self.minimal:
+                advs, steps, seconds = self._cut_minimal(model, x, y, budgets, target, device)
+            else:
+                advs, steps, seconds = [], [], []
+                for e in budgets:
+                    start = time.perf_counter()
+                    adv_e, steps_e = self._attack_budget(model, x, y, e, target, device)
+                    advs.append(adv_e)
+                    steps.append(steps_e)
+                    seconds.append(time.perf_counter() - start)
             adv = torch.stack(advs)
             pred = torch.stack([self._predict(model, a, device) for a in adv])
         return AttackResult(
@@ -144,7 +163,34 @@ class Attack(abc.ABC):
             pred=pred,
             clean_pred=clean_pred,
             seconds=tuple(seconds),
+            success_step=self._stack_steps(steps, clean_pred, y, target),
         )
+
+    def _cut_minimal(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        budgets: tuple[float, ...],
+        target: Tensor | None,
+        device: torch.device,
+    ) -> tuple[list[Tensor], list[Tensor | None], list[float]]:
+        """Run a minimal-perturbation attack once; project it onto each budget's ball."""
+        start = time.perf_counter()
+        raw, _ = self._attack_budget(model, x, y, math.inf, target, device)
+        seconds = time.perf_counter() - start
+        advs = [self.project(raw, x, e) if e > 0 else x.clone() for e in budgets]
+        # the one run serves every budget: each row carries its full time
+        return advs, [None] * len(budgets), [seconds] * len(budgets)
+
+    def _stack_steps(
+        self, steps: list[Tensor | None], clean_pred: Tensor, y: Tensor, target: Tensor | None
+    ) -> Tensor | None:
+        """Per-budget success steps; at eps 0 a sample is fooled at step 0 or never."""
+        if all(s is None for s in steps):
+            return None
+        at_start = torch.where(self.succeeded(clean_pred, y, target), 0, -1)
+        return torch.stack([s if s is not None else at_start for s in steps])
 
     def _attack_budget(
         self,
@@ -154,17 +200,23 @@ class Attack(abc.ABC):
         eps: float,
         target: Tensor | None,
         device: torch.device,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor | None]:
+        """Adversarial images at one budget, batch by batch, and success steps if tracked."""
         if eps == 0:
-            return x.clone()
+            return x.clone(), None
         self.rng = torch_generator(self.seed, device)
-        out = []
+        out, steps = [], []
         for s in batch_slices(len(x), self.batch_size):
             xb, yb = x[s].to(device), y[s].to(device)
             tb = target[s].to(device) if target is not None else None
-            adv = self.perturb(model, xb, yb, eps, tb).detach()
-            out.append(self.project(adv, xb, eps).cpu())
-        return torch.cat(out) if out else x.clone()
+            result = self.perturb(model, xb, yb, eps, tb)
+            adv, step = result if isinstance(result, tuple) else (result, None)
+            out.append(self.project(adv.detach(), xb, eps).cpu())
+            steps.append(step)
+        if not out:
+            return x.clone(), None
+        tracked = None if any(s is None for s in steps) else torch.cat([s.cpu() for s in steps])
+        return torch.cat(out), tracked
 
     @torch.no_grad()
     def _predict(self, model: nn.Module, x: Tensor, device: torch.device) -> Tensor:

@@ -65,47 +65,50 @@ class PGD(Attack):
 
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
         adv = x.clone()
-        found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-        for _ in range(self.restarts):
-            todo = (~found).nonzero().squeeze(1)
+        step = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
+        for restart in range(self.restarts):
+            todo = (step < 0).nonzero().squeeze(1)
             if len(todo) == 0:
                 break
             sub_target = target[todo] if target is not None else None
-            adv[todo], found[todo] = self._run(model, x[todo], y[todo], eps, sub_target)
-        return adv
+            adv[todo], found = self._run(model, x[todo], y[todo], eps, sub_target)
+            step[todo] = torch.where(found >= 0, found + restart * self.steps, -1)
+        return adv, step
 
     def _run(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        """One restart: per sample the first successful iterate (or the last), and success."""
+        """One restart: per sample the first successful iterate (or the last), and the step
+        at which it was found (-1: never)."""
         best = x.clone()
-        found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+        step = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
         adv = self.project(x + self._random_delta(x, eps), x, eps) if self.random_start else x
-        for _ in range(self.steps):
+        for i in range(self.steps):
             grad, logits = self.gradient_and_logits(model, adv, y, target)
-            self._keep_first_success(best, found, adv, logits, y, target)
-            if found.all():
-                return best, found
+            self._keep_first_success(best, step, i, adv, logits, y, target)
+            if (step >= 0).all():
+                return best, step
             adv = self.project(adv + self.rel_stepsize * eps * self._direction(grad), x, eps)
         with torch.no_grad():
-            self._keep_first_success(best, found, adv, model(adv), y, target)
-        best[~found] = adv[~found]
-        return best, found
+            self._keep_first_success(best, step, self.steps, adv, model(adv), y, target)
+        best[step < 0] = adv[step < 0]
+        return best, step
 
     def _keep_first_success(
         self,
         best: Tensor,
-        found: Tensor,
+        step: Tensor,
+        i: int,
         adv: Tensor,
         logits: Tensor,
         y: Tensor,
         target: Tensor | None,
     ) -> None:
-        new = self.succeeded(logits.argmax(1), y, target) & ~found
+        new = self.succeeded(logits.argmax(1), y, target) & (step < 0)
         best[new] = adv[new]
-        found |= new
+        step[new] = i
 
     def _direction(self, grad: Tensor) -> Tensor:
         if self.norm == "linf":
