@@ -57,6 +57,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+WORST_CASE_LABEL = "worst_case"
 GAN_TRAIN_KEYS = ("steps", "batch_size", "lr", "beta1", "beta2", "d_steps")
 TOP_LEVEL_KEYS = {
     "name", "description", "seed", "dataset", "train", "eval", "gan_metrics",
@@ -88,6 +89,12 @@ class GeneratorSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
+class AttackSpec(PluginSpec):
+    norm: str = "linf"
+    eps: tuple[float, ...] = ()  # budgets of this attack ([eval] eps unless the entry sets its own)
+
+
+@dataclass(frozen=True)
 class DefenseSpec(PluginSpec):
     kind: str = "training"
     base: str | None = None
@@ -115,7 +122,7 @@ class Suite:
     targets: tuple[TargetSpec, ...]
     generators: tuple[GeneratorSpec, ...]
     defenses: tuple[DefenseSpec, ...]
-    attacks: tuple[PluginSpec, ...]
+    attacks: tuple[AttackSpec, ...]
     judge: str | None
     gan_metric_samples: int
 
@@ -165,7 +172,7 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     if not targets:
         raise UserError("a suite needs at least one [[targets]] entry", where="targets")
     generators = tuple(generator_spec(e, i) for i, e in enumerate(entries(raw, "generators")))
-    attacks = tuple(attack_spec(e, i) for i, e in enumerate(entries(raw, "attacks")))
+    attacks = tuple(attack_spec(e, i, eps) for i, e in enumerate(entries(raw, "attacks")))
     if not attacks:
         raise UserError("a suite needs at least one [[attacks]] entry", where="attacks")
     defenses = tuple(defense_spec(e, i) for i, e in enumerate(entries(raw, "defenses")))
@@ -234,13 +241,33 @@ def generator_spec(entry: Mapping[str, Any], index: int) -> GeneratorSpec:
     )
 
 
-def attack_spec(entry: Mapping[str, Any], index: int) -> PluginSpec:
+def attack_spec(entry: Mapping[str, Any], index: int, default_eps: tuple[float, ...]) -> AttackSpec:
+    """An attack entry; ``eps`` (optional) replaces [eval] eps, and is required for L2 attacks."""
     where = f"attacks[{index}]"
-    name, label, params = split_entry(entry, where)
+    name, label, params = split_entry(entry, where, reserved=("eps",))
+    if label == WORST_CASE_LABEL:
+        raise UserError(
+            f"label {WORST_CASE_LABEL!r} is reserved for the per-image worst case over all "
+            'attacks; set another, e.g. label = "aa_like"',
+            where=f"{where}.label",
+        )
     if "seed" in params:
         raise UserError("attacks take the suite's seed; remove it here", where=f"{where}.seed")
-    construct(ATTACKS, name, params, where)  # value errors surface now, not mid-run
-    return PluginSpec(name=name, label=label, params=freeze(params), where=where)
+    attack = construct(ATTACKS, name, params, where)  # value errors surface now, not mid-run
+    norm = getattr(attack, "norm", "linf")
+    if "eps" in entry:
+        eps = budgets(entry["eps"], f"{where}.eps")
+    elif norm == "linf":
+        eps = default_eps
+    else:
+        raise UserError(
+            f"{name} is a {norm} attack and [eval] eps holds Linf budgets; give its own "
+            "eps = [...] (e.g. [0, 0.5, 1.0, 2.0] for L2 on 8x8 digits)",
+            where=f"{where}.eps",
+        )
+    return AttackSpec(
+        name=name, label=label, params=freeze(params), where=where, norm=norm, eps=eps
+    )
 
 
 def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:

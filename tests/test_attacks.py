@@ -83,11 +83,22 @@ def setup(one_thread: None) -> Setup:
     return Setup(model, x, y)
 
 
+#: cheaper settings for the properties every attack must have (strength is tested elsewhere)
+FAST: dict[str, dict[str, object]] = {
+    "pgd": {"steps": PGD_STEPS},
+    "apgd_ce": {"steps": PGD_STEPS},
+    "apgd_dlr": {"steps": PGD_STEPS},
+    "cw_l2": {"steps": 20, "binary_search_steps": 3},
+    "square": {"n_queries": 100},
+    "worst_case": {
+        "attacks": [{"name": "apgd_ce", "steps": 5}, {"name": "square", "n_queries": 50}]
+    },
+}
+
+
 def make(name: str, **kwargs: object) -> Attack:
-    """A registered attack with its defaults, PGD with fewer steps to keep tests fast."""
-    if name == "pgd":
-        kwargs.setdefault("steps", PGD_STEPS)
-    return ATTACKS.create(name, **kwargs)
+    """A registered attack, with cheaper settings for the slow ones to keep tests fast."""
+    return ATTACKS.create(name, **{**FAST.get(name, {}), **kwargs})
 
 
 def in_ball(attack: Attack, result: AttackResult, x: Tensor) -> None:

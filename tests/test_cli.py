@@ -98,9 +98,11 @@ def test_user_error_from_a_real_process_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        f"rbg: error: {suite}: attacks[1].name: unknown attack 'pgdd'; did you mean 'pgd'? (see `rbg list attacks`)"
-    ]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"rbg: error: {suite}: attacks[1].name: unknown attack 'pgdd'; did you mean 'pgd'"
+    )
 
 
 def test_cuda_requested_without_cuda(tmp_path, capsys):

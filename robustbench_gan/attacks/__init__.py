@@ -1,7 +1,19 @@
-"""Attacks: the base class and one attack per module, registered in ``ATTACKS``."""
+"""Attacks: the base class and one attack per module, each registered in ``ATTACKS``;
+``art:`` and ``foolbox:`` names reach the peer libraries through adapters."""
 
+from . import (  # noqa: F401  (importing a module registers its attacks)
+    adapters,
+    apgd,
+    bim,
+    cw,
+    deepfool,
+    fgm,
+    fgsm,
+    mifgsm,
+    pgd,
+    square,
+    worst_case,
+)
 from .base import Attack, AttackResult
-from .fgsm import FGSM
-from .pgd import PGD
 
-__all__ = ["FGSM", "PGD", "Attack", "AttackResult"]
+__all__ = ["Attack", "AttackResult"]

@@ -60,6 +60,14 @@ class AttackResult:
         return (self.pred == y.cpu().view(1, -1)).float().mean(dim=1)
 
 
+def margin_loss(logits: Tensor, labels: Tensor, *, targeted: bool) -> Tensor:
+    """Per sample ``z_y - max_{i != y} z_i``, or ``max_{i != t} z_i - z_t`` when targeted
+    (``labels`` then holds the targets): negative exactly when the attack succeeds."""
+    own = logits.gather(1, labels.view(-1, 1)).squeeze(1)
+    other = logits.scatter(1, labels.view(-1, 1), float("-inf")).amax(1)
+    return other - own if targeted else own - other
+
+
 @contextlib.contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode and no parameter gradients for the duration; both restored after."""

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..audit import FLAG_MEANINGS
 from ..suite import Suite
 from .plots import model_name
 from .tables import WORST_CASE, Tables
@@ -99,6 +100,34 @@ def worst_case_text(board: pd.DataFrame) -> list[str]:
         "at that eps.",
         "",
         markdown_table(robust_accuracy_matrix(board, WORST_CASE)),
+    ]
+
+
+def curves_text(plots: dict[str, str]) -> list[str]:
+    lines = [
+        "Robust accuracy against eps (`curves_eps.csv`) and, for iterative attacks, against the "
+        "number of iterations (`curves_iterations.csv`: an image counts as robust after k "
+        "iterations if the attack had not fooled it within them). A curve still falling at the "
+        "last iteration means the attack needs more iterations.",
+        "",
+        f"![robust accuracy against eps]({plots['robust_accuracy']})",
+    ]
+    return lines + [
+        f"![{name}]({path})" for name, path in plots.items() if name.startswith("iterations_")
+    ]
+
+
+def flags_text(flagged: pd.DataFrame) -> list[str]:
+    cols = ["target", "defense", "attack", "eps", "robust_acc", "flags"]
+    raised = sorted({f for flags in flagged["flags"] for f in flags.split(";")})
+    legend = [f"- `{flag}`: {FLAG_MEANINGS[flag]}" for flag in raised]
+    return [
+        "These rows failed a sanity check and are marked (flagged) in the tables above; do not "
+        "rank them until the cause is understood.",
+        "",
+        *legend,
+        "",
+        markdown_table(flagged[cols]),
     ]
 
 

@@ -27,40 +27,36 @@ def save(fig: plt.Figure, path: Path) -> Path:
 
 
 def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
-    """Robust accuracy against eps: one panel per attack, one line per model."""
-    attacks = list(dict.fromkeys(board["attack"]))
-    attacks = [a for a in attacks if a != WORST_CASE] + (
-        [WORST_CASE] if WORST_CASE in attacks else []
-    )
-    cols = min(3, len(attacks))
-    rows = math.ceil(len(attacks) / cols)
+    """Robust accuracy against eps: one panel per (attack, norm), one line per model."""
+    panels = list(dict.fromkeys(zip(board["attack"], board["norm"])))
+    panels = [p for p in panels if p[0] != WORST_CASE] + [p for p in panels if p[0] == WORST_CASE]
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharey=True
+        rows,
+        cols,
+        figsize=(4.2 * cols, 3.4 * rows),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
     )
-    for ax, attack in zip(axes.flat, attacks):
-        part = board[board["attack"] == attack]
+    for ax, (attack, norm) in zip(axes.flat, panels):
+        part = board[(board["attack"] == attack) & (board["norm"] == norm)]
         for (target, defense), group in part.groupby(["target", "defense"], sort=False):
             group = group.sort_values("eps")
             ax.plot(
                 group["eps"], group["robust_acc"], marker="o", label=model_name(target, defense)
             )
-        ax.set_title(attack)
-        ax.set_xlabel("eps (Linf, [0, 1] scale)")
+        ax.set_title(attack if attack != WORST_CASE else f"{attack} ({norm})")
+        ax.set_xlabel(f"eps ({norm}, [0, 1] pixel scale)")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("robust accuracy")
-    for ax in list(axes.flat)[len(attacks) :]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=min(4, len(labels)),
-        bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(len(labels) / 4)),
-    )
-    fig.tight_layout()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)))
     return save(fig, path)
 
 
@@ -97,6 +93,37 @@ def transfer_heatmap(transfer: pd.DataFrame, attack: str, path: Path) -> Path:
         ax.axis("off")
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="target accuracy")
+    return save(fig, path)
+
+
+def iteration_plot(curves: pd.DataFrame, attack: str, path: Path) -> Path:
+    """Robust accuracy against the number of iterations: one panel per eps > 0, a line per model."""
+    curves = curves[curves["eps"] > 0]
+    budgets = sorted(curves["eps"].unique())
+    cols = min(4, len(budgets))
+    rows = math.ceil(len(budgets) / cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(3.8 * cols, 3.2 * rows),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    for ax, eps in zip(axes.flat, budgets):
+        part = curves[curves["eps"] == eps]
+        for (target, defense), group in part.groupby(["target", "defense"], sort=False):
+            ax.plot(group["iteration"], group["robust_acc"], label=model_name(target, defense))
+        ax.set_title(f"{attack}, eps {eps:g}")
+        ax.set_xlabel("iterations")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("robust accuracy")
+    for ax in list(axes.flat)[len(budgets) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)))
     return save(fig, path)
 
 

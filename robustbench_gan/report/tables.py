@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..runner.plan import Plan
 from ..runner.store import CellRecord, Store
+from ..suite import WORST_CASE_LABEL as WORST_CASE
 from ..suite import Suite
 
 LEADERBOARD_COLUMNS = [
@@ -22,12 +23,14 @@ LEADERBOARD_COLUMNS = [
     "n_eval", "clean_acc", "robust_acc", "attack_success_rate", "mean_linf", "mean_l2",
     "seconds", "device", "seed", "flags", "versions", "cell_id",
 ]  # fmt: skip
-WORST_CASE = "worst_case"
 TRANSFER_COLUMNS = [
     "attack", "eps", "source", "target", "n_eval", "target_clean_acc", "target_robust_acc",
     "transfer_success_rate", "cell_id",
 ]  # fmt: skip
 FLAG_TOLERANCE = 1e-6
+
+
+CURVE_KEYS = ["target", "defense", "attack", "norm"]
 
 
 @dataclass
@@ -36,6 +39,18 @@ class Tables:
     transfer: pd.DataFrame
     ensemble: pd.DataFrame
     gan: pd.DataFrame
+    eps_curves: pd.DataFrame
+    iteration_curves: pd.DataFrame
+
+    def csv_files(self) -> dict[str, pd.DataFrame]:
+        return {
+            "leaderboard.csv": self.leaderboard,
+            "transfer.csv": self.transfer,
+            "ensemble.csv": self.ensemble,
+            "gan.csv": self.gan,
+            "curves_eps.csv": self.eps_curves,
+            "curves_iterations.csv": self.iteration_curves,
+        }
 
 
 def build_tables(suite: Suite, plan: Plan, store: Store) -> Tables:
@@ -47,6 +62,10 @@ def build_tables(suite: Suite, plan: Plan, store: Store) -> Tables:
         transfer=transfer,
         ensemble=ensemble_table(suite, plan, leaderboard, transfer),
         gan=gan_table(suite, plan, records),
+        eps_curves=leaderboard[[*CURVE_KEYS, "eps", "robust_acc"]].sort_values(
+            [*CURVE_KEYS, "eps"], kind="stable"
+        ),
+        iteration_curves=iteration_table(plan, records),
     )
 
 
@@ -87,6 +106,7 @@ def leaderboard_table(suite: Suite, plan: Plan, records: dict[str, CellRecord]) 
                         "cell_id": rec.id,
                         "_correct": entry["correct"],
                         "_clean": res["clean_correct"],
+                        "_black_box": res["black_box"],
                     }
                 )
         rows += model_rows + worst_case_rows(model_rows)
@@ -94,7 +114,11 @@ def leaderboard_table(suite: Suite, plan: Plan, records: dict[str, CellRecord]) 
     frame["suite"] = suite.name
     frame["dataset"] = suite.dataset.name
     frame["seed"] = suite.seed
-    frame["flags"] = audit_flags(frame)
+    model_flags = {
+        (model.target, model.defense): records[plan.audit_cells[label]].result["flags"]
+        for label, model in plan.models.items()
+    }
+    frame["flags"] = audit_flags(frame, model_flags)
     return frame[LEADERBOARD_COLUMNS].reset_index(drop=True)
 
 
@@ -131,6 +155,7 @@ def worst_case_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cell_id": "+".join(ids),
                 "_correct": "",
                 "_clean": "",
+                "_black_box": False,
             }
         )
     return out
@@ -140,30 +165,58 @@ def mask(bits: str) -> np.ndarray:
     return np.frombuffer(bits.encode(), dtype=np.uint8) == ord("1")
 
 
-def audit_flags(frame: pd.DataFrame) -> pd.Series:
-    """Warnings a reviewer should see before trusting a row.
+def audit_flags(frame: pd.DataFrame, model_flags: dict[tuple[str, str], list[str]]) -> pd.Series:
+    """Warnings a reviewer should see before trusting a row (meanings: audit.FLAG_MEANINGS).
 
-    ``acc_rises_with_eps``: robust accuracy at this eps is above that at a smaller
-    eps for the same target, defense and attack (a sign of a broken attack).
-    ``eps0_not_clean``: at eps 0 robust accuracy differs from clean accuracy.
+    Row-level: ``acc_rises_with_eps``, ``eps0_not_clean`` and ``black_box_beats_white_box``;
+    model-level flags (from the audit cells) are added to every row of that model.
     """
-    flags = pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    flags: dict[Any, list[str]] = {idx: [] for idx in frame.index}
     for _, group in frame.groupby(["target", "defense", "attack", "norm"], sort=False):
         group = group.sort_values("eps")
         best_so_far = group["robust_acc"].cummin().shift(1)
-        for idx, rises in (group["robust_acc"] > best_so_far + FLAG_TOLERANCE).items():
-            if rises:
-                flags[idx] = add_flag(flags[idx], "acc_rises_with_eps")
+        for idx in group.index[group["robust_acc"] > best_so_far + FLAG_TOLERANCE]:
+            flags[idx].append("acc_rises_with_eps")
     at_zero = (frame["eps"] == 0) & (
         (frame["robust_acc"] - frame["clean_acc"]).abs() > FLAG_TOLERANCE
     )
     for idx in frame.index[at_zero]:
-        flags[idx] = add_flag(flags[idx], "eps0_not_clean")
-    return flags
+        flags[idx].append("eps0_not_clean")
+    for _, group in frame.groupby(["target", "defense", "norm", "eps"], sort=False):
+        single = group[group["attack"] != WORST_CASE]
+        black, white = single[single["_black_box"]], single[~single["_black_box"]]
+        if (
+            len(black)
+            and len(white)
+            and black["robust_acc"].min() < white["robust_acc"].min() - 0.01
+        ):
+            for idx in group.index:
+                flags[idx].append("black_box_beats_white_box")
+    for idx, target, defense in zip(frame.index, frame["target"], frame["defense"]):
+        flags[idx] += model_flags.get((target, defense), [])
+    return pd.Series({idx: ";".join(found) for idx, found in flags.items()}, dtype=object)
 
 
-def add_flag(current: str, flag: str) -> str:
-    return f"{current};{flag}" if current else flag
+def iteration_table(plan: Plan, records: dict[str, CellRecord]) -> pd.DataFrame:
+    """Robust accuracy after each iteration, for attacks that report when images fall."""
+    rows = []
+    for (label, attack), cell_id in plan.attack_cells.items():
+        model = plan.models[label]
+        res = records[cell_id].result
+        for entry in res["per_eps"]:
+            for iteration, acc in enumerate(entry.get("iterations") or []):
+                rows.append(
+                    {
+                        "target": model.target,
+                        "defense": model.defense,
+                        "attack": attack,
+                        "norm": res["norm"],
+                        "eps": entry["eps"],
+                        "iteration": iteration,
+                        "robust_acc": acc,
+                    }
+                )
+    return pd.DataFrame(rows, columns=[*CURVE_KEYS, "eps", "iteration", "robust_acc"])
 
 
 # -- transfer -------------------------------------------------------------------
@@ -226,7 +279,7 @@ def ensemble_table(
             continue
         label = defense.model_label
         for attack in suite.attacks:
-            for eps in suite.eps:
+            for eps in attack.eps:
                 white = white_box_acc(leaderboard, plan, label, attack.label, eps)
                 members = {
                     m: white_box_acc(leaderboard, plan, m, attack.label, eps)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks.base import AttackResult
+from ..audit import audit_model
 from ..checkpoint import tensors_to_bytes
 from ..data.split import DataSplit
 from ..errors import UserError
@@ -21,7 +22,7 @@ from ..gans.metrics import gan_metrics
 from ..gans.train import train_gan
 from ..models.train import TrainConfig, train_classifier
 from ..registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS, Registry
-from ..utils import predict, seed_everything
+from ..utils import predict, seed_everything, torch_generator
 from .plan import Cell
 from .store import Store
 
@@ -183,7 +184,8 @@ def run_attack(cell: Cell, ctx: Context) -> CellOutput:
         ATTACKS, spec["attack"], {"seed": spec["seed"], "batch_size": ctx.eval_batch_size}
     )
     x, y = ctx.eval_set(spec["n_eval"])
-    outcome: AttackResult = attack(model, x, y, spec["eps"])
+    target = random_targets(y, ctx.data.num_classes, spec["seed"]) if attack.targeted else None
+    outcome: AttackResult = attack(model, x, y, spec["eps"], target=target)
     delta = (outcome.adv - x.unsqueeze(0)).flatten(2)
     correct = outcome.pred == y.unsqueeze(0)
     clean_correct = outcome.clean_pred == y
@@ -198,10 +200,13 @@ def run_attack(cell: Cell, ctx: Context) -> CellOutput:
                 "mean_l2": float(delta[i].norm(dim=1).mean()),
                 "seconds": outcome.seconds[i],
                 "correct": bits(correct[i]),
+                "iterations": iteration_curve(outcome, i, attack),
             }
         )
     result = {
         "norm": attack.norm,
+        "targeted": attack.targeted,
+        "black_box": attack.black_box,
         "n_eval": len(x),
         "clean_acc": share(clean_correct),
         "clean_correct": bits(clean_correct),
@@ -210,6 +215,33 @@ def run_attack(cell: Cell, ctx: Context) -> CellOutput:
         "per_eps": per_eps,
     }
     return CellOutput(result, {"adv": tensors_to_bytes({"adv": outcome.adv})})
+
+
+def run_audit(cell: Cell, ctx: Context) -> CellOutput:
+    model = ctx.model(cell.spec["model"])
+    x, y = ctx.eval_set(cell.spec["n_eval"])
+    return CellOutput(audit_model(model, x, y, seed=cell.spec["seed"]))
+
+
+def random_targets(y: Tensor, num_classes: int, seed: int) -> Tensor:
+    """A seeded target class for each image, never its true class."""
+    shift = torch.randint(1, num_classes, y.shape, generator=torch_generator(seed))
+    return (y + shift) % num_classes
+
+
+def iteration_curve(outcome: AttackResult, index: int, attack: Any) -> list[float] | None:
+    """Robust accuracy after k = 0, 1, ..., K iterations at budget ``index``.
+
+    Only for untargeted attacks that report when each image was first fooled; an
+    image counts as robust after k iterations if it was not fooled within them.
+    """
+    if outcome.success_step is None or attack.targeted:
+        return None
+    step = outcome.success_step[index]
+    total = getattr(attack, "steps", 0) * getattr(attack, "restarts", 1)
+    last = max(int(step.max()), total)
+    fooled_by = torch.bincount(step[step >= 0], minlength=last + 1).cumsum(0)
+    return [1 - int(f) / len(step) for f in fooled_by]
 
 
 def run_transfer(cell: Cell, ctx: Context) -> CellOutput:
@@ -256,4 +288,5 @@ RUNNERS: dict[str, Callable[[Cell, Context], CellOutput]] = {
     "gan_metrics": run_gan_metrics,
     "attack": run_attack,
     "transfer": run_transfer,
+    "audit": run_audit,
 }

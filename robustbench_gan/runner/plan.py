@@ -21,7 +21,7 @@ CACHE_VERSION = 1
 @dataclass(frozen=True)
 class Cell:
     id: str
-    kind: str  # train_classifier | train_gan | gan_metrics | attack | transfer
+    kind: str  # train_classifier | train_gan | gan_metrics | audit | attack | transfer
     label: str
     spec: dict[str, Any]
     deps: tuple[str, ...] = ()
@@ -57,6 +57,7 @@ class Plan:
     gan_cells: dict[str, str] = field(default_factory=dict)  # generator label -> train cell
     metric_cells: dict[str, str] = field(default_factory=dict)  # generator label -> metrics cell
     attack_cells: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, attack)
+    audit_cells: dict[str, str] = field(default_factory=dict)  # model -> model-level checks
     transfer_cells: dict[tuple[str, str, str], str] = field(
         default_factory=dict
     )  # (attack, src, tgt)
@@ -107,11 +108,15 @@ def build_plan(suite: Suite, data_fingerprint: str) -> Plan:
             plan.metric_cells[gen.label] = cell
 
     for model in plan.models.values():
+        spec = {"model": model.to_json(), "n_eval": suite.n_eval, "seed": suite.seed}
+        plan.audit_cells[model.label] = plan.add(
+            "audit", f"audit {model.label}", spec, model.cells, data
+        )
         for attack in suite.attacks:
             spec = {
                 "model": model.to_json(),
                 "attack": attack.to_json(),
-                "eps": list(suite.eps),
+                "eps": list(attack.eps),
                 "n_eval": suite.n_eval,
                 "seed": suite.seed,
             }

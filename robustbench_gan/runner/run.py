@@ -16,7 +16,7 @@ from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..registry import DATASETS
 from ..report.markdown import render_report
-from ..report.plots import gan_loss_plot, robust_accuracy_plot, transfer_heatmap
+from ..report.plots import gan_loss_plot, iteration_plot, robust_accuracy_plot, transfer_heatmap
 from ..report.tables import Tables, build_tables
 from ..suite import Suite, load_suite
 from .cells import Context
@@ -24,8 +24,6 @@ from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan
 from .plan import Plan, build_plan
 from .store import Store
-
-OUTPUT_FILES = ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv", "report.md")
 
 
 @dataclass
@@ -117,19 +115,14 @@ def write_outputs(
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
         staging = Path(tmp)
         plots = render_plots(suite, plan, store, tables, staging)
-        for name, frame in (
-            ("leaderboard.csv", tables.leaderboard),
-            ("transfer.csv", tables.transfer),
-            ("ensemble.csv", tables.ensemble),
-            ("gan.csv", tables.gan),
-        ):
+        for name, frame in tables.csv_files().items():
             frame.to_csv(staging / name, index=False)
         text = render_report(suite, tables, plots, device=device, versions=versions())
         (staging / "report.md").write_text(text, encoding="utf-8")
         if (out_dir / "plots").exists():
             shutil.rmtree(out_dir / "plots")
         os.replace(staging / "plots", out_dir / "plots")
-        for name in OUTPUT_FILES:
+        for name in [*tables.csv_files(), "report.md"]:
             os.replace(staging / name, out_dir / name)
 
 
@@ -148,6 +141,11 @@ def render_plots(
         made[f"transfer_{attack.label}"] = transfer_heatmap(
             tables.transfer, attack.label, plots_dir / f"transfer_{attack.label}.png"
         )
+        curves = tables.iteration_curves[tables.iteration_curves["attack"] == attack.label]
+        if len(curves):
+            made[f"iterations_{attack.label}"] = iteration_plot(
+                curves, attack.label, plots_dir / f"iterations_{attack.label}.png"
+            )
     losses = {}
     for gen in suite.generators:
         record = store.get(plan.gan_cells[gen.label])

@@ -1,0 +1,72 @@
+"""Momentum Iterative FGSM.
+
+Dong, Liao, Pang, Su, Zhu, Hu and Li, "Boosting Adversarial Attacks with
+Momentum", CVPR 2018, https://arxiv.org/abs/1710.06081.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..registry import ATTACKS
+from .pgd import PGD
+
+
+@ATTACKS.register("mifgsm")
+class MIFGSM(PGD):
+    """L-inf steps along the sign of an accumulated, L1-normalized gradient.
+
+    ``g <- decay * g + grad / ||grad||_1`` (per sample), then
+    ``x <- clip(x + alpha * sign(g))`` projected onto the eps-ball, from the
+    clean image (no random start).
+
+    Args:
+        steps: iterations (paper: 10).
+        decay: momentum decay ``mu`` (paper: 1.0).
+        rel_stepsize: step ``alpha`` as a fraction of eps; default ``1 / steps``
+            (the paper's ``eps / T``).
+
+    Like PGD, per sample it keeps the first iterate that succeeds (and reports
+    its step), else the last one. Also takes ``targeted``, ``seed``,
+    ``batch_size``; it uses no randomness.
+    """
+
+    def __init__(
+        self,
+        *,
+        steps: int = 10,
+        decay: float = 1.0,
+        rel_stepsize: float | None = None,
+        targeted: bool = False,
+        seed: int = 0,
+        batch_size: int = 256,
+    ) -> None:
+        super().__init__(
+            norm="linf",
+            steps=steps,
+            rel_stepsize=1.0 / steps if rel_stepsize is None and steps > 0 else rel_stepsize,
+            random_start=False,
+            targeted=targeted,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        if not decay >= 0:
+            raise ValueError(f"decay must be >= 0, got {decay}")
+        self.decay = float(decay)
+        self._momentum: Tensor | None = None
+
+    def _run(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """PGD's loop, with the momentum reset at the start of every run."""
+        self._momentum = torch.zeros_like(x)
+        try:
+            return super()._run(model, x, y, eps, target)
+        finally:
+            self._momentum = None
+
+    def _direction(self, grad: Tensor) -> Tensor:
+        l1 = grad.abs().flatten(1).sum(dim=1).clamp_min(1e-12)
+        self._momentum = self.decay * self._momentum + grad / l1.view(-1, *([1] * (grad.dim() - 1)))
+        return self._momentum.sign()

@@ -1,0 +1,131 @@
+"""The per-image worst case over a list of attacks, run in turn (AutoAttack's protocol).
+
+Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
+diverse parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..registry import ATTACKS
+from .base import NORMS, Attack
+
+#: AutoAttack's standard list, less FAB-T: neither ART nor foolbox ships FAB, so it
+#: cannot come through an adapter here. Square is Linf only, so an L2 composite omits it.
+STANDARD = (
+    {"name": "apgd_ce"},
+    {"name": "apgd_dlr", "targeted": True},
+    {"name": "square", "n_queries": 5000},
+)
+
+
+@ATTACKS.register("worst_case", aliases=("autoattack_like",))
+class WorstCase(Attack):
+    """Run ``attacks`` in order, each only on the images the earlier ones left robust,
+    and keep per image the first adversarial example found.
+
+    Args:
+        attacks: names or tables ``{name = "...", ...params}`` of registered attacks of
+            this norm (default: APGD-CE, APGD-T with targeted DLR, Square with 5,000 queries,
+            AutoAttack's standard version without FAB-T).
+        norm: ``"linf"`` or ``"l2"``; passed to sub-attacks that take a norm.
+        n_target_classes: a targeted sub-attack is run once per target, the
+            ``n_target_classes`` most likely wrong classes in turn (AutoAttack: 9).
+
+    The composite is at least as strong as each part on every image, so its robust
+    accuracy is at most the minimum of its parts' (a test checks this).
+    """
+
+    targeted_supported: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        attacks: Sequence[str | Mapping[str, Any]] | None = None,
+        norm: str = "linf",
+        n_target_classes: int = 9,
+        targeted: bool = False,
+        seed: int = 0,
+        batch_size: int = 256,
+    ) -> None:
+        super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if n_target_classes < 1:
+            raise ValueError(f"n_target_classes must be >= 1, got {n_target_classes}")
+        self.norm = norm
+        self.n_target_classes = int(n_target_classes)
+        if attacks is None:
+            attacks = [a for a in STANDARD if norm == "linf" or a["name"] != "square"]
+        if not attacks:
+            raise ValueError("worst_case needs at least one attack")
+        self.attacks = [self._build(spec, seed, batch_size) for spec in attacks]
+        self.black_box = all(a.black_box for a in self.attacks)
+
+    def _build(self, spec: str | Mapping[str, Any], seed: int, batch_size: int) -> Attack:
+        params = {"name": spec} if isinstance(spec, str) else dict(spec)
+        name = params.pop("name", None)
+        if not isinstance(name, str) or name == "worst_case":
+            raise ValueError(f"each attack needs a name (not worst_case itself), got {spec!r}")
+        factory = ATTACKS.get(name)
+        if "norm" not in params and "norm" in inspect.signature(factory).parameters:
+            params["norm"] = self.norm
+        attack = factory(seed=seed, batch_size=batch_size, **params)
+        if attack.norm != self.norm:
+            raise ValueError(f"{name} attacks in {attack.norm}, the composite in {self.norm}")
+        return attack
+
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+    ) -> Tensor:
+        adv = x.clone()
+        with torch.no_grad():
+            logits = model(x)
+        robust = logits.argmax(1) == y
+        ranked = logits.argsort(1, descending=True)
+        for attack in self.attacks:
+            attack.rng = self.rng
+            if not attack.targeted:
+                self._attack_robust(attack, model, x, y, eps, adv, robust, None)
+                continue
+            for rank in range(min(self.n_target_classes, ranked.shape[1] - 1)):
+                self._attack_robust(
+                    attack, model, x, y, eps, adv, robust, self._target(ranked, y, rank)
+                )
+        return adv
+
+    @staticmethod
+    def _target(ranked: Tensor, y: Tensor, rank: int) -> Tensor:
+        """The class of the given rank among the wrong classes, by clean logits."""
+        wrong = ranked[ranked != y[:, None]].view(len(y), -1)
+        return wrong[:, rank]
+
+    def _attack_robust(
+        self,
+        attack: Attack,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        adv: Tensor,
+        robust: Tensor,
+        target: Tensor | None,
+    ) -> None:
+        """Attack the images still robust; record those it fools (in place)."""
+        idx = robust.nonzero().squeeze(1)
+        if len(idx) == 0:
+            return
+        sub_target = target[idx] if target is not None else None
+        out = attack.perturb(model, x[idx], y[idx], math.inf if attack.minimal else eps, sub_target)
+        candidate = attack.project(out[0] if isinstance(out, tuple) else out, x[idx], eps)
+        with torch.no_grad():
+            fooled = model(candidate).argmax(1) != y[idx]
+        adv[idx[fooled]] = candidate[fooled]
+        robust[idx[fooled]] = False

@@ -1,0 +1,105 @@
+"""The worst_case composite: AutoAttack's protocol over registered attacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.registry import ATTACKS, CLASSIFIERS
+
+EPS = [0.05, 0.1, 0.2]
+
+
+@pytest.fixture(scope="module")
+def setup(digits):
+    torch.manual_seed(0)
+    model = CLASSIFIERS.create(
+        "lenet", in_shape=digits.shape, num_classes=10, mean=digits.mean, std=digits.std
+    )
+    train_classifier(
+        model,
+        digits.x_train,
+        digits.y_train,
+        config=TrainConfig(epochs=8, lr=3e-3),
+        seed=0,
+        progress=False,
+    )
+    return model.eval(), digits.x_test[:200], digits.y_test[:200]
+
+
+def accuracy(attack, setup):
+    model, x, y = setup
+    return attack(model, x, y, EPS).accuracy(y)
+
+
+def test_default_is_the_standard_list_without_fab():
+    attack = ATTACKS.create("worst_case")
+    assert [type(a).__name__ for a in attack.attacks] == ["APGDCE", "APGDDLR", "SquareAttack"]
+    assert [a.targeted for a in attack.attacks] == [False, True, False]
+    assert attack.attacks[2].n_queries == 5000
+    l2 = ATTACKS.create("worst_case", norm="l2")
+    assert [a.norm for a in l2.attacks] == ["l2", "l2"]  # square is Linf only
+
+
+def test_deterministic_parts_give_at_most_the_minimum_exactly(setup):
+    parts = ["fgsm", {"name": "bim", "steps": 5}, {"name": "mifgsm", "steps": 5}]
+    composite = accuracy(ATTACKS.create("worst_case", attacks=parts), setup)
+    alone = torch.stack([accuracy(ATTACKS.create(p) if isinstance(p, str) else
+                                  ATTACKS.create(p["name"], steps=5), setup) for p in parts])  # fmt: skip
+    assert (composite <= alone.min(0).values + 1e-12).all(), (composite, alone)
+
+
+def test_random_parts_give_at_most_the_minimum_within_a_point(setup):
+    parts = [
+        {"name": "pgd", "steps": 10},
+        {"name": "apgd_ce", "steps": 10},
+        {"name": "square", "n_queries": 200},
+    ]
+    composite = accuracy(ATTACKS.create("worst_case", attacks=parts), setup)
+    alone = torch.stack(
+        [
+            accuracy(
+                ATTACKS.create(p["name"], **{k: v for k, v in p.items() if k != "name"}), setup
+            )
+            for p in parts
+        ]
+    )
+    # parts inside the composite see only the images still robust, so their random draws
+    # differ from a standalone run; on average the composite can only be stronger
+    assert (composite <= alone.min(0).values + 0.01).all(), (composite, alone)
+
+
+def test_targeted_parts_cycle_through_the_likeliest_wrong_classes(setup, monkeypatch):
+    seen = []
+    apgd = ATTACKS.get("apgd_dlr")
+    original = apgd.perturb
+
+    def spy(self, model, x, y, eps, target):
+        seen.append(target.clone())
+        assert (target != y).all()
+        return original(self, model, x, y, eps, target)
+
+    monkeypatch.setattr(apgd, "perturb", spy)
+    model, x, y = setup
+    attack = ATTACKS.create(
+        "worst_case",
+        attacks=[{"name": "apgd_dlr", "targeted": True, "steps": 3}],
+        n_target_classes=3,
+    )
+    attack(model, x[:20], y[:20], [0.01])
+    assert 1 <= len(seen) <= 3  # one run per target rank while images stay robust
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"attacks": []}, "at least one"),
+        ({"attacks": ["worst_case"]}, "not worst_case"),
+        ({"attacks": [{"name": "pgd", "norm": "l2"}]}, "composite in linf"),
+        ({"n_target_classes": 0}, "n_target_classes"),
+    ],
+)
+def test_bad_configurations(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ATTACKS.create("worst_case", **kwargs)
