@@ -26,9 +26,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def robust_accuracy_matrix(board: pd.DataFrame, attack: str) -> pd.DataFrame:
+def robust_accuracy_matrix(board: pd.DataFrame, attack: str, norm: str) -> pd.DataFrame:
     """Models as rows, eps as columns, robust accuracy in the cells; flagged rows marked."""
-    part = board[board["attack"] == attack].copy()
+    part = board[(board["attack"] == attack) & (board["norm"] == norm)].copy()
     part["model"] = [model_name(t, d) for t, d in zip(part["target"], part["defense"])]
     flagged = set(part.loc[part["flags"] != "", "model"])
     matrix = part.pivot_table(index="model", columns="eps", values="robust_acc", sort=False)
@@ -55,31 +55,21 @@ def render_report(
         "",
         f"Dataset `{suite.dataset.name}`, {int(board['n_eval'].iloc[0])} test images attacked, "
         f"seed {suite.seed}, device {device}, {versions}.",
-        "Budgets are Linf on the [0, 1] pixel scale. Robust accuracy is the share of test images "
-        "still classified correctly after the attack (misclassified clean images count as "
-        "not robust).",
+        "Budgets are on the [0, 1] pixel scale, Linf unless an attack's norm says L2. Robust "
+        "accuracy is the share of test images still classified correctly after the attack "
+        "(misclassified clean images count as not robust).",
         "",
     ]
     lines += section("Worst case over all attacks", worst_case_text(board))
-    attacks = [a for a in dict.fromkeys(board["attack"]) if a != WORST_CASE]
-    for attack in attacks:
-        lines += section(
-            f"Attack `{attack}`", [markdown_table(robust_accuracy_matrix(board, attack))]
-        )
-    lines += section(
-        "Robust accuracy against eps", [f"![robust accuracy]({plots['robust_accuracy']})"]
-    )
+    attacks = dict.fromkeys(zip(board["attack"], board["norm"]))
+    for attack, norm in attacks:
+        if attack != WORST_CASE:
+            table = markdown_table(robust_accuracy_matrix(board, attack, norm))
+            lines += section(f"Attack `{attack}` ({norm})", [table])
+    lines += section("Robustness curves", curves_text(plots))
     flagged = board[board["flags"] != ""]
     if len(flagged):
-        cols = ["target", "defense", "attack", "eps", "robust_acc", "flags"]
-        lines += section(
-            "Audit flags",
-            [
-                "These rows failed a sanity check; do not rank them until the cause is understood.",
-                "",
-                markdown_table(flagged[cols]),
-            ],
-        )
+        lines += section("Audit flags", flags_text(flagged))
     lines += section("Transfer", transfer_text(tables.transfer, plots))
     if len(tables.ensemble):
         lines += section("Ensembles", ensemble_text(tables.ensemble))
@@ -93,14 +83,22 @@ def section(title: str, body: Iterable[str]) -> list[str]:
 
 
 def worst_case_text(board: pd.DataFrame) -> list[str]:
-    if WORST_CASE not in set(board["attack"]):
-        return ["Only one attack was run; see its table below."]
-    return [
-        "Per image, an image counts as robust at an eps only if it survives every attack run "
-        "at that eps.",
+    worst = board[board["attack"] == WORST_CASE]
+    if not len(worst):
+        return ["Only one attack per norm was run; see the tables below."]
+    lines = [
+        "Per image, an image counts as robust at an eps only if it survives every attack of "
+        "that norm run at that eps.",
         "",
-        markdown_table(robust_accuracy_matrix(board, WORST_CASE)),
     ]
+    for norm in dict.fromkeys(worst["norm"]):
+        lines += [
+            f"{norm}:",
+            "",
+            markdown_table(robust_accuracy_matrix(board, WORST_CASE, norm)),
+            "",
+        ]
+    return lines
 
 
 def curves_text(plots: dict[str, str]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..suite import DefenseSpec, Suite
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when a cell's result format changes
 
 
 @dataclass(frozen=True)
