@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attacks.base import frozen, model_device
+from .attacks.base import frozen
 from .registry import ATTACKS
+from .utils import model_device
 
 #: flag -> what it means (the report prints this legend)
 FLAG_MEANINGS = {

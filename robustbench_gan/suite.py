@@ -60,9 +60,10 @@ else:  # pragma: no cover
 WORST_CASE_LABEL = "worst_case"
 GAN_TRAIN_KEYS = ("steps", "batch_size", "lr", "beta1", "beta2", "d_steps")
 TOP_LEVEL_KEYS = {
-    "name", "description", "seed", "dataset", "train", "eval", "gan_metrics",
-    "targets", "generators", "defenses", "attacks",
+    "name", "description", "notes", "seed", "dataset", "train", "eval", "gan_metrics",
+    "targets", "generators", "defenses", "attacks", "reference",
 }  # fmt: skip
+REFERENCE_METRICS = ("robust_acc", "error", "target_robust_acc", "transfer_error")
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,32 @@ class DefenseSpec(PluginSpec):
     base: str | None = None
     members: tuple[str, ...] = ()
     generator: str | None = None
+    static: tuple[str, ...] = ()  # pre-trained models a defense learns from (ensemble_at)
     train: TrainConfig | None = None
 
     @property
     def model_label(self) -> str:
         """The label of the model this defense produces."""
         return f"{self.base}+{self.label}" if self.kind == "training" else self.label
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """A published figure the report sets beside ours.
+
+    ``metric`` is ``robust_acc`` or ``error`` (1 - robust accuracy) of ``model`` under
+    ``attack`` at ``eps``, or ``target_robust_acc`` / ``transfer_error`` of ``model`` on
+    examples crafted on ``source``.
+    """
+
+    paper: str
+    setting: str
+    metric: str
+    model: str
+    attack: str
+    eps: float
+    value: float
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,8 @@ class Suite:
     attacks: tuple[AttackSpec, ...]
     judge: str | None
     gan_metric_samples: int
+    notes: str = ""
+    references: tuple[ReferenceSpec, ...] = ()
 
     @property
     def model_labels(self) -> list[str]:
@@ -180,6 +203,7 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     for kind, specs in (("targets", targets), ("generators", generators), ("attacks", attacks)):
         unique_labels(specs, kind)
     check_defense_links(defenses, targets, generators)
+    models = [t.label for t in targets] + [d.model_label for d in defenses]
     gan_table = table(raw, "gan_metrics")
     unknown_keys(gan_table, {"judge", "n"}, "gan_metrics")
     judge = gan_table.get("judge", targets[0].label if generators else None)
@@ -201,6 +225,10 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
         attacks=attacks,
         judge=judge,
         gan_metric_samples=typed(gan_table.get("n", 1000), int, "gan_metrics.n"),
+        notes=typed(raw.get("notes", ""), str, "notes"),
+        references=tuple(
+            reference_spec(e, i, models, attacks) for i, e in enumerate(entries(raw, "reference"))
+        ),
     )
 
 
@@ -273,7 +301,7 @@ def attack_spec(entry: Mapping[str, Any], index: int, default_eps: tuple[float, 
 def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
     where = f"defenses[{index}]"
     name, label, params = split_entry(
-        entry, where, reserved=("base", "members", "generator", "train")
+        entry, where, reserved=("base", "members", "generator", "static", "train")
     )
     factory = DEFENSES.get(name) if ":" in name else registry_get(DEFENSES, name, where)
     kind = getattr(factory, "kind", "")
@@ -296,8 +324,55 @@ def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
         spec["generator"] = typed(entry.get("generator"), str, f"{where}.generator", required=True)
     elif "generator" in entry:
         raise UserError(f"{name} takes no generator", where=f"{where}.generator")
-    construct(DEFENSES, name, params, where, skip=("generator",) if spec.get("generator") else ())
+    if getattr(factory, "needs_static_models", False):
+        static = entry.get("static")
+        if (
+            not isinstance(static, list)
+            or not static
+            or not all(isinstance(m, str) for m in static)
+        ):
+            raise UserError("must be a non-empty list of model labels", where=f"{where}.static")
+        spec["static"] = tuple(static)
+    elif "static" in entry:
+        raise UserError(f"{name} takes no static models", where=f"{where}.static")
+    runtime = (("generator",) if spec.get("generator") else ()) + (
+        ("static_models",) if spec.get("static") else ()
+    )
+    construct(DEFENSES, name, params, where, skip=runtime)
     return DefenseSpec(name=name, label=label, params=freeze(params), where=where, **spec)
+
+
+def reference_spec(
+    entry: Mapping[str, Any], index: int, models: list[str], attacks: tuple[AttackSpec, ...]
+) -> ReferenceSpec:
+    where = f"reference[{index}]"
+    keys = {"paper", "setting", "metric", "model", "attack", "eps", "value", "source"}
+    unknown_keys(entry, keys, where)
+    metric = typed(entry.get("metric"), str, f"{where}.metric", required=True)
+    if metric not in REFERENCE_METRICS:
+        raise UserError(f"must be one of {', '.join(REFERENCE_METRICS)}", where=f"{where}.metric")
+    transfer = metric in ("target_robust_acc", "transfer_error")
+    source = typed(entry.get("source"), str, f"{where}.source", required=transfer)
+    for key, label in (("model", entry.get("model")), ("source", source)):
+        if label is not None and label not in models:
+            raise UserError(f"{label!r} is not a model of the suite", where=f"{where}.{key}")
+    attack = typed(entry.get("attack"), str, f"{where}.attack", required=True)
+    spec = next((a for a in attacks if a.label == attack), None)
+    if spec is None:
+        raise UserError(f"{attack!r} is not an attack label of the suite", where=f"{where}.attack")
+    eps = typed(entry.get("eps"), float, f"{where}.eps", required=True)
+    if eps not in spec.eps:
+        raise UserError(f"{attack} does not run at eps {eps}", where=f"{where}.eps")
+    return ReferenceSpec(
+        paper=typed(entry.get("paper"), str, f"{where}.paper", required=True),
+        setting=typed(entry.get("setting", ""), str, f"{where}.setting"),
+        metric=metric,
+        model=typed(entry.get("model"), str, f"{where}.model", required=True),
+        attack=attack,
+        eps=eps,
+        value=typed(entry.get("value"), float, f"{where}.value", required=True),
+        source=source,
+    )
 
 
 def check_defense_links(
@@ -314,12 +389,13 @@ def check_defense_links(
                 f"{spec.base!r} is not a target label (targets: {', '.join(known)})",
                 where=f"{spec.where}.base",
             )
-        for member in spec.members:
-            if member not in known:
-                raise UserError(
-                    f"{member!r} is not a model defined above (models: {', '.join(known)})",
-                    where=f"{spec.where}.members",
-                )
+        for field_name, labels in (("members", spec.members), ("static", spec.static)):
+            for member in labels:
+                if member not in known:
+                    raise UserError(
+                        f"{member!r} is not a model defined above (models: {', '.join(known)})",
+                        where=f"{spec.where}.{field_name}",
+                    )
         if spec.generator is not None and spec.generator not in generator_labels:
             raise UserError(
                 f"{spec.generator!r} is not a generator label "

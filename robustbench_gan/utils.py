@@ -32,14 +32,28 @@ def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU if it has none."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def labels_of(model: torch.nn.Module, x: Tensor) -> Tensor:
+    """The model's predicted labels: its ``predict_labels`` if it has one (a voting
+    ensemble), else the argmax of its output."""
+    vote = getattr(model, "predict_labels", None)
+    return vote(x) if vote is not None else model(x).argmax(1)
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: Tensor, *, batch_size: int = 512) -> Tensor:
     """Predicted labels of ``model`` on ``x`` (eval mode, mode restored after)."""
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
-        out = [model(x[s].to(device)).argmax(1).cpu() for s in batch_slices(len(x), batch_size)]
+        device = model_device(model)
+        out = [labels_of(model, x[s].to(device)).cpu() for s in batch_slices(len(x), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)

@@ -180,3 +180,39 @@ def test_corrupt_checkpoint_is_detected_and_recomputed(first_run, tmp_path, caps
     assert "corrupt" in capsys.readouterr().err
     board = read(tmp_path / "out", "leaderboard.csv").drop(columns=TIMING)
     pd.testing.assert_frame_equal(board, read(base / "out", "leaderboard.csv").drop(columns=TIMING))
+
+
+def test_references_are_set_beside_our_numbers(first_run, tmp_path):
+    base, _ = first_run
+    suite = tmp_path / "smoke.toml"
+    suite.write_text(
+        SMOKE.read_text().replace('name = "smoke"', 'name = "smoke"\nnotes = "Why we differ."')
+        + '\n[[reference]]\npaper = "A 2015"\nmetric = "error"\nmodel = "small_cnn"\n'
+        'attack = "fgsm"\neps = 0.1\nvalue = 0.5\n'
+        '\n[[reference]]\npaper = "B 2018"\nmetric = "transfer_error"\nsource = "mlp"\n'
+        'model = "small_cnn+fgsm_at"\nattack = "pgd"\neps = 0.3\nvalue = 0.25\n'
+    )
+    run_suite(suite, out=tmp_path / "out", cache_dir=base / "cache", device="cpu", progress=False)
+    refs = read(tmp_path / "out", "references.csv")
+    board = read(base / "out", "leaderboard.csv")
+    transfer = read(base / "out", "transfer.csv")
+    fgsm = board[
+        (board.target == "small_cnn")
+        & (board.defense == "none")
+        & (board.attack == "fgsm")
+        & (board.eps == 0.1)
+    ]
+    moved = transfer[
+        (transfer.source == "mlp")
+        & (transfer.target == "small_cnn+fgsm_at")
+        & (transfer.attack == "pgd")
+        & (transfer.eps == 0.3)
+    ]
+    assert refs["ours"].tolist() == pytest.approx(
+        [1 - fgsm.robust_acc.iloc[0], 1 - moved.target_robust_acc.iloc[0]]
+    )
+    assert refs["difference"].tolist() == pytest.approx(
+        (refs["ours"] - refs["paper_value"]).tolist()
+    )
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Beside the papers" in report and "Why we differ." in report

@@ -118,3 +118,28 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
         write_atomic(path, b"new content")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+class Fixed(torch.nn.Module):
+    """A stand-in member whose logits are given."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits, dtype=torch.float32)
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+def test_vote_ensemble_predicts_the_majority_and_attacks_see_probabilities():
+    from robustbench_gan.utils import predict
+
+    members = [Fixed([5.0, 0.0, 0.0]), Fixed([0.0, 1.0, 0.0]), Fixed([0.0, 1.0, 0.0])]
+    vote = Ensemble(members, mode="vote")
+    x = torch.rand(4, 1, 2, 2)
+    assert predict(vote, x).tolist() == [1, 1, 1, 1]  # two of three vote for class 1
+    probs = Ensemble(members, mode="probs")
+    assert predict(probs, x).tolist() == [0, 0, 0, 0]  # the confident member wins the average
+    torch.testing.assert_close(vote(x), probs(x))  # the same differentiable output
+    tie = Ensemble([Fixed([3.0, 0.0]), Fixed([0.0, 1.0])], mode="vote")
+    assert predict(tie, x).tolist() == [0, 0, 0, 0]  # 1-1 tie: higher average probability

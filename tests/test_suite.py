@@ -171,3 +171,34 @@ members = ["mlp", "small_cnn+fgsm_at"]
     suite = load_suite(write(tmp_path, text))
     assert suite.model_labels == ["mlp", "small_cnn", "small_cnn+fgsm_at", "ensemble"]
     assert suite.judge == "mlp"  # defaults to the first target when there are generators
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            'metric = "accuracy"\nmodel = "mlp"\nattack = "fgsm"\neps = 0.1\nvalue = 0.5',
+            "reference[0].metric: must be one of",
+        ),
+        (
+            'metric = "error"\nmodel = "vgg"\nattack = "fgsm"\neps = 0.1\nvalue = 0.5',
+            "reference[0].model: 'vgg' is not a model",
+        ),
+        (
+            'metric = "error"\nmodel = "mlp"\nattack = "pgd"\neps = 0.1\nvalue = 0.5',
+            "reference[0].attack: 'pgd' is not an attack",
+        ),
+        (
+            'metric = "error"\nmodel = "mlp"\nattack = "fgsm"\neps = 0.25\nvalue = 0.5',
+            "reference[0].eps: fgsm does not run at eps 0.25",
+        ),
+        (
+            'metric = "transfer_error"\nmodel = "mlp"\nattack = "fgsm"\neps = 0.1\nvalue = 0.5',
+            "reference[0].source: is required",
+        ),
+    ],
+)
+def test_references_are_checked(tmp_path, block, message):
+    with pytest.raises(UserError) as err:
+        load_suite(write(tmp_path, MINIMAL + '\n[[reference]]\npaper = "P"\n' + block))
+    assert message in str(err.value), str(err.value)

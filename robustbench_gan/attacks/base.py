@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..utils import batch_slices, torch_generator
+from ..utils import batch_slices, labels_of, model_device, torch_generator
 
 NORMS = ("linf", "l2")
 
@@ -84,13 +84,6 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (or buffer); the CPU if it has none."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 class Attack(abc.ABC):
     """An evasion attack on a classifier, called as ``attack(model, x, y, eps)``.
 
@@ -133,6 +126,24 @@ class Attack(abc.ABC):
         Iterative attacks may return ``(adv, success_step)`` (see AttackResult).
         Minimal-perturbation attacks are called once with ``eps = inf``.
         """
+
+    def generate(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None = None
+    ) -> Tensor:
+        """Adversarial examples for one batch, on the batch's device, inside a training loop.
+
+        Unlike a call, this leaves the model's mode and parameters alone (the caller owns
+        them; input gradients never touch parameter ``.grad``), copies nothing to the CPU
+        and keeps no books; the eps-ball and [0, 1] are still enforced. The random stream
+        runs on from one batch to the next (seeded once, at construction).
+        """
+        if eps == 0:
+            return x.detach().clone()
+        if self.rng.device != x.device:
+            self.rng = torch_generator(self.seed, x.device)
+        out = self.perturb(model, x.detach(), y, math.inf if self.minimal else eps, target)
+        adv = out[0] if isinstance(out, tuple) else out
+        return self.project(adv.detach(), x.detach(), eps)
 
     # -- the budget and batch loop ---------------------------------------------
     def __call__(
@@ -229,7 +240,7 @@ class Attack(abc.ABC):
     @torch.no_grad()
     def _predict(self, model: nn.Module, x: Tensor, device: torch.device) -> Tensor:
         preds = [
-            model(x[s].to(device)).argmax(1).cpu() for s in batch_slices(len(x), self.batch_size)
+            labels_of(model, x[s].to(device)).cpu() for s in batch_slices(len(x), self.batch_size)
         ]
         return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
 

@@ -60,6 +60,8 @@ def render_report(
         "(misclassified clean images count as not robust).",
         "",
     ]
+    if len(tables.references) or suite.notes:
+        lines += section("Beside the papers", references_text(suite, tables.references))
     lines += section("Worst case over all attacks", worst_case_text(board))
     attacks = dict.fromkeys(zip(board["attack"], board["norm"]))
     for attack, norm in attacks:
@@ -80,6 +82,20 @@ def render_report(
 
 def section(title: str, body: Iterable[str]) -> list[str]:
     return [f"## {title}", "", *body, ""]
+
+
+def references_text(suite: Suite, references: pd.DataFrame) -> list[str]:
+    lines = []
+    if len(references):
+        lines += [
+            "Published figures (`paper_value`) beside the same quantity measured by this run "
+            "(`ours`); `error` is 1 - robust accuracy, `transfer_error` the target's error on "
+            "examples crafted on the source.",
+            "",
+            markdown_table(references),
+            "",
+        ]
+    return lines + ([suite.notes.strip()] if suite.notes else [])
 
 
 def worst_case_text(board: pd.DataFrame) -> list[str]:
@@ -154,7 +170,9 @@ def ensemble_text(frame: pd.DataFrame) -> list[str]:
         "White-box attacks on the ensemble go through its averaged output. `gain` is the "
         "ensemble's robust accuracy minus its best member's; the columns "
         "`transfer_robust_acc_from:*` of ensemble.csv give its accuracy on examples crafted on "
-        "each other model.",
+        'each other model. An ensemble with `mode = "vote"` is evaluated by the majority vote '
+        "of its members and attacked through their probability average (a vote has no "
+        "gradient).",
         "",
         markdown_table(shown),
     ]

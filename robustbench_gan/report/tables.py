@@ -41,6 +41,7 @@ class Tables:
     gan: pd.DataFrame
     eps_curves: pd.DataFrame
     iteration_curves: pd.DataFrame
+    references: pd.DataFrame
 
     def csv_files(self) -> dict[str, pd.DataFrame]:
         return {
@@ -50,6 +51,7 @@ class Tables:
             "gan.csv": self.gan,
             "curves_eps.csv": self.eps_curves,
             "curves_iterations.csv": self.iteration_curves,
+            "references.csv": self.references,
         }
 
 
@@ -66,6 +68,7 @@ def build_tables(suite: Suite, plan: Plan, store: Store) -> Tables:
             [*CURVE_KEYS, "eps"], kind="stable"
         ),
         iteration_curves=iteration_table(plan, records),
+        references=reference_table(suite, plan, leaderboard, transfer),
     )
 
 
@@ -329,6 +332,46 @@ def transferred_acc(
         & (frame["target"] == target)
     ]
     return float(hit["target_robust_acc"].iloc[0])
+
+
+# -- published figures -------------------------------------------------------
+def reference_table(
+    suite: Suite, plan: Plan, leaderboard: pd.DataFrame, transfer: pd.DataFrame
+) -> pd.DataFrame:
+    """Each [[reference]] of the suite beside the same quantity measured here."""
+    rows = []
+    for ref in suite.references:
+        if ref.source is None:
+            ours = white_box_acc(leaderboard, plan, ref.model, ref.attack, ref.eps)
+        else:
+            ours = transferred_acc(transfer, ref.attack, ref.eps, ref.source, ref.model)
+        if ref.metric in ("error", "transfer_error"):
+            ours = 1 - ours
+        rows.append(
+            {
+                "paper": ref.paper,
+                "setting": ref.setting,
+                "metric": ref.metric,
+                "model": ref.model if ref.source is None else f"{ref.source} -> {ref.model}",
+                "attack": ref.attack,
+                "eps": ref.eps,
+                "paper_value": ref.value,
+                "ours": ours,
+                "difference": ours - ref.value,
+            }
+        )
+    columns = [
+        "paper",
+        "setting",
+        "metric",
+        "model",
+        "attack",
+        "eps",
+        "paper_value",
+        "ours",
+        "difference",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # -- generators -----------------------------------------------------------------

@@ -106,7 +106,11 @@ def run_train_classifier(cell: Cell, ctx: Context) -> CellOutput:
     model = build(CLASSIFIERS, spec["classifier"], ctx.classifier_inputs())
     defense = None
     if spec["defense"] is not None:
-        extra = {"generator": ctx.gan(cell.deps[0])} if cell.deps else {}
+        extra: dict[str, Any] = {}
+        if spec["generator"] is not None:
+            extra["generator"] = ctx.gan(spec["generator"])
+        if spec["static"]:
+            extra["static_models"] = [ctx.model(ref) for ref in spec["static"]]
         defense = build(DEFENSES, spec["defense"], extra)
     x, y = ctx.data.x_train, ctx.data.y_train
     history = train_classifier(

@@ -136,9 +136,23 @@ def build_plan(suite: Suite, data_fingerprint: str) -> Plan:
 
 
 def train_spec(
-    classifier: dict[str, Any], train: dict[str, Any], defense: dict[str, Any] | None, seed: int
+    classifier: dict[str, Any],
+    train: dict[str, Any],
+    defense: dict[str, Any] | None,
+    seed: int,
+    *,
+    generator: str | None = None,
+    static: tuple[ModelRef, ...] = (),
 ) -> dict[str, Any]:
-    return {"classifier": classifier, "train": train, "defense": defense, "seed": seed}
+    """A classifier's training: architecture, optimiser settings, defense and what it uses."""
+    return {
+        "classifier": classifier,
+        "train": train,
+        "defense": defense,
+        "seed": seed,
+        "generator": generator,
+        "static": [m.to_json() for m in static],
+    }
 
 
 def defended_model(plan: Plan, suite: Suite, defense: DefenseSpec, data: str) -> ModelRef:
@@ -149,7 +163,16 @@ def defended_model(plan: Plan, suite: Suite, defense: DefenseSpec, data: str) ->
         return ModelRef(defense.model_label, target, defense.label, build=build, members=members)
     target = next(t for t in suite.targets if t.label == defense.base)
     config = defense.train or target.train
-    deps = (plan.gan_cells[defense.generator],) if defense.generator else ()
-    spec = train_spec(target.to_json(), dataclasses.asdict(config), defense.to_json(), suite.seed)
+    generator = plan.gan_cells[defense.generator] if defense.generator else None
+    static = tuple(plan.models[m] for m in defense.static)
+    deps = ((generator,) if generator else ()) + tuple(c for m in static for c in m.cells)
+    spec = train_spec(
+        target.to_json(),
+        dataclasses.asdict(config),
+        defense.to_json(),
+        suite.seed,
+        generator=generator,
+        static=static,
+    )
     cell = plan.add("train_classifier", f"train {defense.model_label}", spec, deps, data)
     return ModelRef(defense.model_label, target.label, defense.label, train_cell=cell)
