@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from robustbench_gan.defenses import ModelDefense, TrainingDefense
-from robustbench_gan.defenses.fgsm_at import fgsm_examples
 from robustbench_gan.gans.train import train_gan
 from robustbench_gan.models.train import TrainConfig, train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS
@@ -51,12 +50,17 @@ def test_fgsm_at_is_more_robust_than_standard_training(digits):
 def test_fgsm_at_objective_mixes_clean_and_adversarial(digits):
     model = small_cnn(digits)
     x, y = digits.x_train[:32], digits.y_train[:32]
-    x_adv = fgsm_examples(model, x, y, 0.1)
-    assert (x_adv - x).abs().max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    x_var = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x_var), y), x_var)
+    x_adv = (x + 0.1 * grad.sign()).clamp(0, 1)  # the paper's formula, computed here
+    crafted = DEFENSES.create("fgsm_at", eps=0.1).adversarial_examples(model, x, y)
+    torch.testing.assert_close(crafted, x_adv)
+    assert (crafted - x).abs().max() <= 0.1 + 1e-6 and crafted.min() >= 0 and crafted.max() <= 1
     assert all(p.grad is None for p in model.parameters())
     ce = torch.nn.functional.cross_entropy
     for alpha in (0.0, 0.5, 1.0):
         loss = DEFENSES.create("fgsm_at", eps=0.1, alpha=alpha).loss(model, x, y)
+        assert all(p.grad is None for p in model.parameters())
         expected = alpha * ce(model(x), y) + (1 - alpha) * ce(model(x_adv), y)
         torch.testing.assert_close(loss, expected)
 

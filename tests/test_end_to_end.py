@@ -216,3 +216,28 @@ def test_references_are_set_beside_our_numbers(first_run, tmp_path):
     )
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Beside the papers" in report and "Why we differ." in report
+
+
+def test_static_models_and_vote_ensembles_run_from_a_suite(tmp_path):
+    suite = tmp_path / "defenses.toml"
+    suite.write_text(
+        'name = "defenses"\n[dataset]\nname = "digits"\nmax_train = 300\nmax_test = 40\n'
+        "[train]\nepochs = 2\nlr = 0.005\n[eval]\neps = [0, 0.1]\n"
+        '[[targets]]\nname = "mlp"\nhidden = 32\n[[targets]]\nname = "lenet"\n'
+        '[[defenses]]\nname = "ensemble_at"\nbase = "lenet"\nstatic = ["mlp"]\neps = 0.1\n'
+        '[[defenses]]\nname = "pgd_at"\nbase = "lenet"\neps = 0.1\nsteps = 3\n'
+        '[[defenses]]\nname = "ensemble"\nlabel = "vote3"\nmode = "vote"\n'
+        'members = ["mlp", "lenet", "lenet+ensemble_at"]\n'
+        '[[attacks]]\nname = "fgsm"\n'
+    )
+    out = tmp_path / "out"
+    run_suite(suite, out=out, cache_dir=tmp_path / "cache", device="cpu", progress=False)
+    board = read(out, "leaderboard.csv")
+    assert {
+        ("lenet", "ensemble_at"),
+        ("lenet", "pgd_at"),
+        ("mlp+lenet+lenet+ensemble_at", "vote3"),
+    } <= set(zip(board["target"], board["defense"]))
+    ensemble = read(out, "ensemble.csv")
+    assert set(ensemble["ensemble"]) == {"vote3"}
+    assert "transfer_robust_acc_from:lenet+pgd_at" in ensemble.columns  # a source outside it

@@ -29,6 +29,9 @@ class PGD(Attack):
             uniform direction with radius ``eps * u ** (1 / dim)``.
         restarts: independent runs (default 1); later restarts only attack the
             samples earlier ones did not break.
+        keep_first_success: return per image the first iterate that fools the model
+            (default, the strongest evaluation); ``False`` returns the last iterate of
+            every image, Madry et al.'s training examples (used by ``pgd_at``).
 
     Per sample the attack returns the first iterate that succeeds
     (misclassified, or classified as the target), over steps and restarts;
@@ -46,6 +49,7 @@ class PGD(Attack):
         rel_stepsize: float | None = None,
         random_start: bool = True,
         restarts: int = 1,
+        keep_first_success: bool = True,
         targeted: bool = False,
         seed: int = 0,
         batch_size: int = 256,
@@ -62,6 +66,7 @@ class PGD(Attack):
         self.rel_stepsize = float(rel_stepsize) if rel_stepsize is not None else 2.5 / steps
         self.random_start = bool(random_start)
         self.restarts = int(restarts)
+        self.keep_first_success = bool(keep_first_success)
 
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
@@ -88,11 +93,13 @@ class PGD(Attack):
         for i in range(self.steps):
             grad, logits = self.gradient_and_logits(model, adv, y, target)
             self._keep_first_success(best, step, i, adv, logits, y, target)
-            if (step >= 0).all():
+            if self.keep_first_success and (step >= 0).all():
                 return best, step
             adv = self.project(adv + self.rel_stepsize * eps * self._direction(grad), x, eps)
         with torch.no_grad():
             self._keep_first_success(best, step, self.steps, adv, model(adv), y, target)
+        if not self.keep_first_success:
+            return adv, step
         best[step < 0] = adv[step < 0]
         return best, step
 

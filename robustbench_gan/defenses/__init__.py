@@ -1,6 +1,14 @@
 """Defenses: training-time objectives and inference-time model builders."""
 
-from . import ensemble, fgsm_at, gan_augment  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    adversarial,
+    ensemble,
+    ensemble_at,
+    fgsm_at,
+    gan_augment,
+    trades,
+)
+from .adversarial import AdversarialTraining
 from .base import Defense, ModelDefense, TrainingDefense
 
-__all__ = ["Defense", "ModelDefense", "TrainingDefense"]
+__all__ = ["AdversarialTraining", "Defense", "ModelDefense", "TrainingDefense"]

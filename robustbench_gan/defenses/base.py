@@ -25,6 +25,7 @@ class Defense:
 
     kind: ClassVar[str] = ""
     needs_generator: ClassVar[bool] = False
+    needs_static_models: ClassVar[bool] = False
 
 
 class TrainingDefense(Defense):

@@ -94,8 +94,34 @@ def references_text(suite: Suite, references: pd.DataFrame) -> list[str]:
             "",
             markdown_table(references),
             "",
+            *asymmetry_text(references),
         ]
     return lines + ([suite.notes.strip()] if suite.notes else [])
+
+
+def asymmetry_text(references: pd.DataFrame) -> list[str]:
+    """For each pair of transfer references in both directions: is ours the paper's direction?"""
+    lines = []
+    transfer = references[references["metric"] == "transfer_error"]
+    pairs = {(r.model, r.attack, r.eps): r for r in transfer.itertuples()}
+    for (model, attack, eps), forward in pairs.items():
+        source, target = model.split(" -> ")
+        backward = pairs.get((f"{target} -> {source}", attack, eps))
+        if backward is None or source > target:  # each pair once
+            continue
+        paper = forward.paper_value - backward.paper_value
+        ours = forward.ours - backward.ours
+        same = (paper > 0) == (ours > 0)
+        lines += [
+            f"Transfer asymmetry ({attack}, eps {eps:g}): the paper's error is "
+            f"{'higher' if paper > 0 else 'lower'} from {source} to {target} than back "
+            f"({forward.paper_value:.3f} against {backward.paper_value:.3f}); ours is "
+            f"{forward.ours:.3f} against {backward.ours:.3f}, "
+            + ("the same direction." if same else "**the opposite direction**: the paper's "
+               "asymmetry does not hold here."),
+            "",
+        ]  # fmt: skip
+    return lines
 
 
 def worst_case_text(board: pd.DataFrame) -> list[str]:
