@@ -104,3 +104,15 @@ def test_defense_kinds():
     ensemble = DEFENSES.create("ensemble").build(members)
     x = torch.rand(3, 1, 4, 4)
     torch.testing.assert_close(ensemble(x), (members[0](x) + members[1](x)) / 2)
+
+
+def test_eps_warmup_ramps_the_budget_then_holds_it():
+    defense = DEFENSES.create("pgd_at", eps=0.3, steps=2, eps_warmup=0.5)
+    seen = []
+    for epoch in range(6):
+        defense.start_epoch(epoch, 6)
+        seen.append(round(defense.eps, 6))
+    assert seen == [0.1, 0.2, 0.3, 0.3, 0.3, 0.3]
+    plain = DEFENSES.create("pgd_at", eps=0.3, steps=2)
+    plain.start_epoch(0, 6)
+    assert plain.eps == 0.3

@@ -16,6 +16,7 @@ itself (both cross-entropy terms) runs in train mode, as for standard training.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -70,6 +71,9 @@ class AdversarialTraining(TrainingDefense):
         attack_params: the attack's keyword arguments (steps, rel_stepsize, ...).
         eps: the training budget on the [0, 1] scale, in (0, 1].
         alpha: weight of the clean term, in [0, 1] (0: adversarial examples only).
+        eps_warmup: share of the epochs over which the budget ramps linearly from
+            eps / warm-up epochs up to eps (0: the full budget from the start). Large
+            budgets (MNIST at 0.3) can stall training from scratch without it.
         seed: seeds the attack's random stream (random starts), once.
     """
 
@@ -80,9 +84,11 @@ class AdversarialTraining(TrainingDefense):
         attack_params: Mapping[str, Any] = NO_PARAMS,
         eps: float,
         alpha: float,
+        eps_warmup: float = 0.0,
         seed: int = 0,
     ) -> None:
-        self.eps = check_eps(eps)
+        self.eps = self.target_eps = check_eps(eps)
+        self.eps_warmup = check_share("eps_warmup", eps_warmup)
         self.alpha = check_share("alpha", alpha)
         self.seed = int(seed)
         self.attack: Attack = ATTACKS.create(attack, seed=self.seed, **dict(attack_params))
@@ -91,6 +97,11 @@ class AdversarialTraining(TrainingDefense):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(attack={self.attack!r}, eps={self.eps}, alpha={self.alpha})"
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Ramp the budget during the warm-up epochs."""
+        warmup = math.ceil(self.eps_warmup * epochs)
+        self.eps = self.target_eps * min(1.0, (epoch + 1) / warmup) if warmup else self.target_eps
 
     def adversarial_examples(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """The examples this defense trains on for the batch ``(x, y)`` (eval-mode crafting)."""
@@ -123,6 +134,7 @@ class PGDAdversarialTraining(AdversarialTraining):
         steps: int = 40,
         rel_stepsize: float | None = None,
         alpha: float = 0.0,
+        eps_warmup: float = 0.0,
         seed: int = 0,
     ) -> None:
         params = {
@@ -131,7 +143,14 @@ class PGDAdversarialTraining(AdversarialTraining):
             "random_start": True,
             "keep_first_success": False,
         }
-        super().__init__(attack="pgd", attack_params=params, eps=eps, alpha=alpha, seed=seed)
+        super().__init__(
+            attack="pgd",
+            attack_params=params,
+            eps=eps,
+            alpha=alpha,
+            eps_warmup=eps_warmup,
+            seed=seed,
+        )
 
 
 @DEFENSES.register("fgsm_rs")

@@ -33,6 +33,9 @@ class TrainingDefense(Defense):
 
     kind: ClassVar[str] = "training"
 
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the training loop before each epoch (e.g. to ramp a budget)."""
+
     def batch(self, x: Tensor, y: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         return x, y
 

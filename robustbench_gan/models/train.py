@@ -81,7 +81,8 @@ def train_classifier(
     history = TrainHistory()
     start = time.perf_counter()
     epochs = tqdm(range(config.epochs), desc=desc, leave=False, disable=not progress, unit="epoch")
-    for _ in epochs:
+    for epoch in epochs:
+        objective.start_epoch(epoch, config.epochs)
         order = torch.randperm(len(x), generator=rng)
         total, count = 0.0, 0
         for batch in batch_slices(len(x), config.batch_size):
