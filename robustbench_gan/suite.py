@@ -61,7 +61,7 @@ WORST_CASE_LABEL = "worst_case"
 GAN_TRAIN_KEYS = ("steps", "batch_size", "lr", "beta1", "beta2", "d_steps")
 TOP_LEVEL_KEYS = {
     "name", "description", "notes", "seed", "dataset", "train", "eval", "gan_metrics",
-    "targets", "generators", "defenses", "attacks", "reference",
+    "targets", "generators", "defenses", "attacks", "reference", "finding",
 }  # fmt: skip
 REFERENCE_METRICS = ("robust_acc", "error", "target_robust_acc", "transfer_error")
 
@@ -130,6 +130,19 @@ class ReferenceSpec:
 
 
 @dataclass(frozen=True)
+class FindingSpec:
+    """A paper's qualitative claim, checked on this run: under transfer from ``sources``
+    (``attack`` at ``eps``), model ``better`` keeps a higher mean accuracy than ``worse``."""
+
+    claim: str
+    better: str
+    worse: str
+    sources: tuple[str, ...]
+    attack: str
+    eps: float
+
+
+@dataclass(frozen=True)
 class Suite:
     path: Path
     name: str
@@ -148,6 +161,7 @@ class Suite:
     gan_metric_samples: int
     notes: str = ""
     references: tuple[ReferenceSpec, ...] = ()
+    findings: tuple[FindingSpec, ...] = ()
 
     @property
     def model_labels(self) -> list[str]:
@@ -228,6 +242,9 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
         notes=typed(raw.get("notes", ""), str, "notes"),
         references=tuple(
             reference_spec(e, i, models, attacks) for i, e in enumerate(entries(raw, "reference"))
+        ),
+        findings=tuple(
+            finding_spec(e, i, models, attacks) for i, e in enumerate(entries(raw, "finding"))
         ),
     )
 
@@ -373,6 +390,35 @@ def reference_spec(
         value=typed(entry.get("value"), float, f"{where}.value", required=True),
         source=source,
     )
+
+
+def finding_spec(
+    entry: Mapping[str, Any], index: int, models: list[str], attacks: tuple[AttackSpec, ...]
+) -> FindingSpec:
+    where = f"finding[{index}]"
+    unknown_keys(entry, {"claim", "better", "worse", "sources", "attack", "eps"}, where)
+    sources = entry.get("sources")
+    if not isinstance(sources, list) or not sources or not all(isinstance(m, str) for m in sources):
+        raise UserError("must be a non-empty list of model labels", where=f"{where}.sources")
+    better = typed(entry.get("better"), str, f"{where}.better", required=True)
+    worse = typed(entry.get("worse"), str, f"{where}.worse", required=True)
+    for key, label in [("better", better), ("worse", worse), *(("sources", m) for m in sources)]:
+        if label not in models:
+            raise UserError(f"{label!r} is not a model of the suite", where=f"{where}.{key}")
+    overlap = {better, worse} & set(sources)
+    if overlap:
+        raise UserError(
+            f"{', '.join(sorted(overlap))} cannot be its own source", where=f"{where}.sources"
+        )
+    attack = typed(entry.get("attack"), str, f"{where}.attack", required=True)
+    spec = next((a for a in attacks if a.label == attack), None)
+    if spec is None:
+        raise UserError(f"{attack!r} is not an attack label of the suite", where=f"{where}.attack")
+    eps = typed(entry.get("eps"), float, f"{where}.eps", required=True)
+    if eps not in spec.eps:
+        raise UserError(f"{attack} does not run at eps {eps}", where=f"{where}.eps")
+    claim = typed(entry.get("claim"), str, f"{where}.claim", required=True)
+    return FindingSpec(claim, better, worse, tuple(sources), attack, eps)
 
 
 def check_defense_links(

@@ -191,6 +191,9 @@ def test_references_are_set_beside_our_numbers(first_run, tmp_path):
         'attack = "fgsm"\neps = 0.1\nvalue = 0.5\n'
         '\n[[reference]]\npaper = "B 2018"\nmetric = "transfer_error"\nsource = "mlp"\n'
         'model = "small_cnn+fgsm_at"\nattack = "pgd"\neps = 0.3\nvalue = 0.25\n'
+        '\n[[finding]]\nclaim = "Training on FGSM helps against transfer."\n'
+        'better = "small_cnn+fgsm_at"\nworse = "small_cnn"\nsources = ["mlp", "ensemble"]\n'
+        'attack = "pgd"\neps = 0.3\n'
     )
     run_suite(suite, out=tmp_path / "out", cache_dir=base / "cache", device="cpu", progress=False)
     refs = read(tmp_path / "out", "references.csv")
@@ -216,6 +219,16 @@ def test_references_are_set_beside_our_numbers(first_run, tmp_path):
     )
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Beside the papers" in report and "Why we differ." in report
+    part = transfer[
+        (transfer.attack == "pgd")
+        & (transfer.eps == 0.3)
+        & transfer.source.isin(["mlp", "ensemble"])
+    ]
+    means = part.groupby("target")["target_robust_acc"].mean()
+    verdict = (
+        "holds here" if means["small_cnn+fgsm_at"] > means["small_cnn"] else "does not hold here"
+    )
+    assert "Finding: Training on FGSM helps against transfer." in report and verdict in report
 
 
 def test_static_models_and_vote_ensembles_run_from_a_suite(tmp_path):

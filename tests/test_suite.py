@@ -202,3 +202,27 @@ def test_references_are_checked(tmp_path, block, message):
     with pytest.raises(UserError) as err:
         load_suite(write(tmp_path, MINIMAL + '\n[[reference]]\npaper = "P"\n' + block))
     assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            'better = "mlp"\nworse = "lenet"\nsources = ["mlp"]\nattack = "fgsm"\neps = 0.1',
+            "finding[0].sources: mlp cannot be its own source",
+        ),
+        (
+            'better = "mlp"\nworse = "vgg"\nsources = ["lenet"]\nattack = "fgsm"\neps = 0.1',
+            "finding[0].worse: 'vgg' is not a model",
+        ),
+        (
+            'better = "mlp"\nworse = "lenet"\nsources = []\nattack = "fgsm"\neps = 0.1',
+            "finding[0].sources: must be a non-empty list",
+        ),
+    ],
+)
+def test_findings_are_checked(tmp_path, block, message):
+    text = MINIMAL + '\n[[targets]]\nname = "lenet"\n[[finding]]\nclaim = "C."\n' + block
+    with pytest.raises(UserError) as err:
+        load_suite(write(tmp_path, text))
+    assert message in str(err.value), str(err.value)

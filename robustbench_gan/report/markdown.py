@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..audit import FLAG_MEANINGS
-from ..suite import Suite
+from ..suite import FindingSpec, Suite
 from .plots import model_name
 from .tables import WORST_CASE, Tables
 
@@ -60,8 +60,8 @@ def render_report(
         "(misclassified clean images count as not robust).",
         "",
     ]
-    if len(tables.references) or suite.notes:
-        lines += section("Beside the papers", references_text(suite, tables.references))
+    if len(tables.references) or suite.notes or suite.findings:
+        lines += section("Beside the papers", references_text(suite, tables))
     lines += section("Worst case over all attacks", worst_case_text(board))
     attacks = dict.fromkeys(zip(board["attack"], board["norm"]))
     for attack, norm in attacks:
@@ -84,8 +84,9 @@ def section(title: str, body: Iterable[str]) -> list[str]:
     return [f"## {title}", "", *body, ""]
 
 
-def references_text(suite: Suite, references: pd.DataFrame) -> list[str]:
-    lines = []
+def references_text(suite: Suite, tables: Tables) -> list[str]:
+    references = tables.references
+    lines = [line for finding in suite.findings for line in finding_text(finding, tables.transfer)]
     if len(references):
         lines += [
             "Published figures (`paper_value`) beside the same quantity measured by this run "
@@ -97,6 +98,24 @@ def references_text(suite: Suite, references: pd.DataFrame) -> list[str]:
             *asymmetry_text(references),
         ]
     return lines + ([suite.notes.strip()] if suite.notes else [])
+
+
+def finding_text(finding: FindingSpec, transfer: pd.DataFrame) -> list[str]:
+    """Does the paper's claim hold here? Mean target accuracy over the transfer sources."""
+    part = transfer[
+        (transfer["attack"] == finding.attack)
+        & (transfer["eps"] == finding.eps)
+        & transfer["source"].isin(finding.sources)
+    ]
+    means = part.groupby("target")["target_robust_acc"].mean()
+    better, worse = means[finding.better], means[finding.worse]
+    verdict = "holds here" if better > worse else "**does not hold here**"
+    return [
+        f"Finding: {finding.claim} Under {finding.attack} at eps {finding.eps:g} from "
+        f"{', '.join(finding.sources)}, {finding.better} keeps {better:.3f} accuracy on average "
+        f"and {finding.worse} {worse:.3f}: the finding {verdict}.",
+        "",
+    ]
 
 
 def asymmetry_text(references: pd.DataFrame) -> list[str]:
