@@ -359,6 +359,20 @@ def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
     return DefenseSpec(name=name, label=label, params=freeze(params), where=where, **spec)
 
 
+def attack_at_budget(
+    entry: Mapping[str, Any], where: str, attacks: tuple[AttackSpec, ...]
+) -> tuple[str, float]:
+    """An entry's ``attack`` (a label of the suite) and an ``eps`` that attack runs at."""
+    attack = typed(entry.get("attack"), str, f"{where}.attack", required=True)
+    spec = next((a for a in attacks if a.label == attack), None)
+    if spec is None:
+        raise UserError(f"{attack!r} is not an attack label of the suite", where=f"{where}.attack")
+    eps = typed(entry.get("eps"), float, f"{where}.eps", required=True)
+    if eps not in spec.eps:
+        raise UserError(f"{attack} does not run at eps {eps}", where=f"{where}.eps")
+    return attack, eps
+
+
 def reference_spec(
     entry: Mapping[str, Any], index: int, models: list[str], attacks: tuple[AttackSpec, ...]
 ) -> ReferenceSpec:
@@ -373,13 +387,7 @@ def reference_spec(
     for key, label in (("model", entry.get("model")), ("source", source)):
         if label is not None and label not in models:
             raise UserError(f"{label!r} is not a model of the suite", where=f"{where}.{key}")
-    attack = typed(entry.get("attack"), str, f"{where}.attack", required=True)
-    spec = next((a for a in attacks if a.label == attack), None)
-    if spec is None:
-        raise UserError(f"{attack!r} is not an attack label of the suite", where=f"{where}.attack")
-    eps = typed(entry.get("eps"), float, f"{where}.eps", required=True)
-    if eps not in spec.eps:
-        raise UserError(f"{attack} does not run at eps {eps}", where=f"{where}.eps")
+    attack, eps = attack_at_budget(entry, where, attacks)
     return ReferenceSpec(
         paper=typed(entry.get("paper"), str, f"{where}.paper", required=True),
         setting=typed(entry.get("setting", ""), str, f"{where}.setting"),
@@ -410,13 +418,7 @@ def finding_spec(
         raise UserError(
             f"{', '.join(sorted(overlap))} cannot be its own source", where=f"{where}.sources"
         )
-    attack = typed(entry.get("attack"), str, f"{where}.attack", required=True)
-    spec = next((a for a in attacks if a.label == attack), None)
-    if spec is None:
-        raise UserError(f"{attack!r} is not an attack label of the suite", where=f"{where}.attack")
-    eps = typed(entry.get("eps"), float, f"{where}.eps", required=True)
-    if eps not in spec.eps:
-        raise UserError(f"{attack} does not run at eps {eps}", where=f"{where}.eps")
+    attack, eps = attack_at_budget(entry, where, attacks)
     claim = typed(entry.get("claim"), str, f"{where}.claim", required=True)
     return FindingSpec(claim, better, worse, tuple(sources), attack, eps)
 

@@ -164,11 +164,20 @@ class FastAdversarialTraining(AdversarialTraining):
     ``eps = 0.3``.
     """
 
-    def __init__(self, *, eps: float = 0.3, step: float = 1.25, seed: int = 0) -> None:
+    def __init__(
+        self, *, eps: float = 0.3, step: float = 1.25, eps_warmup: float = 0.0, seed: int = 0
+    ) -> None:
         params = {
             "steps": 1,
             "rel_stepsize": step,
             "random_start": True,
             "keep_first_success": False,
         }
-        super().__init__(attack="pgd", attack_params=params, eps=eps, alpha=0.0, seed=seed)
+        super().__init__(
+            attack="pgd",
+            attack_params=params,
+            eps=eps,
+            alpha=0.0,
+            eps_warmup=eps_warmup,
+            seed=seed,
+        )
