@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..audit import CHECKS_VERSION
 from ..suite import DefenseSpec, Suite
 
 CACHE_VERSION = 2  # bump when a cell's result format changes
@@ -108,7 +109,12 @@ def build_plan(suite: Suite, data_fingerprint: str) -> Plan:
             plan.metric_cells[gen.label] = cell
 
     for model in plan.models.values():
-        spec = {"model": model.to_json(), "n_eval": suite.n_eval, "seed": suite.seed}
+        spec = {
+            "model": model.to_json(),
+            "n_eval": suite.n_eval,
+            "seed": suite.seed,
+            "checks": CHECKS_VERSION,
+        }
         plan.audit_cells[model.label] = plan.add(
             "audit", f"audit {model.label}", spec, model.cells, data
         )
