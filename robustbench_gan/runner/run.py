@@ -22,6 +22,7 @@ from ..suite import Suite, load_suite
 from .cells import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan
+from .lock import run_lock
 from .plan import Plan, build_plan
 from .store import Store
 
@@ -85,6 +86,20 @@ def run_suite(
     set_cpu_threads(threads)
     suite, data, plan = prepare(suite_path, data_dir)
     out_dir = Path(out) if out is not None else Path("results") / suite.name
+    with run_lock(out_dir):
+        return run_locked(suite, data, plan, out_dir, torch_device, cache_dir, progress)
+
+
+def run_locked(
+    suite: Suite,
+    data: DataSplit,
+    plan: Plan,
+    out_dir: Path,
+    torch_device: torch.device,
+    cache_dir: str | Path | None,
+    progress: bool,
+) -> RunSummary:
+    """The body of ``run_suite``, under the output folder's lock."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
     try:
         ctx = Context(
