@@ -1,4 +1,4 @@
-"""The `rbg` command: run | list | validate.
+"""The `rbg` command: run | list | validate | publish | compare.
 
 A user error (bad suite, unknown plugin, missing data) prints one line,
 ``rbg: error: <where>: <what>``, and exits with status 2; a bug keeps its traceback.
@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
+
+    publish = commands.add_parser(
+        "publish", help="merge a run into results/<dataset>-<norm>.csv and render leaderboards"
+    )
+    publish.add_argument("run_dir", help="the --out folder of a finished run")
+    publish.add_argument("--results", default="results", help="where the leaderboards live")
+
+    compare = commands.add_parser("compare", help="differences between two result files or runs")
+    compare.add_argument("a", help="a leaderboard CSV or a run folder")
+    compare.add_argument("b", help="a leaderboard CSV or a run folder")
     return parser
 
 
@@ -118,7 +128,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate}
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .report.publish import publish
+
+    for path in publish(args.run_dir, args.results):
+        print(f"rbg: wrote {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .report.publish import compare
+
+    diff = compare(args.a, args.b)
+    if diff.empty:
+        print("rbg: no differences in clean or robust accuracy")
+        return 0
+    with pd_display():
+        print(diff.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"rbg: {len(diff)} rows differ")
+    return 0
+
+
+def pd_display():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_rows", 500)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "validate": cmd_validate,
+    "publish": cmd_publish,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
