@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -19,3 +23,41 @@ def digits():
     from robustbench_gan.registry import DATASETS
 
     return DATASETS.create("digits", seed=0)
+
+
+def write_fake_cifar10(root: Path, per_batch: int) -> None:
+    """A CIFAR-10 folder in torchvision's python format, random pixels, labels cycling."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            "data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+            "labels": [i % 10 for i in range(per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {
+        "label_names": [
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ]
+    }
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+
+
+@pytest.fixture
+def fake_cifar10(monkeypatch):
+    """Writes a fake CIFAR-10 folder; torchvision's md5 check is told to accept it (the fake
+    files cannot match the recorded sums)."""
+    import torchvision.datasets.cifar
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    return write_fake_cifar10
