@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan and what is cached, run nothing"
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument(
+        "--amp",
+        action="store_true",
+        help="train classifiers under bfloat16 autocast (for GPUs; attacks stay float32)",
+    )
 
     listing = commands.add_parser("list", help="list registered plugins")
     listing.add_argument(
@@ -75,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         progress=not args.no_progress,
         threads=args.threads,
+        amp=args.amp,
     )
     counts = summary.counts
     print(
@@ -89,7 +95,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     from .runner.run import default_cache_dir, prepare
     from .runner.store import Store
 
-    _, _, plan = prepare(args.suite, args.data_dir)
+    _, _, plan = prepare(args.suite, args.data_dir, amp=args.amp)
     store = Store(args.cache_dir or default_cache_dir())
     labels = {cell.id: cell.label for cell in plan.cells}
     try:

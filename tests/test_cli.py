@@ -163,3 +163,13 @@ def test_a_module_attr_plugin_runs_in_a_suite(tmp_path, monkeypatch, capsys):
     )
     board = (out / "leaderboard.csv").read_text()
     assert ",noise," in board
+
+
+def test_amp_changes_only_the_training_cells(tmp_path):
+    from robustbench_gan.runner.run import prepare
+
+    _, _, plain = prepare(ROOT / "suites" / "smoke.toml", None)
+    _, _, amp = prepare(ROOT / "suites" / "smoke.toml", None, amp=True)
+    trained = {c.id for c in plain.by_kind("train_classifier")}
+    assert trained.isdisjoint(c.id for c in amp.by_kind("train_classifier"))
+    assert {c.id for c in plain.by_kind("train_gan")} == {c.id for c in amp.by_kind("train_gan")}

@@ -143,3 +143,22 @@ def test_vote_ensemble_predicts_the_majority_and_attacks_see_probabilities():
     torch.testing.assert_close(vote(x), probs(x))  # the same differentiable output
     tie = Ensemble([Fixed([3.0, 0.0]), Fixed([0.0, 1.0])], mode="vote")
     assert predict(tie, x).tolist() == [0, 0, 0, 0]  # 1-1 tie: higher average probability
+
+
+def test_bf16_autocast_training_runs_and_learns(digits):
+    torch.manual_seed(0)
+    model = CLASSIFIERS.create(
+        "lenet", in_shape=digits.shape, num_classes=10, mean=digits.mean, std=digits.std
+    )
+    history = train_classifier(
+        model,
+        digits.x_train,
+        digits.y_train,
+        config=TrainConfig(epochs=3, lr=3e-3),
+        seed=0,
+        progress=False,
+        amp=True,
+    )
+    assert history.epoch_loss[-1] < history.epoch_loss[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
+    assert (predict(model, digits.x_test) == digits.y_test).float().mean() > 0.8

@@ -65,16 +65,22 @@ def train_classifier(
     defense: TrainingDefense | None = None,
     progress: bool = True,
     desc: str = "train",
+    amp: bool = False,
 ) -> TrainHistory:
     """Train ``model`` in place on (x, y) with ``defense``'s objective (standard if None).
 
     The same seed gives the same weights: initialisation is the caller's, the
     shuffling stream is private to this loop, and a cosine schedule decays the
-    learning rate to zero over ``config.epochs``.
+    learning rate to zero over ``config.epochs``. ``amp`` runs the forward passes
+    under bfloat16 autocast. On CUDA, batches are copied from pinned memory without
+    blocking and images and weights use the channels-last layout.
     """
     seed_everything(seed)
     objective = defense if defense is not None else TrainingDefense()
-    model.to(device).train()
+    device = torch.device(device)
+    on_cuda = device.type == "cuda"
+    layout = torch.channels_last if on_cuda else torch.contiguous_format
+    model.to(device, memory_format=layout).train()
     optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     rng = torch_generator(seed)
@@ -88,8 +94,12 @@ def train_classifier(
         for batch in batch_slices(len(x), config.batch_size):
             index = order[batch]
             xb, yb = objective.batch(x[index], y[index], rng)
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            loss = objective.loss(model, xb, yb)
+            if on_cuda:
+                xb, yb = xb.pin_memory(), yb.pin_memory()
+            xb = xb.to(device, non_blocking=True, memory_format=layout)
+            yb = yb.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = objective.loss(model, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

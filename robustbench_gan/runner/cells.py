@@ -123,6 +123,7 @@ def run_train_classifier(cell: Cell, ctx: Context) -> CellOutput:
         defense=defense,
         progress=ctx.progress,
         desc=cell.label,
+        amp=spec.get("amp", False),
     )
     x_test, y_test = ctx.data.x_test, ctx.data.y_test
     test_acc = share(predict(model, x_test) == y_test)

@@ -13,10 +13,14 @@ def resolve_device(choice: str) -> torch.device:
     if choice not in DEVICE_CHOICES and not choice.startswith("cuda:"):
         raise UserError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {choice!r}")
     if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice.startswith("cuda") and not torch.cuda.is_available():
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    elif choice.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {choice}: CUDA is not available on this machine")
-    return torch.device(choice)
+    device = torch.device(choice)
+    if device.type == "cuda":
+        # fastest convolution algorithms for fixed shapes; GPU numbers are then not bit-exact
+        torch.backends.cudnn.benchmark = True
+    return device
 
 
 def set_cpu_threads(threads: int) -> None:

@@ -59,9 +59,9 @@ class Plan:
     metric_cells: dict[str, str] = field(default_factory=dict)  # generator label -> metrics cell
     attack_cells: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, attack)
     audit_cells: dict[str, str] = field(default_factory=dict)  # model -> model-level checks
-    transfer_cells: dict[tuple[str, str, str], str] = field(
-        default_factory=dict
-    )  # (attack, src, tgt)
+    # (attack, source, target) -> transfer cell
+    transfer_cells: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    amp: bool = False  # bfloat16 autocast in training
 
     def add(
         self, kind: str, label: str, spec: dict[str, Any], deps: tuple[str, ...], data: str
@@ -83,16 +83,19 @@ def cell_hash(kind: str, spec: dict[str, Any], deps: tuple[str, ...], data: str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def build_plan(suite: Suite, data_fingerprint: str) -> Plan:
-    """Every cell the suite needs, upstream before downstream."""
-    plan = Plan()
+def build_plan(suite: Suite, data_fingerprint: str, *, amp: bool = False) -> Plan:
+    """Every cell the suite needs, upstream before downstream. ``amp`` (bfloat16 autocast in
+    training) changes the trained weights, so it is part of the training cells' specs."""
+    plan = Plan(amp=amp)
     data = data_fingerprint
     for gen in suite.generators:
         spec = {"generator": gen.to_json(), "train": dict(gen.train), "seed": suite.seed}
         plan.gan_cells[gen.label] = plan.add("train_gan", f"train {gen.label}", spec, (), data)
 
     for target in suite.targets:
-        spec = train_spec(target.to_json(), dataclasses.asdict(target.train), None, suite.seed)
+        spec = train_spec(
+            target.to_json(), dataclasses.asdict(target.train), None, suite.seed, amp=amp
+        )
         cell = plan.add("train_classifier", f"train {target.label}", spec, (), data)
         plan.models[target.label] = ModelRef(target.label, target.label, "none", train_cell=cell)
 
@@ -149,9 +152,12 @@ def train_spec(
     *,
     generator: str | None = None,
     static: tuple[ModelRef, ...] = (),
+    amp: bool = False,
 ) -> dict[str, Any]:
-    """A classifier's training: architecture, optimiser settings, defense and what it uses."""
-    return {
+    """A classifier's training: architecture, optimiser settings, defense and what it uses.
+
+    ``amp`` enters the spec only when on, so float32 cells keep their ids."""
+    spec = {
         "classifier": classifier,
         "train": train,
         "defense": defense,
@@ -159,6 +165,7 @@ def train_spec(
         "generator": generator,
         "static": [m.to_json() for m in static],
     }
+    return {**spec, "amp": True} if amp else spec
 
 
 def defended_model(plan: Plan, suite: Suite, defense: DefenseSpec, data: str) -> ModelRef:
@@ -179,6 +186,7 @@ def defended_model(plan: Plan, suite: Suite, defense: DefenseSpec, data: str) ->
         suite.seed,
         generator=generator,
         static=static,
+        amp=plan.amp,
     )
     cell = plan.add("train_classifier", f"train {defense.model_label}", spec, deps, data)
     return ModelRef(defense.model_label, target.label, defense.label, train_cell=cell)

@@ -61,10 +61,12 @@ def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
         raise UserError(str(exc), where=f"{suite.path}: dataset") from None
 
 
-def prepare(suite_path: str | Path, data_dir: str | Path | None) -> tuple[Suite, DataSplit, Plan]:
+def prepare(
+    suite_path: str | Path, data_dir: str | Path | None, *, amp: bool = False
+) -> tuple[Suite, DataSplit, Plan]:
     suite = load_suite(suite_path)
     data = load_data(suite, data_dir)
-    return suite, data, build_plan(suite, data.fingerprint)
+    return suite, data, build_plan(suite, data.fingerprint, amp=amp)
 
 
 def run_suite(
@@ -76,15 +78,17 @@ def run_suite(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     threads: int = 1,
+    amp: bool = False,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
     ``threads`` fixes torch's CPU threads (CPU numbers are reproducible bit for bit
     only at a fixed thread count; one thread is also fastest for small models).
+    ``amp`` trains classifiers under bfloat16 autocast (attacks stay in float32).
     """
     torch_device = resolve_device(device)
     set_cpu_threads(threads)
-    suite, data, plan = prepare(suite_path, data_dir)
+    suite, data, plan = prepare(suite_path, data_dir, amp=amp)
     out_dir = Path(out) if out is not None else Path("results") / suite.name
     with run_lock(out_dir):
         return run_locked(suite, data, plan, out_dir, torch_device, cache_dir, progress)

@@ -1,0 +1,21 @@
+"""gpu_bench.py keeps working: a CPU smoke run prints its table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).with_name("gpu_bench.py")
+
+
+def test_gpu_bench_smoke_run_on_cpu():
+    args = ["--device", "cpu", "--batch-size", "4", "--steps", "1", "--width", "4"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("device: cpu")
+    assert any(line.startswith("| ResNet-18 training step |") for line in lines)
+    assert any(line.startswith("| PGD-10 attack |") for line in lines)
