@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan and what is cached, run nothing"
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--executor", default="local", help="local | ray (default: local)")
+    run.add_argument("--address", help="Ray cluster address (default: start a local instance)")
+    run.add_argument("--workers", type=int, help="CPUs of a local Ray instance (default: all)")
     run.add_argument(
         "--amp",
         action="store_true",
@@ -81,6 +84,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         threads=args.threads,
         amp=args.amp,
+        executor=args.executor,
+        address=args.address,
+        workers=args.workers,
     )
     counts = summary.counts
     print(

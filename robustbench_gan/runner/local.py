@@ -8,8 +8,41 @@ import time
 from tqdm.auto import tqdm
 
 from .cells import RUNNERS, Context
-from .plan import Plan
+from .plan import Cell, Plan
 from .store import CellRecord
+
+
+def is_finished(cell: Cell, ctx: Context, counts: dict[str, int]) -> bool:
+    """True when the store holds the cell with intact artifacts; a corrupt one is reported."""
+    record = ctx.store.get(cell.id)
+    if record is None:
+        return False
+    if ctx.store.artifacts_intact(record):
+        counts["cached"] += 1
+        return True
+    tqdm.write(
+        f"rbg: cached result of {cell.label!r} is corrupt or missing; recomputing", file=sys.stderr
+    )
+    counts["recomputed"] += 1
+    return False
+
+
+def run_and_commit(cell: Cell, ctx: Context) -> None:
+    """Run one cell and commit it: artifacts first, then its row in one transaction."""
+    start = time.perf_counter()
+    output = RUNNERS[cell.kind](cell, ctx)
+    artifacts = {name: ctx.store.put_artifact(data) for name, data in output.artifacts.items()}
+    ctx.store.put(
+        CellRecord(
+            id=cell.id,
+            kind=cell.kind,
+            label=cell.label,
+            spec=cell.spec,
+            result=output.result,
+            artifacts=artifacts,
+            seconds=time.perf_counter() - start,
+        )
+    )
 
 
 def execute_plan(plan: Plan, ctx: Context) -> dict[str, int]:
@@ -18,29 +51,7 @@ def execute_plan(plan: Plan, ctx: Context) -> dict[str, int]:
     bar = tqdm(plan.cells, desc="cells", unit="cell", disable=not ctx.progress)
     for cell in bar:
         bar.set_postfix_str(cell.label[:40], refresh=False)
-        record = ctx.store.get(cell.id)
-        if record is not None:
-            if ctx.store.artifacts_intact(record):
-                counts["cached"] += 1
-                continue
-            tqdm.write(
-                f"rbg: cached result of {cell.label!r} is corrupt or missing; recomputing",
-                file=sys.stderr,
-            )
-            counts["recomputed"] += 1
-        start = time.perf_counter()
-        output = RUNNERS[cell.kind](cell, ctx)
-        artifacts = {name: ctx.store.put_artifact(data) for name, data in output.artifacts.items()}
-        ctx.store.put(
-            CellRecord(
-                id=cell.id,
-                kind=cell.kind,
-                label=cell.label,
-                spec=cell.spec,
-                result=output.result,
-                artifacts=artifacts,
-                seconds=time.perf_counter() - start,
-            )
-        )
-        counts["run"] += 1
+        if not is_finished(cell, ctx, counts):
+            run_and_commit(cell, ctx)
+            counts["run"] += 1
     return counts

@@ -6,7 +6,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,7 +26,10 @@ from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan
 from .lock import run_lock
 from .plan import Plan, build_plan
+from .ray_executor import execute_plan_ray
 from .store import Store
+
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -79,19 +84,31 @@ def run_suite(
     progress: bool = True,
     threads: int = 1,
     amp: bool = False,
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
     ``threads`` fixes torch's CPU threads (CPU numbers are reproducible bit for bit
     only at a fixed thread count; one thread is also fastest for small models).
     ``amp`` trains classifiers under bfloat16 autocast (attacks stay in float32).
+    ``executor = "ray"`` sends the cells to Ray (``address`` of a cluster, or a local
+    instance with ``workers`` CPUs).
     """
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     torch_device = resolve_device(device)
     set_cpu_threads(threads)
     suite, data, plan = prepare(suite_path, data_dir, amp=amp)
     out_dir = Path(out) if out is not None else Path("results") / suite.name
+    run_cells = (
+        partial(execute_plan_ray, address=address, workers=workers)
+        if executor == "ray"
+        else execute_plan
+    )
     with run_lock(out_dir):
-        return run_locked(suite, data, plan, out_dir, torch_device, cache_dir, progress)
+        return run_locked(suite, data, plan, out_dir, torch_device, cache_dir, progress, run_cells)
 
 
 def run_locked(
@@ -102,6 +119,7 @@ def run_locked(
     torch_device: torch.device,
     cache_dir: str | Path | None,
     progress: bool,
+    run_cells: Callable[[Plan, Context], dict[str, int]],
 ) -> RunSummary:
     """The body of ``run_suite``, under the output folder's lock."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
@@ -116,7 +134,7 @@ def run_locked(
             versions=versions(),
         )
         try:
-            counts = execute_plan(plan, ctx)
+            counts = run_cells(plan, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise exc.at(str(suite.path)) from None
         tables = build_tables(suite, plan, store)

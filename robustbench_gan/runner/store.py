@@ -55,6 +55,10 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __reduce__(self) -> tuple[type, tuple[Path]]:
+        """Pickled as its folder: a worker process opens its own connection."""
+        return (Store, (self.root,))
+
     # -- rows ---------------------------------------------------------------
     def get(self, cell_id: str) -> CellRecord | None:
         row = self.db.execute(
