@@ -170,8 +170,12 @@ class Suite:
 
 
 # -- reading ------------------------------------------------------------------
-def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite file; raise UserError naming the file and field."""
+def load_suite(path: str | Path, device: str = "cpu") -> Suite:
+    """Read and validate a suite file; raise UserError naming the file and field.
+
+    A ``batch_size`` may be a table per device type, ``{ cpu = 64, cuda = 512 }``; the entry
+    for ``device`` ("cpu" or "cuda") is used.
+    """
     path = Path(path)
     where = str(path)
     try:
@@ -183,11 +187,43 @@ def load_suite(path: str | Path) -> Suite:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read suite: {exc}", where=where) from None
     try:
-        return parse_suite(raw, path)
+        return parse_suite(per_device(raw, device), path)
     except UserError as exc:
         raise UserError(
             exc.message, where=f"{where}: {exc.where}" if exc.where else where
         ) from None
+
+
+DEVICE_TYPES = ("cpu", "cuda")
+
+
+def per_device(raw: Mapping[str, Any], device: str) -> dict[str, Any]:
+    """The suite with every per-device ``batch_size`` table replaced by ``device``'s value."""
+
+    def pick(table: Any, where: str) -> Any:
+        if not isinstance(table, dict):
+            return table
+        out = dict(table)
+        value = out.get("batch_size")
+        if isinstance(value, dict):
+            unknown_keys(value, set(DEVICE_TYPES), f"{where}.batch_size")
+            if device not in value:
+                raise UserError(f"has no entry for {device}", where=f"{where}.batch_size")
+            out["batch_size"] = value[device]
+        return out
+
+    resolved = dict(raw)
+    for key in ("train", "eval"):
+        resolved[key] = pick(raw.get(key), key)
+    for key in ("targets", "defenses", "generators"):
+        if isinstance(raw.get(key), list):
+            resolved[key] = [
+                {**e, "train": pick(e.get("train"), f"{key}[{i}].train")}
+                if isinstance(e, dict) and "train" in e
+                else e
+                for i, e in enumerate(raw[key])
+            ]
+    return {k: v for k, v in resolved.items() if v is not None}
 
 
 def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:

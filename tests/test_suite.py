@@ -226,3 +226,36 @@ def test_findings_are_checked(tmp_path, block, message):
     with pytest.raises(UserError) as err:
         load_suite(write(tmp_path, text))
     assert message in str(err.value), str(err.value)
+
+
+def test_batch_sizes_per_device(tmp_path):
+    text = MINIMAL.replace(
+        "[eval]",
+        "[train]\nbatch_size = { cpu = 32, cuda = 512 }\n[eval]\nbatch_size = { cpu = 100, cuda = 2000 }",
+    )
+    text = text.replace(
+        'name = "mlp"', 'name = "mlp"\ntrain = { batch_size = { cpu = 16, cuda = 256 } }'
+    )
+    path = write(tmp_path, text)
+    cpu, cuda = load_suite(path), load_suite(path, "cuda")
+    assert (cpu.train.batch_size, cpu.eval_batch_size, cpu.targets[0].train.batch_size) == (
+        32,
+        100,
+        16,
+    )
+    assert (cuda.train.batch_size, cuda.eval_batch_size, cuda.targets[0].train.batch_size) == (
+        512,
+        2000,
+        256,
+    )
+    with pytest.raises(UserError, match="train.batch_size: has no entry for cuda"):
+        load_suite(
+            write(
+                tmp_path, MINIMAL.replace("[eval]", "[train]\nbatch_size = { cpu = 32 }\n[eval]")
+            ),
+            "cuda",
+        )
+    with pytest.raises(UserError, match="train.batch_size.tpu: unknown key"):
+        load_suite(
+            write(tmp_path, MINIMAL.replace("[eval]", "[train]\nbatch_size = { tpu = 32 }\n[eval]"))
+        )

@@ -67,9 +67,10 @@ def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
 
 
 def prepare(
-    suite_path: str | Path, data_dir: str | Path | None, *, amp: bool = False
+    suite_path: str | Path, data_dir: str | Path | None, *, amp: bool = False, device: str = "cpu"
 ) -> tuple[Suite, DataSplit, Plan]:
-    suite = load_suite(suite_path)
+    """The suite (per-device settings for ``device``, "cpu" or "cuda"), its data and plan."""
+    suite = load_suite(suite_path, device)
     data = load_data(suite, data_dir)
     return suite, data, build_plan(suite, data.fingerprint, amp=amp)
 
@@ -100,7 +101,7 @@ def run_suite(
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     torch_device = resolve_device(device)
     set_cpu_threads(threads)
-    suite, data, plan = prepare(suite_path, data_dir, amp=amp)
+    suite, data, plan = prepare(suite_path, data_dir, amp=amp, device=torch_device.type)
     out_dir = Path(out) if out is not None else Path("results") / suite.name
     run_cells = (
         partial(execute_plan_ray, address=address, workers=workers)
