@@ -127,13 +127,14 @@ def missing_data_error(source: IdxSource, root: Path | None, download: bool) -> 
     )
 
 
-def fetch_with_torchvision(source: IdxSource, root: Path) -> None:
-    """Let torchvision download the raw IDX files into ``root/<Class>/raw``."""
+def fetch_with_torchvision(source: IdxSource, root: Path, *, download: bool) -> None:
+    """Let torchvision download the raw IDX files into ``root/<Class>/raw``, only when the
+    user opted in (``download = true`` in the suite)."""
     import torchvision.datasets
 
     dataset_class = getattr(torchvision.datasets, source.torchvision_class)
     try:
-        dataset_class(str(root), train=True, download=True)
+        dataset_class(str(root), train=True, download=download)
     except (RuntimeError, OSError) as exc:
         reason = " ".join(str(exc).split())
         raise UserError(f"{source.name}: download into {root} failed: {reason}") from exc
@@ -152,7 +153,7 @@ def locate(
             if test_files:
                 return test_files, find_pair(folder, TRAIN_FILES)
         if download:
-            fetch_with_torchvision(source, root)
+            fetch_with_torchvision(source, root, download=download)
             return locate(source, root, download=False)
     raise missing_data_error(source, root, download)
 
