@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
+from robustbench_gan.data.vision import CIFAR10_NAMES
+from robustbench_gan.models.base import Classifier
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -36,20 +40,7 @@ def write_fake_cifar10(root: Path, per_batch: int) -> None:
             "labels": [i % 10 for i in range(per_batch)],
         }
         (folder / name).write_bytes(pickle.dumps(batch))
-    meta = {
-        "label_names": [
-            "airplane",
-            "automobile",
-            "bird",
-            "cat",
-            "deer",
-            "dog",
-            "frog",
-            "horse",
-            "ship",
-            "truck",
-        ]
-    }
+    meta = {"label_names": list(CIFAR10_NAMES)}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
 
 
@@ -61,3 +52,19 @@ def fake_cifar10(monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
     return write_fake_cifar10
+
+
+class TinyCNN(Classifier):
+    """conv-relu-conv-relu-flatten body and a linear head, for 1x8x8 digits."""
+
+    def __init__(self, mean: float, std: float) -> None:
+        super().__init__((1, 8, 8), 10, mean=[mean], std=[std])
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1, stride=2),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.feature_dim = 32 * 4 * 4
+        self.head = nn.Linear(self.feature_dim, 10)

@@ -13,33 +13,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TinyCNN
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 from robustbench_gan.attacks import Attack, AttackResult
-from robustbench_gan.models.base import Classifier
 from robustbench_gan.registry import ATTACKS
 
 EPS_GRID = [0.0, 0.05, 0.1, 0.2, 0.3]
 PGD_STEPS = 10
 PARITY_SEEDS = (0, 1, 2)
-
-
-class TinyCNN(Classifier):
-    """conv-relu-conv-relu-flatten body and a linear head, for 1x8x8 digits."""
-
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__((1, 8, 8), 10, mean=[mean], std=[std])
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1, stride=2),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        self.feature_dim = 32 * 4 * 4
-        self.head = nn.Linear(self.feature_dim, 10)
 
 
 @dataclass

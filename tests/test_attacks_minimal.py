@@ -13,35 +13,19 @@ from dataclasses import dataclass
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TinyCNN
 from torch import Tensor, nn
 
 from robustbench_gan.attacks import Attack, AttackResult
-from robustbench_gan.models.base import Classifier
 from robustbench_gan.registry import ATTACKS
 
 UNBOUNDED = {"l2": 100.0, "linf": 1.0}  # larger than any image difference in [0, 1]^64
 BUDGETS = {"l2": [0.0, 0.25, 0.5, 1.0, 2.0], "linf": [0.0, 0.05, 0.1, 0.2, 0.3]}
 
 
-class DigitsCNN(Classifier):
-    """Two small convolutions and a linear head for 1x8x8 digits."""
-
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__((1, 8, 8), 10, mean=[mean], std=[std])
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1, stride=2),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        self.feature_dim = 32 * 4 * 4
-        self.head = nn.Linear(self.feature_dim, 10)
-
-
 @dataclass
 class Setup:
-    model: DigitsCNN
+    model: TinyCNN
     x: Tensor
     y: Tensor
 
@@ -50,7 +34,7 @@ class Setup:
 def setup(digits) -> Setup:
     torch.manual_seed(0)
     x_tr, y_tr = digits.x_train, digits.y_train
-    model = DigitsCNN(mean=float(x_tr.mean()), std=float(x_tr.std()))
+    model = TinyCNN(mean=float(x_tr.mean()), std=float(x_tr.std()))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(6):
         for idx in torch.randperm(len(x_tr)).split(64):

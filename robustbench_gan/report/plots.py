@@ -26,20 +26,38 @@ def save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
-    """Robust accuracy against eps: one panel per (attack, norm), one line per model."""
-    panels = list(dict.fromkeys(zip(board["attack"], board["norm"])))
-    panels = [p for p in panels if p[0] != WORST_CASE] + [p for p in panels if p[0] == WORST_CASE]
-    cols = min(3, len(panels))
-    rows = math.ceil(len(panels) / cols)
+def accuracy_panels(n: int, cols: int, size: tuple[float, float]) -> tuple[plt.Figure, np.ndarray]:
+    """A grid of ``n`` accuracy panels sharing the y axis (0 to 1), spare ones hidden."""
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
         rows,
         cols,
-        figsize=(4.2 * cols, 3.4 * rows),
+        figsize=(size[0] * cols, size[1] * rows),
         squeeze=False,
         sharey=True,
         layout="constrained",
     )
+    for ax in axes.flat:
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("robust accuracy")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def add_model_legend(fig: plt.Figure, axes: np.ndarray) -> None:
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)))
+
+
+def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
+    """Robust accuracy against eps: one panel per (attack, norm), one line per model."""
+    panels = list(dict.fromkeys(zip(board["attack"], board["norm"])))
+    panels = [p for p in panels if p[0] != WORST_CASE] + [p for p in panels if p[0] == WORST_CASE]
+    fig, axes = accuracy_panels(len(panels), 3, (4.2, 3.4))
     for ax, (attack, norm) in zip(axes.flat, panels):
         part = board[(board["attack"] == attack) & (board["norm"] == norm)]
         for (target, defense), group in part.groupby(["target", "defense"], sort=False):
@@ -49,14 +67,7 @@ def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
             )
         ax.set_title(attack if attack != WORST_CASE else f"{attack} ({norm})")
         ax.set_xlabel(f"eps ({norm}, [0, 1] pixel scale)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("robust accuracy")
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)))
+    add_model_legend(fig, axes)
     return save(fig, path)
 
 
@@ -100,30 +111,14 @@ def iteration_plot(curves: pd.DataFrame, attack: str, path: Path) -> Path:
     """Robust accuracy against the number of iterations: one panel per eps > 0, a line per model."""
     curves = curves[curves["eps"] > 0]
     budgets = sorted(curves["eps"].unique())
-    cols = min(4, len(budgets))
-    rows = math.ceil(len(budgets) / cols)
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(3.8 * cols, 3.2 * rows),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
+    fig, axes = accuracy_panels(len(budgets), 4, (3.8, 3.2))
     for ax, eps in zip(axes.flat, budgets):
         part = curves[curves["eps"] == eps]
         for (target, defense), group in part.groupby(["target", "defense"], sort=False):
             ax.plot(group["iteration"], group["robust_acc"], label=model_name(target, defense))
         ax.set_title(f"{attack}, eps {eps:g}")
         ax.set_xlabel("iterations")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("robust accuracy")
-    for ax in list(axes.flat)[len(budgets) :]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)))
+    add_model_legend(fig, axes)
     return save(fig, path)
 
 

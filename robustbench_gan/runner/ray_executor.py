@@ -68,12 +68,12 @@ def execute_plan_ray(
         counts = {"run": 0, "cached": 0, "recomputed": 0}
         shipped = ray.put(replace(ctx, loaded={}))  # data and settings, sent once
         refs: dict[str, Any] = {}
+        threads = torch.get_num_threads()  # workers compute as the driver would (bit-identical)
         for cell in plan.cells:
             if is_finished(cell, ctx, counts):
                 continue
             options = {"num_gpus": 1} if gpus and cell.kind in GPU_KINDS else {}
             upstream = [refs[d] for d in cell.deps if d in refs]
-            threads = torch.get_num_threads()
             refs[cell.id] = task.options(**options).remote(cell, shipped, threads, *upstream)
             counts["run"] += 1
         pending = list(refs.values())
