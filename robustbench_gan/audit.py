@@ -32,6 +32,9 @@ FLAG_MEANINGS = {
     "nondeterministic": "two forward passes on the same input differ (randomised defense: use EOT)",
     "unbounded_attack_fails": "PGD with eps = 1 (the whole image space) leaves more than 5% "
     "accuracy: the attack cannot follow the model's gradients",
+    "naive_evaluation": "the attacks saw only the classifier, not the purifier in front of it "
+    "(Defense-GAN, gradient = naive): a number for comparison, not a robustness claim; the "
+    "BPDA + EOT row of the same model is the one to trust",
 }
 
 #: part of every audit cell's spec: bump it when a check changes, so cached audits rerun
@@ -65,6 +68,7 @@ def audit_model(model: nn.Module, x: Tensor, y: Tensor, *, seed: int) -> dict[st
             ("outputs_probabilities", probabilities),
             ("nondeterministic", nondeterministic),
             ("unbounded_attack_fails", unbounded_acc > UNBOUNDED_ACCURACY),
+            ("naive_evaluation", bool(getattr(model, "naive_gradients", False))),
         )
         if raised
     ]

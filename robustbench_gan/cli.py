@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--amp",
         action="store_true",
-        help="train classifiers under bfloat16 autocast (for GPUs; attacks stay float32)",
+        help="train classifiers and GANs under bfloat16 autocast (for GPUs; attacks stay float32)",
     )
 
     listing = commands.add_parser("list", help="list registered plugins")

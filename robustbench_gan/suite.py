@@ -49,6 +49,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import UserError
+from .gans.train import GanTrainConfig
 from .models.train import TrainConfig
 from .registry import ATTACKS, CLASSIFIERS, DATASETS, DEFENSES, GENERATORS, Registry
 
@@ -58,11 +59,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 WORST_CASE_LABEL = "worst_case"
-GAN_TRAIN_KEYS = ("steps", "batch_size", "lr", "beta1", "beta2", "d_steps")
+BASELINE_GAN_LABEL = "baseline"  # the class-means generator the runner adds to gan.csv
+GAN_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(GanTrainConfig))
 TOP_LEVEL_KEYS = {
     "name", "description", "notes", "seed", "dataset", "train", "eval", "gan_metrics",
-    "targets", "generators", "defenses", "attacks", "reference", "finding",
+    "targets", "generators", "defenses", "attacks", "reference", "finding", "latent",
 }  # fmt: skip
+LATENT_KEYS = {"generator", "auxiliary", "n", "steps", "lr", "eps_z", "lambda_z", "lambda_aux"}
 REFERENCE_METRICS = ("robust_acc", "error", "target_robust_acc", "transfer_error")
 
 
@@ -143,6 +146,23 @@ class FindingSpec:
 
 
 @dataclass(frozen=True)
+class LatentSpec:
+    """The latent-space attack (``[latent]``): a conditional ``generator`` of the suite, an
+    ``auxiliary`` target that must keep recognising the source class, search ``params``."""
+
+    generator: str
+    auxiliary: str
+    params: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator,
+            "auxiliary": self.auxiliary,
+            "params": dict(sorted(self.params.items())),
+        }
+
+
+@dataclass(frozen=True)
 class Suite:
     path: Path
     name: str
@@ -159,9 +179,12 @@ class Suite:
     attacks: tuple[AttackSpec, ...]
     judge: str | None
     gan_metric_samples: int
+    inception_weights: str | None = None  # local Inception-v3 state dict: adds Inception FID
+    gan_baseline: bool = True  # a class-means "generator" row in gan.csv
     notes: str = ""
     references: tuple[ReferenceSpec, ...] = ()
     findings: tuple[FindingSpec, ...] = ()
+    latent: LatentSpec | None = None
 
     @property
     def model_labels(self) -> list[str]:
@@ -255,7 +278,7 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     check_defense_links(defenses, targets, generators)
     models = [t.label for t in targets] + [d.model_label for d in defenses]
     gan_table = table(raw, "gan_metrics")
-    unknown_keys(gan_table, {"judge", "n"}, "gan_metrics")
+    unknown_keys(gan_table, {"judge", "n", "inception_weights", "baseline"}, "gan_metrics")
     judge = gan_table.get("judge", targets[0].label if generators else None)
     if judge is not None and judge not in [t.label for t in targets]:
         raise UserError(f"judge {judge!r} is not a target label", where="gan_metrics.judge")
@@ -275,6 +298,8 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
         attacks=attacks,
         judge=judge,
         gan_metric_samples=typed(gan_table.get("n", 1000), int, "gan_metrics.n"),
+        inception_weights=inception_path(gan_table.get("inception_weights"), path),
+        gan_baseline=typed(gan_table.get("baseline", True), bool, "gan_metrics.baseline"),
         notes=typed(raw.get("notes", ""), str, "notes"),
         references=tuple(
             reference_spec(e, i, models, attacks) for i, e in enumerate(entries(raw, "reference"))
@@ -282,6 +307,7 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
         findings=tuple(
             finding_spec(e, i, models, attacks) for i, e in enumerate(entries(raw, "finding"))
         ),
+        latent=latent_spec(raw, targets, generators),
     )
 
 
@@ -311,12 +337,57 @@ def target_spec(entry: Mapping[str, Any], index: int, train: TrainConfig) -> Tar
     return TargetSpec(name=name, label=label, params=freeze(params), where=where, train=config)
 
 
+def latent_spec(
+    raw: Mapping[str, Any], targets: tuple[TargetSpec, ...], generators: tuple[GeneratorSpec, ...]
+) -> LatentSpec | None:
+    """``[latent]``: the generator and auxiliary classifier by label, the search settings."""
+    if "latent" not in raw:
+        return None
+    entry = table(raw, "latent")
+    unknown_keys(entry, LATENT_KEYS, "latent")
+    generator = typed(entry.get("generator"), str, "latent.generator", required=True)
+    if generator not in [g.label for g in generators]:
+        raise UserError(f"{generator!r} is not a generator label", where="latent.generator")
+    auxiliary = typed(entry.get("auxiliary"), str, "latent.auxiliary", required=True)
+    if auxiliary not in [t.label for t in targets]:
+        raise UserError(f"{auxiliary!r} is not a target label", where="latent.auxiliary")
+    params = {k: v for k, v in entry.items() if k not in ("generator", "auxiliary")}
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"must be a non-negative number, got {value!r}", where=f"latent.{key}")
+    return LatentSpec(generator, auxiliary, freeze(params))
+
+
+def inception_path(value: Any, suite_path: Path) -> str | None:
+    """``gan_metrics.inception_weights``: a local file, relative to the suite file's folder."""
+    if value is None:
+        return None
+    path = suite_path.parent / typed(value, str, "gan_metrics.inception_weights")
+    if not path.is_file():
+        raise UserError(
+            f"no Inception weights file at {path} (a torchvision inception_v3 state dict; "
+            "nothing is downloaded)",
+            where="gan_metrics.inception_weights",
+        )
+    return str(path.resolve())
+
+
 def generator_spec(entry: Mapping[str, Any], index: int) -> GeneratorSpec:
     where = f"generators[{index}]"
     name, label, params = split_entry(entry, where, reserved=("train",))
+    if label == BASELINE_GAN_LABEL:
+        raise UserError(
+            f"label {BASELINE_GAN_LABEL!r} is reserved for the class-means baseline row of "
+            'gan.csv; set another, e.g. label = "my_gan"',
+            where=f"{where}.label",
+        )
     check_kwargs(GENERATORS, name, params, where, runner_sets=("in_shape", "num_classes"))
     train = table(entry, "train", where)
     unknown_keys(train, set(GAN_TRAIN_KEYS), f"{where}.train")
+    try:
+        GanTrainConfig(**train)  # values checked now; the family's defaults fill the rest
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc), where=f"{where}.train") from None
     return GeneratorSpec(
         name=name, label=label, params=freeze(params), where=where, train=freeze(train)
     )

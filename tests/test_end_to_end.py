@@ -34,14 +34,23 @@ def read(out: Path, name: str) -> pd.DataFrame:
 def test_every_output_is_written(first_run):
     base, summary = first_run
     out = base / "out"
-    for name in ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv", "report.md"):
+    for name in (
+        "leaderboard.csv",
+        "transfer.csv",
+        "ensemble.csv",
+        "gan.csv",
+        "gan_curves.csv",
+        "domain_shift.csv",
+        "report.md",
+    ):
         assert (out / name).stat().st_size > 0, name
     for plot in (
         "robust_accuracy",
         "transfer_fgsm",
         "transfer_pgd",
         "gan_samples_cdcgan",
-        "gan_losses",
+        "gan_samples_baseline",
+        "gan_curves",
     ):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
@@ -129,12 +138,28 @@ def test_transfer_and_ensemble_tables(first_run):
 
 
 def test_gan_table(first_run):
-    gan = read(first_run[0] / "out", "gan.csv")
-    assert list(gan["generator"]) == ["cdcgan"]
-    for col in ("steps", "seconds", "d_loss_final", "g_loss_final", "fid_small_cnn", "precision",
-                "recall", "coverage", "class_coverage", "label_fidelity"):  # fmt: skip
+    out = first_run[0] / "out"
+    gan = read(out, "gan.csv")
+    assert list(gan["generator"]) == ["cdcgan", "baseline"]  # the class-means floor comes last
+    assert list(gan["family"]) == ["cdcgan", "class_means"]
+    for col in ("steps", "seconds", "d_loss_final", "g_loss_final", "fid_small_cnn",
+                "is_small_cnn", "precision", "recall", "density", "coverage", "class_coverage",
+                "class_kl", "label_fidelity", "nn_train_dist_fake", "nn_train_dist_test",
+                "memorization_ratio"):  # fmt: skip
         assert pd.api.types.is_numeric_dtype(gan[col]), col
-    assert gan["steps"].iloc[0] == 30
+    assert list(gan["steps"]) == [30, 0]
+    assert gan["loss"].iloc[0] == "nonsaturating" and gan["d_steps"].iloc[0] == 1
+    baseline = gan.iloc[1]
+    assert pd.isna(baseline["beats_baseline"])
+    cdcgan = gan.iloc[0]
+    beats = (cdcgan["fid_small_cnn"] < baseline["fid_small_cnn"]) and (
+        cdcgan["coverage"] > baseline["coverage"]
+    )
+    assert bool(cdcgan["beats_baseline"]) == beats
+    curves = read(out, "gan_curves.csv")
+    assert list(curves["step"]) == list(range(1, 31))
+    assert set(curves["generator"]) == {"cdcgan"}  # the baseline does not train
+    assert len(read(out, "domain_shift.csv")) == 0
 
 
 def test_second_run_uses_the_cache_and_writes_the_same_tables(first_run, tmp_path):

@@ -247,9 +247,9 @@ def test_frechet_distance_with_singular_covariances():
 def test_precision_recall_coverage():
     real = torch.randn(300, 8, generator=torch.Generator().manual_seed(0))
     same = precision_recall_coverage(real, real.clone(), k=5)
-    assert same == {"precision": 1.0, "recall": 1.0, "coverage": 1.0}
+    assert same == {"precision": 1.0, "recall": 1.0, "density": 1.0, "coverage": 1.0}
     far = precision_recall_coverage(real, real + 100, k=5)
-    assert far == {"precision": 0.0, "recall": 0.0, "coverage": 0.0}
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
     # a fake set collapsed onto one real point is precise but covers little
     collapsed = precision_recall_coverage(real, real[:1].repeat(300, 1), k=5)
     assert (

@@ -259,3 +259,40 @@ def test_batch_sizes_per_device(tmp_path):
         load_suite(
             write(tmp_path, MINIMAL.replace("[eval]", "[train]\nbatch_size = { tpu = 32 }\n[eval]"))
         )
+
+
+GAN = '\n[[generators]]\nname = "cdcgan"\n'
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (GAN + 'label = "baseline"\n', "generators[0].label: label 'baseline' is reserved"),
+        (GAN + 'train = { loss = "wasserstein" }\n', "generators[0].train: unknown GAN loss"),
+        (GAN + "train = { accumulate = 0 }\n", "generators[0].train: accumulate must be >= 1"),
+        (GAN + "train = { momentum = 0.9 }\n", "generators[0].train.momentum: unknown key"),
+        (
+            GAN + '[gan_metrics]\ninception_weights = "nowhere.pth"\n',
+            "gan_metrics.inception_weights: no Inception weights file",
+        ),
+        (GAN + '[latent]\ngenerator = "gan"\nauxiliary = "mlp"\n', "latent.generator"),
+        (GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "vgg"\n', "latent.auxiliary"),
+        (
+            GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "mlp"\nsteps = -1\n',
+            "latent.steps: must be a non-negative number",
+        ),
+        (GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "mlp"\nzeta = 1\n', "latent"),
+    ],
+)
+def test_generator_settings_are_checked(tmp_path, block, message):
+    with pytest.raises(UserError) as err:
+        load_suite(write(tmp_path, MINIMAL + block))
+    assert message in str(err.value), str(err.value)
+
+
+def test_inception_weights_are_found_beside_the_suite(tmp_path):
+    (tmp_path / "inception.pth").write_bytes(b"not read at validation")
+    text = MINIMAL + GAN + '[gan_metrics]\ninception_weights = "inception.pth"\n'
+    suite = load_suite(write(tmp_path, text))
+    assert suite.inception_weights == str((tmp_path / "inception.pth").resolve())
+    assert suite.gan_baseline

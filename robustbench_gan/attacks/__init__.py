@@ -3,6 +3,7 @@
 
 from . import (  # noqa: F401  (importing a module registers its attacks)
     adapters,
+    advgan,
     apgd,
     bim,
     cw,

@@ -2,9 +2,11 @@
 
 from . import (  # noqa: F401  (registration)
     adversarial,
+    defense_gan,
     ensemble,
     ensemble_at,
     fgsm_at,
+    gan_adversarial,
     gan_augment,
     trades,
 )

@@ -1,7 +1,25 @@
-"""The GAN container every generator family returns: a generator, a discriminator, sampling."""
+"""The GAN container every generator family returns: a generator, a discriminator, sampling,
+and the hooks through which a family adapts the shared training loop (``gans.train``).
+
+Hooks a family may override (the defaults suit a plain GAN):
+
+- ``train_forward(z, labels)``: fakes at the *training* resolution in [-1, 1] and an extra
+  generator loss term (StackGAN's conditioning-augmentation KL) or None;
+- ``discriminate(x, labels)``: D's logits and auxiliary class logits (ACGAN) or None;
+- ``prepare_real(x)``: a real minibatch in [-1, 1] brought to the training resolution
+  (ProGAN's current resolution and fade-in);
+- ``begin_step(step, steps, images_seen)``: schedules (ProGAN's growth, StackGAN's stages);
+- ``end_step()``: after each generator update (BigGAN's moving average of G);
+- ``generate(z, labels)``: differentiable full-resolution samples in [0, 1];
+- ``metric_samples`` and ``grid_images``: what the metrics and the sample grid look at
+  (CycleGAN translates test images rather than sampling z);
+- ``fit``: a family with its own training scheme (CycleGAN) defines it and ``train_gan``
+  hands over to it.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -30,6 +48,7 @@ class GAN(nn.Module):
         conditional: bool,
         out_shape: tuple[int, int, int],
         config: dict[str, Any] | None = None,
+        train_defaults: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -39,6 +58,8 @@ class GAN(nn.Module):
         self.conditional = bool(conditional)
         self.out_shape = tuple(int(s) for s in out_shape)
         self.config: dict[str, Any] = dict(config or {})
+        # the family's paper defaults for ``train_gan`` options (loss, d_steps, lr, ...)
+        self.train_defaults: dict[str, Any] = dict(train_defaults or {})
 
     @property
     def device(self) -> torch.device:
@@ -56,6 +77,42 @@ class GAN(nn.Module):
         """Differentiable images in [0, 1] for latent codes ``z`` (mode left as it is)."""
         labels = self._check_labels(labels, len(z))
         return (self.generator(z, labels) + 1) / 2
+
+    # -- training hooks (see the module docstring) ---------------------------
+    def train_forward(self, z: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return self.generator(z, labels), None
+
+    def discriminate(self, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return self.discriminator(x, labels), None
+
+    def prepare_real(self, x: Tensor) -> Tensor:
+        return x
+
+    def begin_step(self, step: int, steps: int, images_seen: int) -> None:
+        """Called before training step ``step`` (0-based) of ``steps``."""
+
+    def end_step(self) -> None:
+        """Called after each generator update."""
+
+    # -- what metrics and grids look at -----------------------------------------
+    def metric_samples(
+        self, x: Tensor, y: Tensor | None, *, seed: int
+    ) -> tuple[Tensor, Tensor | None]:
+        """Generated images to compare with the real images ``x`` (and the labels they were
+        generated for, or None): as many samples, with ``y``'s classes when conditional."""
+        labels = None
+        if self.conditional:
+            labels = self.default_labels(len(x)) if y is None else y.long().cpu()
+        return self.sample(len(x), labels=labels, seed=seed), labels
+
+    def grid_images(
+        self, x: Tensor | None, *, per_class: int, n: int, seed: int
+    ) -> tuple[Tensor, int]:
+        """Images for the sample grid and the number per row (``x``: real test images)."""
+        if self.conditional:
+            labels = torch.arange(self.num_classes).repeat_interleave(per_class)
+            return self.sample(len(labels), labels=labels, seed=seed), per_class
+        return self.sample(n, seed=seed), math.ceil(math.sqrt(n))
 
     @torch.no_grad()
     def sample(

@@ -53,6 +53,20 @@ def stage_plan(side: int) -> tuple[int, int]:
     return k, side
 
 
+def square_stages(in_shape: Sequence[int], family: str) -> tuple[int, int, int, int]:
+    """``(channels, side, k, s0)`` for a convolutional family's square images: the stage
+    plan of ``stage_plan``; a shape it cannot halve to at least 4 is the user's to fix."""
+    channels, height, width = (int(s) for s in in_shape)
+    if height != width:
+        raise UserError(f"{family} needs square images, got {height}x{width}")
+    k, s0 = stage_plan(height)
+    if k == 0:
+        raise UserError(
+            f"{family} needs a side that halves to at least 4 (e.g. 8, 28, 32), got {height}"
+        )
+    return channels, height, k, s0
+
+
 def _width(base: int, stage: int) -> int:
     return base * min(2**stage, MAX_WIDTH_MULTIPLIER)
 
@@ -140,14 +154,7 @@ def build_dcgan(
     conditional: bool,
 ) -> GAN:
     """A DCGAN for ``in_shape`` (C, H, W); class-conditional when ``conditional``."""
-    channels, height, width = (int(s) for s in in_shape)
-    if height != width:
-        raise UserError(f"DCGAN needs square images, got {height}x{width}")
-    k, s0 = stage_plan(height)
-    if k == 0:
-        raise UserError(
-            f"DCGAN needs a side that halves to at least 4 (e.g. 8, 28, 32), got {height}"
-        )
+    channels, height, k, s0 = square_stages(in_shape, "DCGAN")
     if min(nz, ngf, ndf, num_classes) < 1:
         raise UserError("nz, ngf, ndf and num_classes must be positive")
     cond_classes = num_classes if conditional else None
@@ -157,9 +164,9 @@ def build_dcgan(
         nz=nz,
         num_classes=num_classes,
         conditional=conditional,
-        out_shape=(channels, height, width),
+        out_shape=(channels, height, height),
         config=dict(
-            in_shape=(channels, height, width), num_classes=num_classes, nz=nz, ngf=ngf, ndf=ndf
+            in_shape=(channels, height, height), num_classes=num_classes, nz=nz, ngf=ngf, ndf=ndf
         ),
     )
     gan.apply(init_dcgan_weights)

@@ -7,8 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torchvision.utils import save_image
 
 from .base import GAN
@@ -17,18 +17,26 @@ MIN_SIDE = 32  # pixels per image in the grid
 
 
 def save_sample_grid(
-    gan: GAN, path: str | os.PathLike[str], *, per_class: int = 8, n: int = 64, seed: int = 0
+    gan: GAN,
+    path: str | os.PathLike[str],
+    *,
+    per_class: int = 8,
+    n: int = 64,
+    seed: int = 0,
+    x: Tensor | None = None,
 ) -> Path:
     """Write a grid of seeded samples to ``path`` (PNG, written atomically) and return it.
 
     A conditional GAN draws ``per_class`` samples of each class, one row per class;
-    an unconditional one draws ``n`` samples in a near-square grid.
+    an unconditional one draws ``n`` samples in a near-square grid; a family may show
+    something else (``GAN.grid_images``; CycleGAN translates the test images ``x``).
     """
-    if gan.conditional:
-        labels = torch.arange(gan.num_classes).repeat_interleave(per_class)
-        images, nrow = gan.sample(len(labels), labels=labels, seed=seed), per_class
-    else:
-        images, nrow = gan.sample(n, seed=seed), math.ceil(math.sqrt(n))
+    images, nrow = gan.grid_images(x, per_class=per_class, n=n, seed=seed)
+    return save_image_grid(images, path, nrow=nrow)
+
+
+def save_image_grid(images: Tensor, path: str | os.PathLike[str], *, nrow: int) -> Path:
+    """Images in [0, 1] as a PNG grid of ``nrow`` per row (tiny ones enlarged), atomically."""
     side = images.shape[-1]
     if side < MIN_SIDE:  # tiny images (8x8 digits): enlarge with nearest neighbours to stay crisp
         images = F.interpolate(images, scale_factor=math.ceil(MIN_SIDE / side), mode="nearest")

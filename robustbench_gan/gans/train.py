@@ -1,9 +1,20 @@
-"""The alternating discriminator/generator loop (non-saturating GAN loss)."""
+"""The alternating discriminator/generator loop shared by every generator family.
+
+One *step* (a "generation" of G and D) makes ``d_steps`` discriminator updates and
+one generator update. Options (``GanTrainConfig``) come from the suite's
+``train = {...}`` over the family's paper defaults (``GAN.train_defaults``) over the
+defaults here. Families adapt the loop through the hooks of ``gans.base.GAN``; a
+family with its own scheme (CycleGAN) defines ``fit`` and the loop hands over to it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -13,20 +24,62 @@ from tqdm.auto import trange
 from ..errors import UserError
 from ..utils import torch_generator
 from .base import GAN
+from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty
+
+Monitor = Callable[[GAN], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class GanTrainConfig:
+    """Training options; ``accumulate`` minibatches of ``batch_size`` make one update
+    (effective batch ``batch_size * accumulate``), ``fid_every`` > 0 calls the monitor
+    (FID on the judge's features) every that many steps and after the last."""
+
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-4
+    d_lr: float | None = None  # the discriminator's learning rate; None: lr
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    loss: str = "nonsaturating"
+    gp_weight: float = 10.0  # wgan_gp only
+    drift: float = 0.0  # wgan_gp only: weight of E[D(x)^2]
+    accumulate: int = 1
+    fid_every: int = 0
+
+    def __post_init__(self) -> None:
+        check_loss(self.loss)
+        for name in ("steps", "batch_size", "d_steps", "accumulate"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fid_every < 0 or self.lr <= 0 or (self.d_lr is not None and self.d_lr <= 0):
+            raise ValueError("fid_every must be >= 0 and learning rates > 0")
+
+    @classmethod
+    def resolve(cls, gan: GAN, options: dict[str, Any]) -> GanTrainConfig:
+        """The options for ``gan``: ``options`` over the family's defaults over ours."""
+        merged = {**gan.train_defaults, **options}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise ValueError(f"unknown GAN training option(s) {unknown}; known: {sorted(known)}")
+        return cls(**merged)
 
 
 @dataclass
 class GanHistory:
-    """Losses per step (the D loss is the mean over that step's ``d_steps`` updates)."""
+    """Losses per step (the D loss is the mean over that step's ``d_steps`` updates), extra
+    per-step series of a family (e.g. CycleGAN's ``cycle_error``), monitor rows
+    ``{"step": s, <metric>: value}`` and the options used."""
 
     d_loss: list[float] = field(default_factory=list)
     g_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
-
-
-def _bce(logits: Tensor, target: float) -> Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+    series: dict[str, list[float]] = field(default_factory=dict)
+    monitor: list[dict[str, float]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def train_gan(
@@ -34,66 +87,116 @@ def train_gan(
     x: Tensor,
     y: Tensor | None,
     *,
-    steps: int,
-    batch_size: int = 64,
-    lr: float = 2e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
-    d_steps: int = 1,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    amp: bool = False,
+    monitor: Monitor | None = None,
+    **options: Any,
 ) -> GanHistory:
     """Train ``gan`` on images ``x`` in [0, 1] (labels ``y`` for a conditional GAN).
 
-    Each step makes ``d_steps`` discriminator updates (real and fake minibatches
-    scored separately, BCE with logits) and one generator update with the
-    non-saturating loss -log D(G(z)). Minibatches, latents and fake labels come
-    from one private random stream seeded by ``seed``, so a CPU run is
-    reproducible. The GAN stays on ``device`` and is left in eval mode.
+    ``options`` are ``GanTrainConfig`` fields. Minibatches, latents and fake labels
+    come from one private random stream seeded by ``seed``, so a CPU run is
+    reproducible. ``amp`` runs the forward passes under bfloat16 autocast. The GAN
+    stays on ``device`` and is left in eval mode.
     """
-    _check_inputs(gan, x, y, steps=steps, batch_size=batch_size, d_steps=d_steps)
+    try:
+        config = GanTrainConfig.resolve(gan, options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"GAN training options: {exc}") from None
+    _check_inputs(gan, x, y)
     rng = torch_generator(seed)
     gan.to(device)
+    fit = getattr(gan, "fit", None)
+    if fit is not None:
+        return fit(
+            x, y, config=config, rng=rng, device=device, progress=progress, amp=amp, monitor=monitor
+        )
+    return _alternate(gan, x, y, config, rng, torch.device(device), progress, amp, monitor)
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _alternate(
+    gan: GAN,
+    x: Tensor,
+    y: Tensor | None,
+    config: GanTrainConfig,
+    rng: torch.Generator,
+    device: torch.device,
+    progress: bool,
+    amp: bool,
+    monitor: Monitor | None,
+) -> GanHistory:
+    c = config
     real_all = x.float() * 2 - 1
     labels_all = y.long() if (gan.conditional and y is not None) else None
-    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
-    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
+    betas = (c.beta1, c.beta2)
+    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=c.d_lr or c.lr, betas=betas)
+    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=c.lr, betas=betas)
 
     def minibatch() -> tuple[Tensor, Tensor | None]:
-        idx = torch.randint(len(real_all), (batch_size,), generator=rng)
+        idx = torch.randint(len(real_all), (c.batch_size,), generator=rng)
         labels = None if labels_all is None else labels_all[idx].to(device)
         return real_all[idx].to(device), labels
 
-    def fakes(labels: Tensor | None) -> Tensor:
-        return gan.generator(gan.sample_z(batch_size, generator=rng), labels)
+    def fakes(labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return gan.train_forward(gan.sample_z(c.batch_size, generator=rng), labels)
 
-    history = GanHistory(steps=steps)
+    def d_loss() -> Tensor:
+        real, labels = minibatch()
+        real = gan.prepare_real(real)
+        with torch.no_grad(), autocast(device, amp):
+            fake, _ = fakes(labels)
+        with autocast(device, amp):
+            real_out, real_aux = gan.discriminate(real, labels)
+            fake_out, fake_aux = gan.discriminate(fake, labels)
+            loss = discriminator_loss(c.loss, real_out.float(), fake_out.float())
+            if real_aux is not None:  # ACGAN: D also classifies real and fake images
+                loss = loss + F.cross_entropy(real_aux.float(), labels)
+                loss = loss + F.cross_entropy(fake_aux.float(), labels)
+        if c.loss == "wgan_gp":
+            critic = lambda v: gan.discriminate(v, labels)[0]  # noqa: E731
+            loss = loss + c.gp_weight * gradient_penalty(critic, real, fake, generator=rng)
+            if c.drift:
+                loss = loss + c.drift * real_out.float().pow(2).mean()
+        return loss
+
+    def g_loss() -> Tensor:
+        _, labels = minibatch()  # fake labels follow the data's class frequencies
+        with autocast(device, amp):
+            fake, extra = fakes(labels)
+            out, aux = gan.discriminate(fake, labels)
+            loss = generator_loss(c.loss, out.float())
+            if aux is not None:
+                loss = loss + F.cross_entropy(aux.float(), labels)
+        return loss if extra is None else loss + extra
+
+    history = GanHistory(steps=c.steps, options=dataclasses.asdict(c))
     start = time.perf_counter()
     gan.train()
-    bar = trange(steps, desc="gan", disable=not progress, leave=False)
+    bar = trange(c.steps, desc="gan", disable=not progress, leave=False)
     try:
-        for _ in bar:
+        for step in bar:
+            gan.begin_step(step, c.steps, step * c.batch_size * c.accumulate)
             d_total = 0.0
-            for _ in range(d_steps):
-                real, labels = minibatch()
-                with torch.no_grad():
-                    fake = fakes(labels)
-                loss_d = _bce(gan.discriminator(real, labels), 1.0) + _bce(
-                    gan.discriminator(fake, labels), 0.0
-                )
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                d_total += loss_d.item()
-
-            _, labels = minibatch()  # fake labels follow the data's class frequencies
-            loss_g = _bce(gan.discriminator(fakes(labels), labels), 1.0)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-
-            history.d_loss.append(d_total / d_steps)
-            history.g_loss.append(loss_g.item())
+            for _ in range(c.d_steps):
+                d_total += accumulated_update(opt_d, d_loss, c.accumulate)
+            g_value = accumulated_update(opt_g, g_loss, c.accumulate)
+            gan.end_step()
+            history.d_loss.append(d_total / c.d_steps)
+            history.g_loss.append(g_value)
+            if (
+                monitor is not None
+                and c.fid_every
+                and ((step + 1) % c.fid_every == 0 or step + 1 == c.steps)
+            ):
+                history.monitor.append({"step": step + 1, **monitor(gan)})
             bar.set_postfix(
                 d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}", refresh=False
             )
@@ -104,13 +207,22 @@ def train_gan(
     return history
 
 
-def _check_inputs(
-    gan: GAN, x: Tensor, y: Tensor | None, *, steps: int, batch_size: int, d_steps: int
-) -> None:
-    if steps < 1 or batch_size < 1 or d_steps < 1:
-        raise UserError(
-            f"steps, batch_size and d_steps must be >= 1, got {steps}, {batch_size}, {d_steps}"
-        )
+def accumulated_update(
+    optimizer: torch.optim.Optimizer, loss_fn: Callable[[], Tensor], accumulate: int
+) -> float:
+    """One optimizer step on gradients summed over ``accumulate`` calls of ``loss_fn``
+    (each scaled by 1 / accumulate, so the step sees the mean); returns the mean loss."""
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for _ in range(accumulate):
+        loss = loss_fn()
+        (loss / accumulate if accumulate > 1 else loss).backward()
+        total += loss.item()
+    optimizer.step()
+    return total / accumulate
+
+
+def _check_inputs(gan: GAN, x: Tensor, y: Tensor | None) -> None:
     if x.ndim != 4 or tuple(x.shape[1:]) != gan.out_shape:
         raise UserError(f"GAN expects images of shape {gan.out_shape}, got {tuple(x.shape[1:])}")
     if len(x) == 0:

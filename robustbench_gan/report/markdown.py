@@ -10,10 +10,12 @@ import pandas as pd
 from ..audit import FLAG_MEANINGS
 from ..suite import FindingSpec, Suite
 from .plots import model_name
-from .tables import WORST_CASE, Tables
+from .tables import DOMAIN_NORM, WORST_CASE, Tables
 
 
 def fmt(value: object) -> str:
+    if value is pd.NA:
+        return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.3f}"
     return str(value)
@@ -65,7 +67,7 @@ def render_report(
     lines += section("Worst case over all attacks", worst_case_text(board))
     attacks = dict.fromkeys(zip(board["attack"], board["norm"]))
     for attack, norm in attacks:
-        if attack != WORST_CASE:
+        if attack != WORST_CASE and norm != DOMAIN_NORM:
             table = markdown_table(robust_accuracy_matrix(board, attack, norm))
             lines += section(f"Attack `{attack}` ({norm})", [table])
     lines += section("Robustness curves", curves_text(plots))
@@ -77,6 +79,15 @@ def render_report(
         lines += section("Ensembles", ensemble_text(tables.ensemble))
     if len(tables.gan):
         lines += section("Generators", gan_text(tables.gan, plots))
+    if len(tables.domain_shift):
+        lines += section("Domain shift", domain_text(tables.domain_shift))
+    purifiers = [d for d in suite.defenses if d.name == "defense_gan"]
+    if purifiers:
+        lines += section("GAN purification (Defense-GAN)", purification_text(purifiers, board))
+    if len(tables.latent):
+        lines += section("Latent-space attack", latent_text(tables.latent, plots))
+    if len(tables.attack_cost):
+        lines += section("Attack cost", attack_cost_text(tables.attack_cost))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -226,14 +237,99 @@ def ensemble_text(frame: pd.DataFrame) -> list[str]:
 def gan_text(frame: pd.DataFrame, plots: dict[str, str]) -> list[str]:
     lines = [
         "FID is computed on the penultimate features of the suite's own classifier named in the "
-        "column (not Inception features, so values are not comparable with published FIDs). "
-        "Precision/recall follow Kynkäänniemi et al. 2019 (k-NN manifolds, k = 5), coverage "
-        "Naeem et al. 2020. Class coverage is the share of classes that receive at least half "
-        "the uniform share of the judge's predictions; label fidelity is the share of "
-        "conditional samples that the judge classifies as the class they were generated for.",
+        "column (not Inception features, so values are not comparable with published FIDs; "
+        "`fid_inception` appears only when the suite points to local Inception-v3 weights). "
+        "`is_<judge>` is the Inception Score computed with that classifier: "
+        "exp(E KL(p(y|x) || p(y))), between 1 and the number of classes. "
+        "Precision/recall follow Kynkäänniemi et al. 2019 (k-NN manifolds, k = 5), density and "
+        "coverage Naeem et al. 2020. Class coverage is the share of classes that receive at "
+        "least half the uniform share of the judge's predictions and `class_kl` the KL "
+        "divergence of the predicted class frequencies from uniform (mode collapse shows in "
+        "both); label fidelity is the share of conditional samples that the judge classifies "
+        "as the class they were generated for (for a translating generator: the share whose "
+        "class survives the round trip to the other domain). Memorisation: "
+        "`nn_train_dist_fake` and `nn_train_dist_test` are median pixel L2 distances to the "
+        "nearest training image from the generated and from real test images; a "
+        "`memorization_ratio` (their quotient) well below 1 means samples copy training images.",
+        "",
+        "The `baseline` row is not a GAN: class-mean images plus Gaussian noise. "
+        "`beats_baseline` says whether a generator has a lower FID and a higher coverage than "
+        "it; one that does not has learned less than the class means.",
         "",
         markdown_table(frame),
         "",
     ]
     lines += [f"![{name}]({path})" for name, path in plots.items() if name.startswith("gan_")]
     return lines
+
+
+def domain_text(frame: pd.DataFrame) -> list[str]:
+    shown = frame.drop(columns=["cell_id"]).copy()
+    shown.insert(0, "model", [model_name(t, d) for t, d in zip(shown["target"], shown["defense"])])
+    shown = shown.drop(columns=["target", "defense"])
+    return [
+        "Accuracy of each model on its test set translated to another domain by a translating "
+        "generator (CycleGAN family, G_AB). `transformed_acc` is the accuracy on the true "
+        "transform of the same images (for transform domains such as `invert`), the shift the "
+        "generator learned to imitate. These rows appear in leaderboard.csv with norm "
+        f"`{DOMAIN_NORM}` and no eps; they are not part of the worst case.",
+        "",
+        markdown_table(shown),
+    ]
+
+
+def purification_text(purifiers: list, board: pd.DataFrame) -> list[str]:
+    """Defense-GAN's rows side by side: the gradient the attacks saw decides the number."""
+    labels = {d.label: d.params.get("gradient", "bpda") for d in purifiers}
+    part = board[board["defense"].isin(labels) & (board["eps"] > 0)].copy()
+    part["model"] = [
+        f"{model_name(t, d)} ({labels[d]})" for t, d in zip(part["target"], part["defense"])
+    ]
+    part["column"] = [f"{a} eps {e:g}" for a, e in zip(part["attack"], part["eps"])]
+    matrix = part.pivot_table(index="model", columns="column", values="robust_acc", sort=False)
+    return [
+        "Defense-GAN classifies the generator's closest image G(z*) instead of the input. How "
+        "the attacks see that projection decides the number: `naive` attacks the bare "
+        "classifier and only evaluates the purified one (the examples transfer), so its "
+        "robust accuracy measures how well the projection removes perturbations made for "
+        "another model, not robustness, and its rows carry the `naive_evaluation` flag; "
+        "`bpda` treats the projection as the identity on the backward pass and averages "
+        "gradients over random restarts (BPDA + EOT, Athalye et al. 2018), the adaptive "
+        "evaluation to trust; `unrolled` differentiates through every descent step. The "
+        "known result is that BPDA brings the naive number down.",
+        "",
+        markdown_table(matrix.reset_index()),
+    ]
+
+
+def latent_text(frame: pd.DataFrame, plots: dict[str, str]) -> list[str]:
+    shown = frame.drop(columns=["cell_id"]).copy()
+    shown.insert(0, "model", [model_name(t, d) for t, d in zip(shown["target"], shown["defense"])])
+    shown = shown.drop(columns=["target", "defense"])
+    lines = [
+        "Unrestricted adversarial examples (Song et al. 2018): for each source class the "
+        "search moves a latent code z of the conditional generator (within a soft box around "
+        "a random start) until the target misclassifies G(z, y) while the auxiliary "
+        "classifier still sees class y. No eps ball bounds the change, so these numbers are "
+        "not comparable with the leaderboard's. `target_acc_start` is the target's accuracy "
+        "on the generator's unsearched samples, `success_rate` the share of samples where "
+        "the target is fooled and the auxiliary agrees. Each picture shows the starting "
+        "samples (top rows) and what the search found (bottom rows).",
+        "",
+        markdown_table(shown),
+        "",
+    ]
+    lines += [f"![{name}]({path})" for name, path in plots.items() if name.startswith("latent_")]
+    return lines
+
+
+def attack_cost_text(frame: pd.DataFrame) -> list[str]:
+    if not frame["train_seconds"].any():  # no attack here learns first
+        frame = frame.drop(columns=["train_seconds"])
+    return [
+        "Attack time per image in milliseconds (mean over the models; this machine's wall clock, so compare "
+        "rows, not runs). `train_seconds` is what an attack that learns first (AdvGAN) spent "
+        "training per model, before attacking.",
+        "",
+        markdown_table(frame),
+    ]

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .tables import WORST_CASE  # noqa: E402
+from .tables import DOMAIN_NORM, WORST_CASE  # noqa: E402
 
 
 def model_name(target: str, defense: str) -> str:
@@ -55,6 +55,7 @@ def add_model_legend(fig: plt.Figure, axes: np.ndarray) -> None:
 
 def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
     """Robust accuracy against eps: one panel per (attack, norm), one line per model."""
+    board = board[board["norm"] != DOMAIN_NORM]
     panels = list(dict.fromkeys(zip(board["attack"], board["norm"])))
     panels = [p for p in panels if p[0] != WORST_CASE] + [p for p in panels if p[0] == WORST_CASE]
     fig, axes = accuracy_panels(len(panels), 3, (4.2, 3.4))
@@ -122,17 +123,33 @@ def iteration_plot(curves: pd.DataFrame, attack: str, path: Path) -> Path:
     return save(fig, path)
 
 
-def gan_loss_plot(losses: dict[str, tuple[list[float], list[float]]], path: Path) -> Path:
-    """D and G losses per step (moving average over 2% of the steps) for each generator."""
-    fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.2), squeeze=False)
-    for ax, (label, (d_loss, g_loss)) in zip(axes.flat, losses.items()):
-        window = max(1, len(d_loss) // 50)
-        for values, name in ((d_loss, "D"), (g_loss, "G")):
-            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-            ax.plot(np.arange(len(smooth)) + window, smooth, label=f"{name} loss")
-        ax.set_title(label)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
+def gan_curves_plot(curves: pd.DataFrame, path: Path) -> Path:
+    """Training diagnostics, one column per generator: D and G losses (moving average over
+    2% of the steps); below, every other measured series (FID and coverage while training,
+    CycleGAN's cycle error) against the step."""
+    gens = list(dict.fromkeys(curves["generator"]))
+    extra = [c for c in curves.columns if c not in ("generator", "step", "d_loss", "g_loss")]
+    extra = [c for c in extra if curves[c].notna().any()]
+    rows = 1 + len(extra)
+    fig, axes = plt.subplots(
+        rows, len(gens), figsize=(4.2 * len(gens), 3.0 * rows), squeeze=False, layout="constrained"
+    )
+    for col, gen in enumerate(gens):
+        part = curves[curves["generator"] == gen]
+        ax = axes[0, col]
+        window = max(1, len(part) // 50)
+        for name, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+            smooth = np.convolve(part[name], np.ones(window) / window, mode="valid")
+            ax.plot(part["step"].to_numpy()[window - 1 :], smooth, label=label)
+        ax.set_title(gen)
+        ax.legend(fontsize=8)
+        for row, name in enumerate(extra, start=1):
+            ax = axes[row, col]
+            points = part[["step", name]].dropna()
+            if len(points):
+                ax.plot(points["step"], points[name], marker="o" if len(points) < 50 else None)
+            ax.set_ylabel(name)
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+        axes[-1, col].set_xlabel("step")
     return save(fig, path)

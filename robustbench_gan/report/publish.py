@@ -12,7 +12,7 @@ import pandas as pd
 from ..checkpoint import write_atomic
 from ..errors import UserError
 from .markdown import markdown_table
-from .tables import WORST_CASE
+from .tables import DOMAIN_NORM, WORST_CASE
 
 SCHEMA_VERSION = 1
 KEY = ["target", "defense", "attack", "norm", "eps"]
@@ -33,6 +33,8 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     """Merge the run's rows into one CSV per (dataset, norm); a rerun of a suite with the same
     seed replaces its own rows. Returns the files written (CSV, Markdown and HTML each)."""
     board = read_leaderboard(run_dir)
+    # domain-shift rows (no eps ball) stay in the run's own tables; they rank nothing here
+    board = board[board["norm"] != DOMAIN_NORM].copy()
     board["schema_version"] = SCHEMA_VERSION
     board["published"] = dt.date.today().isoformat()
     written = []

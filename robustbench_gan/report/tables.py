@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..runner.plan import Plan
 from ..runner.store import CellRecord, Store
+from ..suite import BASELINE_GAN_LABEL, Suite
 from ..suite import WORST_CASE_LABEL as WORST_CASE
-from ..suite import Suite
 
 LEADERBOARD_COLUMNS = [
     "suite", "dataset", "target", "defense", "attack", "attack_params", "norm", "eps",
@@ -39,6 +39,10 @@ class Tables:
     transfer: pd.DataFrame
     ensemble: pd.DataFrame
     gan: pd.DataFrame
+    gan_curves: pd.DataFrame
+    domain_shift: pd.DataFrame
+    latent: pd.DataFrame
+    attack_cost: pd.DataFrame
     eps_curves: pd.DataFrame
     iteration_curves: pd.DataFrame
     references: pd.DataFrame
@@ -49,6 +53,9 @@ class Tables:
             "transfer.csv": self.transfer,
             "ensemble.csv": self.ensemble,
             "gan.csv": self.gan,
+            "gan_curves.csv": self.gan_curves,
+            "domain_shift.csv": self.domain_shift,
+            "latent.csv": self.latent,
             "curves_eps.csv": self.eps_curves,
             "curves_iterations.csv": self.iteration_curves,
             "references.csv": self.references,
@@ -64,9 +71,13 @@ def build_tables(suite: Suite, plan: Plan, store: Store) -> Tables:
         transfer=transfer,
         ensemble=ensemble_table(suite, plan, leaderboard, transfer),
         gan=gan_table(suite, plan, records),
-        eps_curves=leaderboard[[*CURVE_KEYS, "eps", "robust_acc"]].sort_values(
-            [*CURVE_KEYS, "eps"], kind="stable"
-        ),
+        gan_curves=gan_curve_table(plan, records, suite.judge),
+        domain_shift=domain_shift_table(plan, records),
+        latent=latent_table(plan, records),
+        attack_cost=attack_cost_table(suite, plan, records),
+        eps_curves=leaderboard.loc[
+            leaderboard["norm"] != DOMAIN_NORM, [*CURVE_KEYS, "eps", "robust_acc"]
+        ].sort_values([*CURVE_KEYS, "eps"], kind="stable"),
         iteration_curves=iteration_table(plan, records),
         references=reference_table(suite, plan, leaderboard, transfer),
     )
@@ -112,7 +123,7 @@ def leaderboard_table(suite: Suite, plan: Plan, records: dict[str, CellRecord]) 
                         "_black_box": res["black_box"],
                     }
                 )
-        rows += model_rows + worst_case_rows(model_rows)
+        rows += model_rows + worst_case_rows(model_rows) + domain_rows(suite, plan, records, label)
     frame = pd.DataFrame(rows)
     frame["suite"] = suite.name
     frame["dataset"] = suite.dataset.name
@@ -375,26 +386,191 @@ def reference_table(
 
 
 # -- generators -----------------------------------------------------------------
+GAN_METRIC_ORDER = [
+    "fid", "fid_inception", "inception_score", "precision", "recall", "density", "coverage",
+    "class_coverage", "class_kl", "label_fidelity", "nn_train_dist_fake", "nn_train_dist_test",
+    "memorization_ratio",
+]  # fmt: skip
+
+
+def judged(name: str, judge: str) -> str:
+    """Metrics computed on the judge's outputs carry its name (``fid_small_cnn``)."""
+    return {"fid": f"fid_{judge}", "inception_score": f"is_{judge}"}.get(name, name)
+
+
 def gan_table(suite: Suite, plan: Plan, records: dict[str, CellRecord]) -> pd.DataFrame:
+    """One row per generator (the class-means baseline last); ``beats_baseline``: lower FID
+    and higher coverage than the baseline row."""
     rows = []
-    for gen in suite.generators:
-        trained = records[plan.gan_cells[gen.label]].result
+    for label, cell in plan.gan_cells.items():
+        trained = records[cell].result
         tail = max(1, len(trained["d_loss"]) // 10)
+        options = trained.get("options", {})
         row: dict[str, Any] = {
-            "generator": gen.label,
-            "family": gen.name,
+            "generator": label,
+            "family": plan.gan_families[label],
             "conditional": trained["conditional"],
+            "loss": options.get("loss", "nonsaturating") if trained["steps"] else "",
+            "d_steps": options.get("d_steps", np.nan),
             "steps": trained["steps"],
             "seconds": trained["seconds"],
-            "d_loss_final": float(np.mean(trained["d_loss"][-tail:])),
-            "g_loss_final": float(np.mean(trained["g_loss"][-tail:])),
+            "d_loss_final": tail_mean(trained["d_loss"], tail),
+            "g_loss_final": tail_mean(trained["g_loss"], tail),
         }
-        if gen.label in plan.metric_cells:
-            metrics = records[plan.metric_cells[gen.label]].result
-            judge = metrics["judge"]
-            values = dict(metrics["metrics"])
-            row["judge"] = judge
-            row[f"fid_{judge}"] = values.pop("fid")
-            row.update(values)
+        for name, values in trained.get("series", {}).items():
+            row[f"{name}_final"] = tail_mean(values, tail)
+        if label in plan.metric_cells:
+            metrics = records[plan.metric_cells[label]].result
+            row["judge"] = metrics["judge"]
+            values = metrics["metrics"]
+            for name in [*GAN_METRIC_ORDER, *sorted(set(values) - set(GAN_METRIC_ORDER))]:
+                if name in values:
+                    row[judged(name, metrics["judge"])] = values[name]
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["d_steps"] = frame["d_steps"].astype("Int64")  # the baseline row has none
+    if BASELINE_GAN_LABEL in plan.gan_cells and suite.judge is not None:
+        fid = f"fid_{suite.judge}"
+        base = frame[frame["generator"] == BASELINE_GAN_LABEL].iloc[0]
+        beats = (frame[fid] < base[fid]) & (frame["coverage"] > base["coverage"])
+        frame["beats_baseline"] = beats.where(frame["generator"] != BASELINE_GAN_LABEL)
+    return frame
+
+
+def tail_mean(values: list[float], tail: int) -> float:
+    return float(np.mean(values[-tail:])) if values else float("nan")
+
+
+def gan_curve_table(plan: Plan, records: dict[str, CellRecord], judge: str | None) -> pd.DataFrame:
+    """Per generator and training step (1-based): D and G losses, a family's extra series
+    (CycleGAN's cycle_error), and the monitor's FID and coverage where measured."""
+    frames = []
+    for label, cell in plan.gan_cells.items():
+        trained = records[cell].result
+        if not trained["steps"]:
+            continue
+        frame = pd.DataFrame(
+            {
+                "generator": label,
+                "step": np.arange(1, len(trained["d_loss"]) + 1),
+                "d_loss": trained["d_loss"],
+                "g_loss": trained["g_loss"],
+                **trained.get("series", {}),
+            }
+        )
+        monitor = pd.DataFrame(trained.get("monitor", []))
+        if len(monitor):
+            monitor = monitor.rename(columns=lambda c: judged(c, judge or "judge"))
+            frame = frame.merge(monitor, on="step", how="left")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["generator", "step", "d_loss", "g_loss"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- domain shift ---------------------------------------------------------------
+DOMAIN_NORM = "domain"  # the leaderboard's norm for rows of translated test sets
+DOMAIN_SHIFT_COLUMNS = [
+    "target", "defense", "generator", "domain", "n_eval", "clean_acc", "translated_acc",
+    "transformed_acc", "cell_id",
+]  # fmt: skip
+
+
+def domain_shift_table(plan: Plan, records: dict[str, CellRecord]) -> pd.DataFrame:
+    """Per model and translating generator: accuracy on the test set translated to the other
+    domain, and on the true transform beside it (transform domains)."""
+    rows = []
+    for (label, gen), cell in plan.domain_cells.items():
+        model, res = plan.models[label], records[cell].result
+        rows.append(
+            {
+                "target": model.target,
+                "defense": model.defense,
+                "generator": gen,
+                "domain": res["domain"],
+                "n_eval": res["n_eval"],
+                "clean_acc": res["clean_acc"],
+                "translated_acc": res["translated_acc"],
+                "transformed_acc": np.nan
+                if res["transformed_acc"] is None
+                else res["transformed_acc"],
+                "cell_id": cell,
+            }
+        )
+    return pd.DataFrame(rows, columns=DOMAIN_SHIFT_COLUMNS)
+
+
+def domain_rows(suite: Suite, plan: Plan, records: dict[str, CellRecord], label: str) -> list:
+    """Leaderboard rows of model ``label`` on translated test sets: norm ``domain``, no eps."""
+    rows = []
+    gens = {g.label: g for g in suite.generators}
+    for (model_label, gen), cell in plan.domain_cells.items():
+        if model_label != label:
+            continue
+        model, res = plan.models[label], records[cell].result
+        rows.append(
+            {
+                "target": model.target,
+                "defense": model.defense,
+                "attack": gen,
+                "attack_params": json.dumps(gens[gen].to_json(), sort_keys=True),
+                "norm": DOMAIN_NORM,
+                "eps": np.nan,
+                "n_eval": res["n_eval"],
+                "clean_acc": res["clean_acc"],
+                "robust_acc": res["translated_acc"],
+                "attack_success_rate": res["translated_error_rate"],
+                "mean_linf": np.nan,
+                "mean_l2": np.nan,
+                "seconds": np.nan,
+                "device": res["device"],
+                "versions": res["versions"],
+                "cell_id": cell,
+                "_black_box": False,
+            }
+        )
+    return rows
+
+
+# -- latent-space attack ----------------------------------------------------------
+LATENT_COLUMNS = [
+    "target", "defense", "generator", "auxiliary", "n", "target_acc_start", "target_acc_found",
+    "auxiliary_agrees", "success_rate", "seconds", "cell_id",
+]  # fmt: skip
+
+
+def latent_table(plan: Plan, records: dict[str, CellRecord]) -> pd.DataFrame:
+    """Per model: the target's accuracy on the generator's samples before and after the
+    latent search, how often the auxiliary still sees the source class, and the success
+    rate (target fooled, auxiliary not)."""
+    rows = []
+    for label, cell in plan.latent_cells.items():
+        model, res = plan.models[label], records[cell].result
+        rows.append({"target": model.target, "defense": model.defense, **res, "cell_id": cell})
+    return pd.DataFrame(rows, columns=LATENT_COLUMNS)
+
+
+# -- attack cost ------------------------------------------------------------------
+def attack_cost_table(suite: Suite, plan: Plan, records: dict[str, CellRecord]) -> pd.DataFrame:
+    """Per attack and eps > 0: attack time per image (mean over the models) and, for attacks
+    that learn first (AdvGAN), training time per model."""
+    rows = []
+    for (_, attack), cell in plan.attack_cells.items():
+        res = records[cell].result
+        for entry in res["per_eps"]:
+            if entry["eps"] > 0:
+                rows.append(
+                    {
+                        "attack": attack,
+                        "eps": entry["eps"],
+                        "ms_per_image": 1000 * entry["seconds"] / max(res["n_eval"], 1),
+                        "train_seconds": res.get("train_seconds", 0.0),
+                    }
+                )
+    columns = ["attack", "eps", "ms_per_image", "train_seconds"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows).groupby(["attack", "eps"], sort=False).mean().reset_index()
+    return frame[columns]

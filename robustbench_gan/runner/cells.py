@@ -13,15 +13,17 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks.base import AttackResult
+from ..attacks.latent import latent_attack
 from ..audit import audit_model
 from ..checkpoint import tensors_to_bytes
 from ..data.split import DataSplit
 from ..errors import UserError
-from ..gans.grid import save_sample_grid
+from ..gans.grid import save_image_grid, save_sample_grid
+from ..gans.inception import InceptionFeatures
 from ..gans.metrics import gan_metrics
 from ..gans.train import train_gan
 from ..models.train import TrainConfig, train_classifier
-from ..registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS, Registry
+from ..registry import ATTACKS, CLASSIFIERS, DATASETS, DEFENSES, GENERATORS, Registry
 from ..utils import predict, seed_everything, torch_generator
 from .plan import Cell
 from .store import Store
@@ -46,6 +48,7 @@ class Context:
     eval_batch_size: int = 256
     device_name: str = "cpu"
     versions: str = ""
+    data_root: str | None = None  # where other datasets are read (a CycleGAN's other domain)
     loaded: dict[str, nn.Module] = field(default_factory=dict)  # cell id -> model on device
 
     def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:
@@ -72,15 +75,33 @@ class Context:
                 raise RuntimeError(f"upstream cell {cell_id} has no result")
             gan = build(GENERATORS, record.spec["generator"], self.generator_inputs())
             gan.load_state_dict(self.store.load_tensors(record.artifacts["state"]))
+            self.attach_domain(gan, record.spec["seed"])
             self.loaded[cell_id] = gan.to(self.device).eval()
         return self.loaded[cell_id]
+
+    def attach_domain(self, gan: nn.Module, seed: int) -> None:
+        """Give a translating GAN whose other domain is a dataset (not a transform) its images."""
+        if getattr(gan, "is_transform", True):
+            return
+        other = DATASETS.create(gan.domain, root=self.data_root, seed=seed)
+        if other.shape != self.data.shape:
+            raise UserError(
+                f"domain {gan.domain!r} has images of shape {other.shape}, "
+                f"the suite's data {self.data.shape}"
+            )
+        gan.attach_domain_b(other.x_train, other.x_test)
 
     def model(self, ref: dict[str, Any]) -> nn.Module:
         """An evaluated model from its plan description (trained, or built by a defense)."""
         if "trained" in ref:
             return self.trained(ref["trained"])
         members = [self.model(m) for m in ref["members"]]
-        defense = build(DEFENSES, ref["build"]["defense"], {})
+        extra = (
+            {"generator": self.gan(ref["build"]["generator"])}
+            if "generator" in ref["build"]
+            else {}
+        )
+        defense = build(DEFENSES, ref["build"]["defense"], extra)
         return defense.build(members).to(self.device).eval()
 
     def classifier_inputs(self) -> dict[str, Any]:
@@ -138,21 +159,27 @@ def run_train_gan(cell: Cell, ctx: Context) -> CellOutput:
     spec = cell.spec
     seed_everything(spec["seed"])
     gan = build(GENERATORS, spec["generator"], ctx.generator_inputs())
-    train = dict(spec["train"])
-    betas = (train.pop("beta1", 0.5), train.pop("beta2", 0.999))
-    try:
-        history = train_gan(
-            gan,
-            ctx.data.x_train,
-            ctx.data.y_train,
-            betas=betas,
-            seed=spec["seed"],
-            device=ctx.device,
-            progress=ctx.progress,
-            **{"steps": DEFAULT_GAN_STEPS, **train},
-        )
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"cannot train generator: {exc}") from None
+    ctx.attach_domain(gan, spec["seed"])
+    monitor = None
+    if "monitor" in spec:
+        judge = ctx.trained(cell.deps[0])
+        n, seed = spec["monitor"]["n"], spec["seed"]
+
+        def monitor(g: nn.Module) -> dict[str, float]:
+            values = gan_metrics(g, judge, ctx.data.x_test, ctx.data.y_test, n=n, seed=seed)
+            return {"fid": values["fid"], "coverage": values["coverage"]}
+
+    history = train_gan(
+        gan,
+        ctx.data.x_train,
+        ctx.data.y_train,
+        seed=spec["seed"],
+        device=ctx.device,
+        progress=ctx.progress,
+        amp=spec.get("amp", False),
+        monitor=monitor,
+        **{"steps": DEFAULT_GAN_STEPS, **spec["train"]},
+    )
     ctx.loaded[cell.id] = gan.eval()
     result = {
         "d_loss": history.d_loss,
@@ -160,6 +187,9 @@ def run_train_gan(cell: Cell, ctx: Context) -> CellOutput:
         "seconds": history.seconds,
         "steps": history.steps,
         "conditional": bool(gan.conditional),
+        "options": history.options,
+        "series": history.series,
+        "monitor": history.monitor,
     }
     return CellOutput(result, {"state": state_bytes(gan)})
 
@@ -168,6 +198,9 @@ def run_gan_metrics(cell: Cell, ctx: Context) -> CellOutput:
     gan_cell, judge_cell = cell.deps
     gan, judge = ctx.gan(gan_cell), ctx.trained(judge_cell)
     spec = cell.spec
+    inception = None
+    if "inception_weights" in spec:
+        inception = InceptionFeatures(spec["inception_weights"], device=ctx.device)
     metrics = gan_metrics(
         gan,
         judge,
@@ -176,10 +209,67 @@ def run_gan_metrics(cell: Cell, ctx: Context) -> CellOutput:
         n=spec["n"],
         seed=spec["seed"],
         device=ctx.device,
+        x_train=ctx.data.x_train,
+        inception=inception,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        grid = save_sample_grid(gan, Path(tmp) / "grid.png", seed=spec["seed"]).read_bytes()
+        path = Path(tmp) / "grid.png"
+        grid = save_sample_grid(gan, path, seed=spec["seed"], x=ctx.data.x_test).read_bytes()
     return CellOutput({"metrics": metrics, "judge": spec["judge"]}, {"grid": grid})
+
+
+def run_latent(cell: Cell, ctx: Context) -> CellOutput:
+    """The latent-space attack on one model, with a picture of what it found."""
+    spec, settings = cell.spec, cell.spec["latent"]
+    gan = ctx.gan(cell.deps[0])
+    auxiliary = ctx.trained(cell.deps[1])
+    model = ctx.model(spec["model"])
+    params = {
+        k: (int(v) if k in ("n", "steps") else float(v)) for k, v in settings["params"].items()
+    }
+    try:
+        outcome = latent_attack(gan, model, auxiliary, seed=spec["seed"], **params)
+    except ValueError as exc:
+        raise UserError(f"latent attack: {exc}", where="latent") from None
+    shown = min(len(outcome.labels), 2 * gan.num_classes)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "latent.png"
+        images = torch.cat([outcome.start[:shown], outcome.found[:shown]])
+        save_image_grid(images, path, nrow=shown)
+        grid = path.read_bytes()
+    result = {
+        **outcome.summary(),
+        "generator": settings["generator"],
+        "auxiliary": settings["auxiliary"],
+        "device": ctx.device_name,
+    }
+    return CellOutput(result, {"grid": grid})
+
+
+def run_domain_shift(cell: Cell, ctx: Context) -> CellOutput:
+    """Accuracy of a model on its test set moved to a translating generator's other domain
+    (G_AB(x)) and, for transform domains, on the true transform T(x) beside it."""
+    spec = cell.spec
+    gan = ctx.gan(cell.deps[0])
+    model = ctx.model(spec["model"])
+    x, y = ctx.eval_set(spec["n_eval"])
+    clean_correct = predict(model, x) == y
+    translated_correct = predict(model, gan.translate(x, "ab")) == y
+    true_acc = None
+    if gan.is_transform:
+        true_acc = share(predict(model, gan.domain_b(x, split="test")) == y)
+    return CellOutput(
+        {
+            "domain": gan.domain,
+            "n_eval": len(x),
+            "clean_acc": share(clean_correct),
+            "translated_acc": share(translated_correct),
+            "translated_error_rate": share(~translated_correct, of=clean_correct),
+            "transformed_acc": true_acc,
+            "device": ctx.device_name,
+            "versions": ctx.versions,
+        }
+    )
 
 
 def run_attack(cell: Cell, ctx: Context) -> CellOutput:
@@ -189,6 +279,8 @@ def run_attack(cell: Cell, ctx: Context) -> CellOutput:
         ATTACKS, spec["attack"], {"seed": spec["seed"], "batch_size": ctx.eval_batch_size}
     )
     x, y = ctx.eval_set(spec["n_eval"])
+    if getattr(attack, "needs_training_data", False):  # AdvGAN: learns on the training split
+        attack.fit(model, ctx.data.x_train, ctx.data.y_train, spec["eps"])
     target = random_targets(y, ctx.data.num_classes, spec["seed"]) if attack.targeted else None
     outcome: AttackResult = attack(model, x, y, spec["eps"], target=target)
     delta = (outcome.adv - x.unsqueeze(0)).flatten(2)
@@ -212,6 +304,7 @@ def run_attack(cell: Cell, ctx: Context) -> CellOutput:
         "norm": attack.norm,
         "targeted": attack.targeted,
         "black_box": attack.black_box,
+        "train_seconds": getattr(attack, "train_seconds", 0.0),
         "n_eval": len(x),
         "clean_acc": share(clean_correct),
         "clean_correct": bits(clean_correct),
@@ -294,4 +387,6 @@ RUNNERS: dict[str, Callable[[Cell, Context], CellOutput]] = {
     "attack": run_attack,
     "transfer": run_transfer,
     "audit": run_audit,
+    "domain_shift": run_domain_shift,
+    "latent": run_latent,
 }

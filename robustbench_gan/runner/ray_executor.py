@@ -20,7 +20,10 @@ from .local import is_finished, run_and_commit
 from .plan import Cell, Plan
 
 GPU_KINDS = frozenset(
-    {"train_classifier", "train_gan", "gan_metrics", "audit", "attack", "transfer"}
+    {
+        "train_classifier", "train_gan", "gan_metrics", "audit", "attack", "transfer",
+        "domain_shift", "latent",
+    }  # fmt: skip
 )
 
 

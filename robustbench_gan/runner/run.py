@@ -18,7 +18,7 @@ from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..registry import DATASETS
 from ..report.markdown import render_report
-from ..report.plots import gan_loss_plot, iteration_plot, robust_accuracy_plot, transfer_heatmap
+from ..report.plots import gan_curves_plot, iteration_plot, robust_accuracy_plot, transfer_heatmap
 from ..report.tables import Tables, build_tables
 from ..suite import Suite, load_suite
 from .cells import Context
@@ -93,7 +93,7 @@ def run_suite(
 
     ``threads`` fixes torch's CPU threads (CPU numbers are reproducible bit for bit
     only at a fixed thread count; one thread is also fastest for small models).
-    ``amp`` trains classifiers under bfloat16 autocast (attacks stay in float32).
+    ``amp`` trains classifiers and GANs under bfloat16 autocast (attacks stay in float32).
     ``executor = "ray"`` sends the cells to Ray (``address`` of a cluster, or a local
     instance with ``workers`` CPUs).
     """
@@ -108,8 +108,11 @@ def run_suite(
         if executor == "ray"
         else execute_plan
     )
+    root = resolve_root(data_dir)
     with run_lock(out_dir):
-        return run_locked(suite, data, plan, out_dir, torch_device, cache_dir, progress, run_cells)
+        return run_locked(
+            suite, data, plan, out_dir, torch_device, cache_dir, progress, run_cells, root
+        )
 
 
 def run_locked(
@@ -121,6 +124,7 @@ def run_locked(
     cache_dir: str | Path | None,
     progress: bool,
     run_cells: Callable[[Plan, Context], dict[str, int]],
+    data_root: Path | None = None,
 ) -> RunSummary:
     """The body of ``run_suite``, under the output folder's lock."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
@@ -133,6 +137,7 @@ def run_locked(
             eval_batch_size=suite.eval_batch_size,
             device_name=describe_device(torch_device),
             versions=versions(),
+            data_root=None if data_root is None else str(data_root),
         )
         try:
             counts = run_cells(plan, ctx)
@@ -184,17 +189,18 @@ def render_plots(
             made[f"iterations_{attack.label}"] = iteration_plot(
                 curves, attack.label, plots_dir / f"iterations_{attack.label}.png"
             )
-    losses = {}
-    for gen in suite.generators:
-        record = store.get(plan.gan_cells[gen.label])
-        assert record is not None  # executed above
-        losses[gen.label] = (record.result["d_loss"], record.result["g_loss"])
-        if gen.label in plan.metric_cells:
-            metrics = store.get(plan.metric_cells[gen.label])
-            assert metrics is not None
-            path = plots_dir / f"gan_samples_{gen.label}.png"
-            path.write_bytes(store.read_artifact(metrics.artifacts["grid"]))
-            made[f"gan_samples_{gen.label}"] = path
-    if losses:
-        made["gan_losses"] = gan_loss_plot(losses, plots_dir / "gan_losses.png")
+    for label, cell in plan.metric_cells.items():
+        metrics = store.get(cell)
+        assert metrics is not None  # executed above
+        path = plots_dir / f"gan_samples_{label}.png"
+        path.write_bytes(store.read_artifact(metrics.artifacts["grid"]))
+        made[f"gan_samples_{label}"] = path
+    for label, cell in plan.latent_cells.items():
+        latent = store.get(cell)
+        assert latent is not None
+        path = plots_dir / f"latent_{label}.png"
+        path.write_bytes(store.read_artifact(latent.artifacts["grid"]))
+        made[f"latent_{label}"] = path
+    if len(tables.gan_curves):
+        made["gan_curves"] = gan_curves_plot(tables.gan_curves, plots_dir / "gan_curves.png")
     return {name: str(path.relative_to(staging)) for name, path in made.items()}

@@ -1,10 +1,15 @@
-"""GPU throughput on CIFAR-shaped data: ResNet-18 training and PGD-10 images per second,
-with and without bfloat16 autocast. Prints a short table to paste into tests/bench/README.md.
+"""GPU throughput on CIFAR-shaped data: ResNet-18 training, PGD-10 and BigGAN training images
+per second, with and without bfloat16 autocast. Prints a short table to paste into
+tests/bench/README.md.
 
     python tests/bench/gpu_bench.py                  # on the GPU
-    python tests/bench/gpu_bench.py --device cpu --batch-size 8 --steps 2 --width 4   # smoke
+    python tests/bench/gpu_bench.py --device cpu --batch-size 8 --gan-batch-size 4 \
+        --steps 2 --width 4                          # smoke
 
-Random images and labels: throughput does not depend on the pixels.
+Random images and labels: throughput does not depend on the pixels. A BigGAN training step
+(``gans.train.train_gan`` with the family's defaults) is two discriminator updates and one
+generator update on minibatches of ``--gan-batch-size``; its images/s counts one minibatch
+per step.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from robustbench_gan.registry import ATTACKS, CLASSIFIERS
+from robustbench_gan.gans import train_gan
+from robustbench_gan.registry import ATTACKS, CLASSIFIERS, GENERATORS
 
 
 def synchronize(device: torch.device) -> None:
@@ -39,12 +45,29 @@ def autocast(device: torch.device, on: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
+def biggan_training(device: torch.device, width: int, batch_size: int, steps: int):
+    """A maker of calls that each run ``steps`` BigGAN training steps (10 classes)."""
+    torch.manual_seed(0)
+    gan = GENERATORS.create("biggan", in_shape=(3, 32, 32), num_classes=10, ngf=width, ndf=width)
+    x = torch.rand(4 * batch_size, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (len(x),), device=device)
+    options = dict(steps=steps, batch_size=batch_size, device=device, progress=False)
+
+    def make(amp: bool):
+        return lambda: train_gan(gan, x, y, amp=amp, **options)
+
+    return make
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--width", type=int, default=64, help="ResNet-18 base width")
+    parser.add_argument("--gan-batch-size", type=int, default=256, help="BigGAN minibatch")
+    parser.add_argument(
+        "--width", type=int, default=64, help="ResNet-18 base width and BigGAN's ngf = ndf"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -90,6 +113,11 @@ def main() -> None:
             args.batch_size / timed(make(amp), device, args.steps) for amp in (False, True)
         )
         print(f"| {label} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |")
+    gan_batch = args.gan_batch_size
+    make = biggan_training(device, args.width, gan_batch, args.steps)
+    fp32, bf16 = (gan_batch * args.steps / timed(make(amp), device, 1) for amp in (False, True))
+    label = f"BigGAN training step (batch {gan_batch}, 2 D + 1 G updates)"
+    print(f"| {label} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ SCRIPT = Path(__file__).with_name("gpu_bench.py")
 
 
 def test_gpu_bench_smoke_run_on_cpu():
-    args = ["--device", "cpu", "--batch-size", "4", "--steps", "1", "--width", "4"]
+    args = ["--device", "cpu", "--batch-size", "4", "--gan-batch-size", "4"]
+    args += ["--steps", "1", "--width", "4"]
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300
     )
@@ -19,3 +20,7 @@ def test_gpu_bench_smoke_run_on_cpu():
     assert lines[0].startswith("device: cpu")
     assert any(line.startswith("| ResNet-18 training step |") for line in lines)
     assert any(line.startswith("| PGD-10 attack |") for line in lines)
+    gan_rows = [line for line in lines if line.startswith("| BigGAN training step (batch 4")]
+    assert len(gan_rows) == 1
+    cells = [cell.strip() for cell in gan_rows[0].strip("|").split("|")]
+    assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
