@@ -67,10 +67,15 @@ def test_advgan_succeeds_and_is_fast():
 
 
 def test_defense_gan_bpda_is_below_the_naive_evaluation():
+    """Per image worst case over every attack: BPDA + EOT leaves less than the naive
+    evaluation at every eps; PGD alone does at the larger budgets."""
     board = read(THREATS, "leaderboard.csv")
+    naive = rows(board, "defense_gan_naive", "worst_case")
+    bpda = rows(board, "defense_gan_bpda", "worst_case")
+    assert (bpda["robust_acc"] < naive["robust_acc"]).all()
     naive, bpda = rows(board, "defense_gan_naive", "pgd"), rows(board, "defense_gan_bpda", "pgd")
-    assert (bpda["robust_acc"] <= naive["robust_acc"]).all()
-    assert (bpda["robust_acc"] < naive["robust_acc"]).any()
+    large = naive["eps"] >= 0.2
+    assert (bpda.loc[large, "robust_acc"] < naive.loc[large, "robust_acc"]).all()
     assert naive["flags"].str.contains("naive_evaluation").all()
     assert "## GAN purification (Defense-GAN)" in (THREATS / "report.md").read_text()
 

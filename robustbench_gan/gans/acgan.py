@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..errors import UserError
 from ..registry import GENERATORS
 from .base import GAN
-from .dcgan import LEAK, DCGenerator, _width, init_dcgan_weights, stage_plan
+from .dcgan import LEAK, DCGenerator, _width, init_dcgan_weights, square_stages
 
 
 class ACGenerator(nn.Module):
@@ -106,14 +106,7 @@ def acgan(
     Paper defaults: ``nz`` 100, a 10-entry class code (``embed_dim``), dropout 0.5 in D;
     ``train_defaults``: the non-saturating loss, Adam lr 0.0002, beta1 0.5, one D step.
     """
-    channels, height, width = (int(s) for s in in_shape)
-    if height != width:
-        raise UserError(f"AC-GAN needs square images, got {height}x{width}")
-    k, s0 = stage_plan(height)
-    if k == 0:
-        raise UserError(
-            f"AC-GAN needs a side that halves to at least 4 (e.g. 8, 28, 32), got {height}"
-        )
+    channels, height, k, s0 = square_stages(in_shape, "AC-GAN")
     if min(nz, ngf, ndf, embed_dim, num_classes) < 1:
         raise UserError("nz, ngf, ndf, embed_dim and num_classes must be positive")
     if not 0 <= dropout < 1:
@@ -134,9 +127,9 @@ def acgan(
         nz=nz,
         num_classes=num_classes,
         conditional=True,
-        out_shape=(channels, height, width),
+        out_shape=(channels, height, height),
         config=dict(
-            in_shape=(channels, height, width),
+            in_shape=(channels, height, height),
             num_classes=num_classes,
             nz=nz,
             ngf=ngf,

@@ -146,8 +146,12 @@ def gan_curves_plot(curves: pd.DataFrame, path: Path) -> Path:
         for row, name in enumerate(extra, start=1):
             ax = axes[row, col]
             points = part[["step", name]].dropna()
-            if len(points):
-                ax.plot(points["step"], points[name], marker="o" if len(points) < 50 else None)
+            if not len(points):  # a series of another family (CycleGAN's cycle error)
+                ax.axis("off")
+                continue
+            ax.plot(points["step"], points[name], marker="o" if len(points) < 50 else None)
+            if name.startswith("fid"):
+                ax.set_yscale("log")  # early FIDs are orders of magnitude above the last
             ax.set_ylabel(name)
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)

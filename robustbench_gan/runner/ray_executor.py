@@ -21,8 +21,14 @@ from .plan import Cell, Plan
 
 GPU_KINDS = frozenset(
     {
-        "train_classifier", "train_gan", "gan_metrics", "audit", "attack", "transfer",
-        "domain_shift", "latent",
+        "train_classifier",
+        "train_gan",
+        "gan_metrics",
+        "audit",
+        "attack",
+        "transfer",
+        "domain_shift",
+        "latent",
     }  # fmt: skip
 )
 
