@@ -127,3 +127,30 @@ def test_gan_adversarial_training_is_a_model_of_the_leaderboard(run):
     out, _ = run
     board = pd.read_csv(out / "leaderboard.csv")
     assert "gan_adversarial_training" in set(board["defense"])
+
+
+def test_latent_search_keeps_the_auxiliary_label(digits):
+    """Direct call: every success is a sample the auxiliary still labels as its source class
+    and the target does not; an unconditional generator is refused."""
+    import torch
+    from conftest import train_tiny_cnn
+
+    from robustbench_gan.attacks.latent import latent_attack
+    from robustbench_gan.gans import train_gan
+    from robustbench_gan.registry import GENERATORS
+
+    x, y = digits.x_train, digits.y_train
+    target, auxiliary = train_tiny_cnn(x, y, epochs=2), train_tiny_cnn(x, y, seed=1)
+    torch.manual_seed(0)
+    gan = GENERATORS.create("cdcgan", in_shape=(1, 8, 8), nz=8, ngf=8, ndf=8)
+    train_gan(gan, x, y, steps=100, batch_size=64, progress=False)
+    result = latent_attack(gan, target, auxiliary, n=40, steps=30, seed=0)
+    assert torch.equal(result.labels, torch.arange(40) % 10)
+    ok = result.success
+    assert ok.any()
+    assert (result.auxiliary_found[ok] == result.labels[ok]).all()
+    assert (result.target_found[ok] != result.labels[ok]).all()
+    again = latent_attack(gan, target, auxiliary, n=40, steps=30, seed=0)
+    assert torch.equal(result.found, again.found)  # seeded
+    with pytest.raises(ValueError, match="conditional"):
+        latent_attack(GENERATORS.create("dcgan", in_shape=(1, 8, 8)), target, auxiliary)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..utils import batch_slices, torch_generator
+from ..utils import batch_slices, predict, torch_generator
 from .base import frozen, margin_loss
 
 
@@ -93,9 +93,6 @@ def latent_attack(
             start = torch.cat([gan.generate(z0[s].to(device), labels[s].to(device)).cpu()
                                for s in batch_slices(n, batch_size)])  # fmt: skip
             images = torch.cat(found) if found else start.clone()
-            predict = lambda m, x: torch.cat(  # noqa: E731
-                [m(x[s].to(device)).argmax(1).cpu() for s in batch_slices(len(x), batch_size)]
-            )
             result = LatentResult(
                 labels=labels,
                 start=start,
@@ -109,8 +106,19 @@ def latent_attack(
 
 
 def _search(
-    gan, target, auxiliary, z0: Tensor, y: Tensor, steps, lr, eps_z, lambda_z, lambda_aux
+    gan: nn.Module,
+    target: nn.Module,
+    auxiliary: nn.Module,
+    z0: Tensor,
+    y: Tensor,
+    steps: int,
+    lr: float,
+    eps_z: float,
+    lambda_z: float,
+    lambda_aux: float,
 ) -> Tensor:
+    """Adam on z for one batch; the first z that fools the target while the auxiliary
+    agrees is kept per sample (else the last)."""
     z = z0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
     best = gan.generate(z0, y).detach()
