@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import TinyCNN
@@ -342,3 +343,45 @@ def test_class_means_on_digits_against_a_real_judge(digits):
     assert all(math.isfinite(v) for v in m.values())
     assert m["label_fidelity"] > 0.8 and m["class_coverage"] == 1.0
     assert m["memorization_ratio"] > 1  # blurred means plus noise copy nothing
+
+
+def test_a_suite_with_local_inception_weights_reports_inception_fid(inception_weights, tmp_path):
+    """Through the runner: ``[gan_metrics] inception_weights`` adds ``fid_inception`` to every
+    generator's row (the baseline's too), next to the judge's FID."""
+    import shutil
+
+    from robustbench_gan.runner.run import run_suite
+
+    shutil.copy(inception_weights, tmp_path / "inception.pt")
+    (tmp_path / "suite.toml").write_text(
+        """
+name = "inception"
+[dataset]
+name = "digits"
+max_train = 100
+max_test = 12
+[train]
+epochs = 1
+[eval]
+eps = [0]
+[[targets]]
+name = "mlp"
+hidden = 8
+[[generators]]
+name = "cdcgan"
+ngf = 4
+ndf = 4
+nz = 4
+train = { steps = 2, batch_size = 8 }
+[gan_metrics]
+n = 12
+inception_weights = "inception.pt"
+[[attacks]]
+name = "fgsm"
+"""
+    )
+    out = tmp_path / "out"
+    run_suite(tmp_path / "suite.toml", out=out, cache_dir=tmp_path / "cache", progress=False)
+    gan = pd.read_csv(out / "gan.csv")
+    assert list(gan["generator"]) == ["cdcgan", "baseline"]
+    assert gan["fid_inception"].map(np.isfinite).all() and (gan["fid_inception"] >= 0).all()

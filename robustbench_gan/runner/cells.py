@@ -3,6 +3,7 @@ returns a JSON result plus named artifacts (bytes); the executor commits both.""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,13 +195,19 @@ def run_train_gan(cell: Cell, ctx: Context) -> CellOutput:
     return CellOutput(result, {"state": state_bytes(gan)})
 
 
+@functools.lru_cache(maxsize=1)
+def inception_features(path: str, device: str) -> InceptionFeatures:
+    """Inception-v3 loaded once per process, not once per generator's metrics cell."""
+    return InceptionFeatures(path, device=device)
+
+
 def run_gan_metrics(cell: Cell, ctx: Context) -> CellOutput:
     gan_cell, judge_cell = cell.deps
     gan, judge = ctx.gan(gan_cell), ctx.trained(judge_cell)
     spec = cell.spec
     inception = None
     if "inception_weights" in spec:
-        inception = InceptionFeatures(spec["inception_weights"], device=ctx.device)
+        inception = inception_features(spec["inception_weights"], str(ctx.device))
     metrics = gan_metrics(
         gan,
         judge,

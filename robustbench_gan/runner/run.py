@@ -181,9 +181,10 @@ def render_plots(
         )
     }
     for attack in suite.attacks:
-        made[f"transfer_{attack.label}"] = transfer_heatmap(
-            tables.transfer, attack.label, plots_dir / f"transfer_{attack.label}.png"
-        )
+        if any(e > 0 for e in attack.eps):  # at eps 0 nothing is crafted, nothing transfers
+            made[f"transfer_{attack.label}"] = transfer_heatmap(
+                tables.transfer, attack.label, plots_dir / f"transfer_{attack.label}.png"
+            )
         curves = tables.iteration_curves[tables.iteration_curves["attack"] == attack.label]
         if len(curves):
             made[f"iterations_{attack.label}"] = iteration_plot(
