@@ -6,6 +6,10 @@ arguments. Built-in plugins register with a decorator::
     @ATTACKS.register("pgd", aliases=("linf_pgd",))
     class PGD(Attack): ...
 
+A built-in plugin lives in a module of the registry's builtins package
+(``robustbench_gan.attacks`` for ATTACKS, ...); every public module of that package
+is imported when the registry is first used, so adding a file is enough.
+
 Third-party packages add plugins through entry points, one group per kind
 (``robustbench_gan.attacks`` and so on); those are listed by name without
 being imported, and imported only when used, so a broken plugin never breaks
@@ -20,6 +24,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import pkgutil
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any, TypeVar
@@ -65,7 +70,7 @@ class Registry:
             self._aliases[alias] = name
 
     def add_namespace(self, prefix: str, resolve: Callable[[str], Callable[..., Any]]) -> None:
-        """Names ``prefix:NAME`` are resolved by ``resolve(NAME)`` (e.g. an adapter to a library)."""
+        """Names ``prefix:NAME`` are resolved by ``resolve(NAME)`` (e.g. a library adapter)."""
         if prefix in self._namespaces:
             raise ValueError(f"{self.kind} namespace {prefix!r} is already registered")
         self._namespaces[prefix] = resolve
@@ -119,9 +124,21 @@ class Registry:
         return self._factories
 
     def _load_builtins(self) -> None:
-        if not self._builtins_loaded:
-            self._builtins_loaded = True
-            importlib.import_module(self._builtins)
+        """Import the builtins package and every public module in it, once.
+
+        Each module registers its plugins on import, so a file dropped into the package
+        (say ``attacks/my_attack.py``) is found without an import in its ``__init__``.
+        Modules whose name starts with ``_`` are private and skipped; a plain module as
+        ``builtins`` is imported alone.
+        """
+        if self._builtins_loaded:
+            return
+        self._builtins_loaded = True
+        package = importlib.import_module(self._builtins)
+        prefix = f"{package.__name__}."
+        for module in pkgutil.iter_modules(getattr(package, "__path__", ()), prefix):
+            if not module.name.removeprefix(prefix).startswith("_"):
+                importlib.import_module(module.name)
 
     def _plugin_entry_points(self) -> dict[str, metadata.EntryPoint]:
         if self._entry_points is None:

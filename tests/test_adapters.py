@@ -173,13 +173,15 @@ def test_minimal_attacks_run_once_for_all_budgets(
 
 def test_targeted_adapters_hit_the_target(setup: Setup) -> None:
     model, x, y = setup.head()
-    target = (y + 1) % 10
+    target_class = (y + 1) % 10
     for name, kwargs in (
         ("art:ProjectedGradientDescent", {"max_iter": 20, "rel_stepsize": 0.1}),
         ("foolbox:LinfPGD", {"steps": 20, "rel_stepsize": 0.1}),
     ):
-        result = ATTACKS.create(name, targeted=True, **kwargs)(model, x, y, 0.3, target=target)
-        assert torch.equal(result.success[0], result.pred[0] == target)
+        result = ATTACKS.create(name, targeted=True, **kwargs)(
+            model, x, y, 0.3, target_class=target_class
+        )
+        assert torch.equal(result.success[0], result.pred[0] == target_class)
         assert result.success.float().mean() >= 0.8, name
 
 

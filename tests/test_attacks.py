@@ -183,7 +183,7 @@ def test_bad_inputs_are_value_errors(setup: Setup, kwargs: dict) -> None:
 
 
 def test_targeted_needs_target(setup: Setup) -> None:
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(ValueError, match="target_class"):
         ATTACKS.create("pgd", targeted=True)(setup.model, setup.x, setup.y, 0.1)
 
 
@@ -204,10 +204,10 @@ def test_l2_pgd_stays_in_l2_ball(setup: Setup) -> None:
 
 
 def test_targeted_pgd_hits_target(setup: Setup) -> None:
-    target = (setup.y + 1) % 10
+    target_class = (setup.y + 1) % 10
     attack = ATTACKS.create("pgd", targeted=True, steps=PGD_STEPS)
-    result = attack(setup.model, setup.x, setup.y, 0.3, target=target)
-    assert torch.equal(result.success[0], result.pred[0] == target)
+    result = attack(setup.model, setup.x, setup.y, 0.3, target_class=target_class)
+    assert torch.equal(result.success[0], result.pred[0] == target_class)
     assert result.success.float().mean() >= 0.9
 
 

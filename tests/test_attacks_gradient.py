@@ -68,9 +68,11 @@ def test_fgm_stays_in_l2_ball_and_lowers_accuracy(setup: Setup) -> None:
 
 
 def test_targeted_fgm_moves_toward_the_target(setup: Setup) -> None:
-    target = (setup.y + 1) % 10
-    result = ATTACKS.create("fgm", targeted=True)(setup.model, setup.x, setup.y, 2.0, target=target)
-    assert (result.pred[0] == target).float().mean() > (result.clean_pred == target).float().mean()
+    target_class = (setup.y + 1) % 10
+    attack = ATTACKS.create("fgm", targeted=True)
+    result = attack(setup.model, setup.x, setup.y, 2.0, target_class=target_class)
+    hit = (result.pred[0] == target_class).float().mean()
+    assert hit > (result.clean_pred == target_class).float().mean()
 
 
 # -- BIM and MI-FGSM --------------------------------------------------------------------
@@ -123,10 +125,10 @@ def test_apgd_dlr_lowers_accuracy(setup: Setup) -> None:
 
 
 def test_targeted_apgd_dlr_reaches_the_target(setup: Setup) -> None:
-    target = (setup.y + 1) % 10
+    target_class = (setup.y + 1) % 10
     attack = ATTACKS.create("apgd_dlr", targeted=True, steps=STEPS)
-    result = attack(setup.model, setup.x, setup.y, 0.4, target=target)
-    assert torch.equal(result.success[0], result.pred[0] == target)
+    result = attack(setup.model, setup.x, setup.y, 0.4, target_class=target_class)
+    assert torch.equal(result.success[0], result.pred[0] == target_class)
     assert result.success.float().mean() >= 0.9
 
 
@@ -142,8 +144,8 @@ def test_l2_apgd_stays_in_l2_ball(setup: Setup, name: str) -> None:
 
 def test_dlr_loss_ignores_shift_and_scale_of_logits() -> None:
     logits = torch.randn(16, 10, generator=torch.Generator().manual_seed(0))
-    y, target = torch.arange(16) % 10, (torch.arange(16) + 3) % 10
-    for targeted, t in ((False, None), (True, target)):
+    y, target_class = torch.arange(16) % 10, (torch.arange(16) + 3) % 10
+    for targeted, t in ((False, None), (True, target_class)):
         dlr = ATTACKS.create("apgd_dlr", targeted=targeted).loss
         assert torch.allclose(dlr(3 * logits + 5, y, t), dlr(logits, y, t), atol=1e-5)
 
@@ -162,9 +164,9 @@ def test_dlr_loss_ignores_shift_and_scale_of_logits() -> None:
 )
 def test_success_step_marks_exactly_the_successes(setup: Setup, name: str, kwargs: dict) -> None:
     attack: Attack = ATTACKS.create(name, **kwargs)
-    target = (setup.y + 1) % 10 if attack.targeted else None
+    target_class = (setup.y + 1) % 10 if attack.targeted else None
     eps = [0.5, 1.5] if attack.norm == "l2" else [0.05, 0.1]
-    result = attack(setup.model, setup.x, setup.y, eps, target=target)
+    result = attack(setup.model, setup.x, setup.y, eps, target_class=target_class)
     assert result.success_step is not None and result.success_step.shape == result.success.shape
     assert torch.equal(result.success_step >= 0, result.success)
     assert result.success_step.min() >= -1

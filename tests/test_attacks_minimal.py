@@ -102,10 +102,10 @@ def test_cw_l2_perturbations_not_larger_than_deepfool(setup: Setup) -> None:
 
 def test_targeted_cw_l2_hits_target(setup: Setup) -> None:
     x, y = setup.x[:32], setup.y[:32]
-    target = (y + 1) % 10
+    target_class = (y + 1) % 10
     attack = ATTACKS.create("cw_l2", targeted=True)
-    result = attack(setup.model, x, y, UNBOUNDED["l2"], target=target)
-    assert torch.equal(result.success[0], result.pred[0] == target)
+    result = attack(setup.model, x, y, UNBOUNDED["l2"], target_class=target_class)
+    assert torch.equal(result.success[0], result.pred[0] == target_class)
     assert result.success.float().mean() >= 0.9
 
 

@@ -7,6 +7,7 @@ import torch
 
 from robustbench_gan.defenses import ModelDefense, TrainingDefense
 from robustbench_gan.gans.train import train_gan
+from robustbench_gan.models.objective import TrainingObjective
 from robustbench_gan.models.train import TrainConfig, train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS
 from robustbench_gan.utils import torch_generator
@@ -116,3 +117,20 @@ def test_eps_warmup_ramps_the_budget_then_holds_it():
     plain = DEFENSES.create("pgd_at", eps=0.3, steps=2)
     plain.start_epoch(0, 6)
     assert plain.eps == 0.3
+
+
+def test_model_defense_capabilities():
+    ensemble, defense_gan = DEFENSES.get("ensemble"), DEFENSES.get("defense_gan")
+    assert (ensemble.combines_members, ensemble.purifier) == (True, False)
+    assert (defense_gan.combines_members, defense_gan.purifier) == (False, True)
+    assert (ModelDefense.combines_members, ModelDefense.purifier) == (False, False)
+    assert ensemble.variant({"mode": "probs"}) == ModelDefense.variant({}) == ""
+    assert defense_gan.variant({}) == "bpda"  # the report's default label
+    assert defense_gan.variant({"gradient": "naive", "steps": 5}) == "naive"
+
+
+def test_training_defenses_are_training_objectives():
+    assert issubclass(TrainingDefense, TrainingObjective)
+    for name in DEFENSES.list():
+        factory = DEFENSES.get(name)
+        assert issubclass(factory, TrainingObjective) == (factory.kind == "training"), name

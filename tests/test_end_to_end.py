@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustbench_gan.report.tables import LEADERBOARD_COLUMNS, TRANSFER_COLUMNS
+from robustbench_gan.report.schema import LEADERBOARD_COLUMNS, TRANSFER_COLUMNS
 from robustbench_gan.runner.run import prepare, run_suite
 from robustbench_gan.runner.store import Store
 
@@ -101,7 +101,7 @@ def test_adversarial_examples_in_ball_and_range(first_run):
     store = Store(base / "cache")
     try:
         x = data.x_test[: suite.n_eval]
-        for cell_id in plan.attack_cells.values():
+        for cell_id in plan.cells_of("attack").values():
             record = store.get(cell_id)
             adv = store.load_tensors(record.artifacts["adv"])["adv"]
             for eps, adv_eps in zip(record.spec["eps"], adv):

@@ -13,6 +13,7 @@ from robustbench_gan.checkpoint import (
     write_atomic,
 )
 from robustbench_gan.models import Classifier, Ensemble
+from robustbench_gan.models.objective import TrainingObjective
 from robustbench_gan.models.train import TrainConfig, train_classifier
 from robustbench_gan.registry import CLASSIFIERS
 from robustbench_gan.utils import predict
@@ -162,3 +163,34 @@ def test_bf16_autocast_training_runs_and_learns(digits):
     assert history.epoch_loss[-1] < history.epoch_loss[0]
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
     assert (predict(model, digits.x_test) == digits.y_test).float().mean() > 0.8
+
+
+def test_standard_training_is_the_default_objective(digits):
+    """No objective and the plain TrainingObjective train the same weights."""
+    weights = []
+    for objective in (None, TrainingObjective()):
+        torch.manual_seed(0)
+        model = CLASSIFIERS.create("mlp", in_shape=digits.shape, num_classes=10)
+        config = TrainConfig(epochs=1)
+        x, y = digits.x_train[:128], digits.y_train[:128]
+        train_classifier(model, x, y, config=config, seed=0, defense=objective, progress=False)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(*weights)
+
+
+def test_models_do_not_import_defenses():
+    """The training loop knows objectives, not defenses: no module of models/ imports them."""
+    import ast
+    from pathlib import Path
+
+    import robustbench_gan.models as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            assert not any("defenses" in name for name in names), path.name

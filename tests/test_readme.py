@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from robustbench_gan.report.markdown import markdown_table, robust_accuracy_matrix
+from robustbench_gan.report.format import markdown_table, robust_accuracy_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -14,7 +14,9 @@ from robustbench_gan.registry import ATTACKS, REGISTRIES, Registry, list_attacks
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry("widget", builtins="robustbench_gan", group="robustbench_gan.test_widgets")
+    reg = Registry(
+        "widget", builtins="robustbench_gan.errors", group="robustbench_gan.test_widgets"
+    )
     reg._entry_points = {}  # no third-party plugins in this test registry
     return reg
 
@@ -92,3 +94,54 @@ def test_five_registries_with_builtins():
     assert {"digits", "mnist", "fashion_mnist", "cifar10", "svhn"} <= set(
         REGISTRIES["dataset"].list()
     )
+
+
+def test_every_public_module_of_the_builtins_package_registers(tmp_path, monkeypatch):
+    """A module dropped into the builtins package registers with no import in __init__."""
+    (tmp_path / "widget_hub.py").write_text(
+        textwrap.dedent(
+            """
+            from robustbench_gan.registry import Registry
+
+            WIDGETS = Registry("widget", builtins="widget_plugins", group="rbg.test_widgets")
+            WIDGETS._entry_points = {}
+            """
+        )
+    )
+    package = tmp_path / "widget_plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""Nothing imported here."""\n')
+    for name in ("alpha", "beta"):
+        (package / f"{name}.py").write_text(
+            textwrap.dedent(
+                f"""
+                from widget_hub import WIDGETS
+
+                @WIDGETS.register("{name}_widget")
+                def make():
+                    return "{name}"
+                """
+            )
+        )
+    (package / "_private.py").write_text("raise RuntimeError('private modules are skipped')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        from widget_hub import WIDGETS
+
+        assert WIDGETS.list() == ["alpha_widget", "beta_widget"]
+        assert WIDGETS.create("beta_widget") == "beta"
+        assert "widget_plugins._private" not in sys.modules
+    finally:
+        for module in (
+            "widget_hub",
+            "widget_plugins",
+            "widget_plugins.alpha",
+            "widget_plugins.beta",
+        ):
+            sys.modules.pop(module, None)
+
+
+def test_the_adapters_namespaces_are_found_by_discovery():
+    assert ATTACKS.namespaces() == ["art", "foolbox"]
+    assert ATTACKS.get("art:FastGradientMethod").func.__name__ == "ArtAttack"
+    assert ATTACKS.get("foolbox:LinfPGD").func.__name__ == "FoolboxAttack"

@@ -75,10 +75,10 @@ def test_targeted_parts_cycle_through_the_likeliest_wrong_classes(setup, monkeyp
     apgd = ATTACKS.get("apgd_dlr")
     original = apgd.perturb
 
-    def spy(self, model, x, y, eps, target):
-        seen.append(target.clone())
-        assert (target != y).all()
-        return original(self, model, x, y, eps, target)
+    def spy(self, model, x, y, eps, target_class):
+        seen.append(target_class.clone())
+        assert (target_class != y).all()
+        return original(self, model, x, y, eps, target_class)
 
     monkeypatch.setattr(apgd, "perturb", spy)
     model, x, y = setup

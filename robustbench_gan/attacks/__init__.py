@@ -1,20 +1,10 @@
 """Attacks: the base class and one attack per module, each registered in ``ATTACKS``;
-``art:`` and ``foolbox:`` names reach the peer libraries through adapters."""
+``art:`` and ``foolbox:`` names reach the peer libraries through adapters.
 
-from . import (  # noqa: F401  (importing a module registers its attacks)
-    adapters,
-    advgan,
-    apgd,
-    bim,
-    cw,
-    deepfool,
-    fgm,
-    fgsm,
-    mifgsm,
-    pgd,
-    square,
-    worst_case,
-)
+ATTACKS imports every public module of this package when first used (see
+:mod:`robustbench_gan.registry`), so a new attack module needs no import here.
+"""
+
 from .base import Attack, AttackResult
 
 __all__ = ["Attack", "AttackResult"]

@@ -225,7 +225,7 @@ class AdvGAN(Attack):
         return student.eval()
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
         generator = self.generators.get(float(eps))
         if generator is None:

@@ -84,29 +84,29 @@ class APGD(PGD):
         self.rho = float(rho)
 
     @abc.abstractmethod
-    def loss(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    def loss(self, logits: Tensor, y: Tensor, target_class: Tensor | None) -> Tensor:
         """Per-sample loss to ascend."""
 
     def _loss_and_gradient(
-        self, model: nn.Module, x_adv: Tensor, y: Tensor, target: Tensor | None
+        self, model: nn.Module, x_adv: Tensor, y: Tensor, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
         x_adv = x_adv.detach().requires_grad_(True)
         with torch.enable_grad():
             logits = model(x_adv)
-            loss = self.loss(logits, y, target)
+            loss = self.loss(logits, y, target_class)
             (grad,) = torch.autograd.grad(loss.sum(), x_adv)
         return loss.detach(), grad.detach(), logits.detach()
 
     def _run(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         """One restart: per sample the first successful iterate (else the highest-loss one)
         and the step at which it was found (-1: never)."""
         first = x.clone()
         step = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
         cur = self.project(x + self._random_delta(x, eps), x, eps)
-        loss, grad, logits = self._loss_and_gradient(model, cur, y, target)
-        self._keep_first_success(first, step, 0, cur, logits, y, target)
+        loss, grad, logits = self._loss_and_gradient(model, cur, y, target_class)
+        self._keep_first_success(first, step, 0, cur, logits, y, target_class)
         prev, best, best_loss, best_grad = cur, cur.clone(), loss.clone(), grad.clone()
         eta = torch.full((len(x),), self.rel_stepsize * eps, device=x.device, dtype=x.dtype)
         rises = torch.zeros_like(loss)
@@ -120,8 +120,8 @@ class APGD(PGD):
             z = self.project(cur + eta.view(shape) * self._direction(grad), x, eps)
             a = 1.0 if k == 1 else self.momentum
             prev, cur = cur, self.project(cur + a * (z - cur) + (1 - a) * (cur - prev), x, eps)
-            new_loss, grad, logits = self._loss_and_gradient(model, cur, y, target)
-            self._keep_first_success(first, step, k, cur, logits, y, target)
+            new_loss, grad, logits = self._loss_and_gradient(model, cur, y, target_class)
+            self._keep_first_success(first, step, k, cur, logits, y, target_class)
             rises += (new_loss > loss).to(rises.dtype)
             loss = new_loss
             up = loss > best_loss
@@ -140,15 +140,15 @@ class APGD(PGD):
 
 @ATTACKS.register("apgd_ce")
 class APGDCE(APGD):
-    """APGD on the cross-entropy (targeted: minus the cross-entropy on the target).
+    """APGD on the cross-entropy (targeted: minus the cross-entropy on the target class).
 
     Defaults as in the paper: ``norm="linf", steps=100, restarts=1, rho=0.75``,
     initial step ``2 * eps``, momentum 0.75 (see :class:`APGD`).
     """
 
-    def loss(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    def loss(self, logits: Tensor, y: Tensor, target_class: Tensor | None) -> Tensor:
         if self.targeted:
-            return -F.cross_entropy(logits, target, reduction="none")
+            return -F.cross_entropy(logits, target_class, reduction="none")
         return F.cross_entropy(logits, y, reduction="none")
 
 
@@ -162,14 +162,14 @@ class APGDDLR(APGD):
     paper: ``norm="linf", steps=100, restarts=1, rho=0.75`` (see :class:`APGD`).
     """
 
-    def loss(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    def loss(self, logits: Tensor, y: Tensor, target_class: Tensor | None) -> Tensor:
         needed = 4 if self.targeted else 3
         if logits.shape[1] < needed:
             raise ValueError(f"the DLR loss needs at least {needed} classes")
         z = logits.sort(dim=1, descending=True).values
         z_y = logits.gather(1, y[:, None]).squeeze(1)
         if self.targeted:
-            z_t = logits.gather(1, target[:, None]).squeeze(1)
+            z_t = logits.gather(1, target_class[:, None]).squeeze(1)
             return -(z_y - z_t) / (z[:, 0] - (z[:, 2] + z[:, 3]) / 2 + 1e-12)
         is_y = F.one_hot(y, logits.shape[1]).bool()
         z_other = logits.masked_fill(is_y, float("-inf")).amax(dim=1)

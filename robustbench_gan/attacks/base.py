@@ -37,7 +37,7 @@ class AttackResult:
         eps: the budgets, in the order given.
         adv: adversarial images, shape ``(len(eps), N, C, H, W)``, on the CPU.
         success: bool ``(len(eps), N)``; untargeted: prediction != y,
-            targeted: prediction == target.
+            targeted: prediction == target_class.
         pred: int64 ``(len(eps), N)``, the model's predictions on ``adv``.
         clean_pred: int64 ``(N,)``, the model's predictions on the clean images.
         seconds: wall-clock seconds spent crafting the examples at each budget.
@@ -88,7 +88,7 @@ class Attack(abc.ABC):
     """An evasion attack on a classifier, called as ``attack(model, x, y, eps)``.
 
     Args:
-        targeted: push predictions to ``target`` instead of away from ``y``.
+        targeted: push predictions to ``target_class`` instead of away from ``y``.
         seed: seeds a fresh random stream for every budget, so the result at one
             eps does not depend on the other budgets in the list.
         batch_size: images per forward/backward pass.
@@ -117,9 +117,23 @@ class Attack(abc.ABC):
             f"{type(self).__name__}(norm={self.norm!r}, targeted={self.targeted}, seed={self.seed})"
         )
 
+    @property
+    def iterations(self) -> int | None:
+        """The number of iterations over which the attack reports per-sample success steps.
+
+        An attack that fills :attr:`AttackResult.success_step` with iteration counts says
+        here how many iterations one run spans (over all restarts), so robust accuracy
+        against the number of iterations can be drawn up to that count even where every
+        image was fooled earlier. It may depend on the budget attacked last (BIM picks its
+        steps per budget). ``None`` (the default): the attack reports no success steps, or
+        does not count them in iterations (Square counts queries); a curve then ends at
+        the last step observed.
+        """
+        return None
+
     @abc.abstractmethod
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Adversarial images for one batch at budget ``eps > 0`` (projected afterwards).
 
@@ -128,7 +142,7 @@ class Attack(abc.ABC):
         """
 
     def generate(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None = None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None = None
     ) -> Tensor:
         """Adversarial examples for one batch, on the batch's device, inside a training loop.
 
@@ -141,7 +155,7 @@ class Attack(abc.ABC):
             return x.detach().clone()
         if self.rng.device != x.device:
             self.rng = torch_generator(self.seed, x.device)
-        out = self.perturb(model, x.detach(), y, math.inf if self.minimal else eps, target)
+        out = self.perturb(model, x.detach(), y, math.inf if self.minimal else eps, target_class)
         adv = out[0] if isinstance(out, tuple) else out
         return self.project(adv.detach(), x.detach(), eps)
 
@@ -153,23 +167,23 @@ class Attack(abc.ABC):
         y: Tensor,
         eps: float | Sequence[float],
         *,
-        target: Tensor | None = None,
+        target_class: Tensor | None = None,
     ) -> AttackResult:
         """Attack ``model`` on ``(x, y)`` at every budget in ``eps``."""
-        budgets = self._check_inputs(x, y, eps, target)
+        budgets = self._check_inputs(x, y, eps, target_class)
         x = x.detach().float().cpu()
         y = y.detach().long().cpu()
-        target = target.detach().long().cpu() if target is not None else None
+        target_class = target_class.detach().long().cpu() if target_class is not None else None
         with frozen(model):
             device = model_device(model)
             clean_pred = self._predict(model, x, device)
             if self.minimal:
-                advs, steps, seconds = self._cut_minimal(model, x, y, budgets, target, device)
+                advs, steps, seconds = self._cut_minimal(model, x, y, budgets, target_class, device)
             else:
                 advs, steps, seconds = [], [], []
                 for e in budgets:
                     start = time.perf_counter()
-                    adv_e, steps_e = self._attack_budget(model, x, y, e, target, device)
+                    adv_e, steps_e = self._attack_budget(model, x, y, e, target_class, device)
                     advs.append(adv_e)
                     steps.append(steps_e)
                     seconds.append(time.perf_counter() - start)
@@ -178,11 +192,11 @@ class Attack(abc.ABC):
         return AttackResult(
             eps=budgets,
             adv=adv,
-            success=self.succeeded(pred, y, target),
+            success=self.succeeded(pred, y, target_class),
             pred=pred,
             clean_pred=clean_pred,
             seconds=tuple(seconds),
-            success_step=self._stack_steps(steps, clean_pred, y, target),
+            success_step=self._stack_steps(steps, clean_pred, y, target_class),
         )
 
     def _cut_minimal(
@@ -191,24 +205,24 @@ class Attack(abc.ABC):
         x: Tensor,
         y: Tensor,
         budgets: tuple[float, ...],
-        target: Tensor | None,
+        target_class: Tensor | None,
         device: torch.device,
     ) -> tuple[list[Tensor], list[Tensor | None], list[float]]:
         """Run a minimal-perturbation attack once; project it onto each budget's ball."""
         start = time.perf_counter()
-        raw, _ = self._attack_budget(model, x, y, math.inf, target, device)
+        raw, _ = self._attack_budget(model, x, y, math.inf, target_class, device)
         seconds = time.perf_counter() - start
         advs = [self.project(raw, x, e) if e > 0 else x.clone() for e in budgets]
         # the one run serves every budget: each row carries its full time
         return advs, [None] * len(budgets), [seconds] * len(budgets)
 
     def _stack_steps(
-        self, steps: list[Tensor | None], clean_pred: Tensor, y: Tensor, target: Tensor | None
+        self, steps: list[Tensor | None], clean_pred: Tensor, y: Tensor, target_class: Tensor | None
     ) -> Tensor | None:
         """Per-budget success steps; at eps 0 a sample is fooled at step 0 or never."""
         if all(s is None for s in steps):
             return None
-        at_start = torch.where(self.succeeded(clean_pred, y, target), 0, -1)
+        at_start = torch.where(self.succeeded(clean_pred, y, target_class), 0, -1)
         return torch.stack([s if s is not None else at_start for s in steps])
 
     def _attack_budget(
@@ -217,7 +231,7 @@ class Attack(abc.ABC):
         x: Tensor,
         y: Tensor,
         eps: float,
-        target: Tensor | None,
+        target_class: Tensor | None,
         device: torch.device,
     ) -> tuple[Tensor, Tensor | None]:
         """Adversarial images at one budget, batch by batch, and success steps if tracked."""
@@ -227,7 +241,7 @@ class Attack(abc.ABC):
         out, steps = [], []
         for s in batch_slices(len(x), self.batch_size):
             xb, yb = x[s].to(device), y[s].to(device)
-            tb = target[s].to(device) if target is not None else None
+            tb = target_class[s].to(device) if target_class is not None else None
             result = self.perturb(model, xb, yb, eps, tb)
             adv, step = result if isinstance(result, tuple) else (result, None)
             out.append(self.project(adv.detach(), xb, eps).cpu())
@@ -245,9 +259,9 @@ class Attack(abc.ABC):
         return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
 
     # -- helpers for subclasses -----------------------------------------------
-    def succeeded(self, pred: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        """Per-sample success of predictions ``pred``: != y, or == target when targeted."""
-        return pred == target if self.targeted and target is not None else pred != y
+    def succeeded(self, pred: Tensor, y: Tensor, target_class: Tensor | None) -> Tensor:
+        """Per-sample success of predictions ``pred``: != y, or == target_class when targeted."""
+        return pred == target_class if self.targeted and target_class is not None else pred != y
 
     def project(self, x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
         """Project ``x_adv`` onto the eps-ball (``self.norm``) around ``x``, then clip to [0, 1]."""
@@ -261,31 +275,33 @@ class Attack(abc.ABC):
         return (x + delta).clamp(0.0, 1.0)
 
     def gradient_and_logits(
-        self, model: nn.Module, x_adv: Tensor, y: Tensor, target: Tensor | None
+        self, model: nn.Module, x_adv: Tensor, y: Tensor, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         """Gradient of the loss to ascend w.r.t. the input, and the logits at ``x_adv``.
 
         The loss is cross-entropy on ``y`` (untargeted) or minus cross-entropy on
-        ``target`` (targeted), summed over the batch so a sample's gradient does
+        ``target_class`` (targeted), summed over the batch so a sample's gradient does
         not depend on the batch it is in.
         """
         x_adv = x_adv.detach().requires_grad_(True)
         with torch.enable_grad():
             logits = model(x_adv)
             if self.targeted:
-                loss = -F.cross_entropy(logits, target, reduction="sum")
+                loss = -F.cross_entropy(logits, target_class, reduction="sum")
             else:
                 loss = F.cross_entropy(logits, y, reduction="sum")
             (grad,) = torch.autograd.grad(loss, x_adv)
         return grad.detach(), logits.detach()
 
-    def gradient(self, model: nn.Module, x_adv: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    def gradient(
+        self, model: nn.Module, x_adv: Tensor, y: Tensor, target_class: Tensor | None
+    ) -> Tensor:
         """Gradient of the loss to ascend w.r.t. the input (see :meth:`gradient_and_logits`)."""
-        return self.gradient_and_logits(model, x_adv, y, target)[0]
+        return self.gradient_and_logits(model, x_adv, y, target_class)[0]
 
     # -- validation -------------------------------------------------------------
     def _check_inputs(
-        self, x: Tensor, y: Tensor, eps: float | Sequence[float], target: Tensor | None
+        self, x: Tensor, y: Tensor, eps: float | Sequence[float], target_class: Tensor | None
     ) -> tuple[float, ...]:
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
@@ -300,17 +316,17 @@ class Attack(abc.ABC):
         if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
             raise ValueError("x must hold finite values in [0, 1]")
         if self.targeted:
-            if target is None:
-                raise ValueError("a targeted attack needs target=<labels>")
+            if target_class is None:
+                raise ValueError("a targeted attack needs target_class=<labels>")
             if (
-                not isinstance(target, Tensor)
-                or target.shape != y.shape
-                or target.is_floating_point()
+                not isinstance(target_class, Tensor)
+                or target_class.shape != y.shape
+                or target_class.is_floating_point()
             ):
-                raise ValueError(f"target must be integer labels of shape {tuple(y.shape)}")
-        elif target is not None:
+                raise ValueError(f"target_class must be integer labels of shape {tuple(y.shape)}")
+        elif target_class is not None:
             raise ValueError(
-                "target was given to an untargeted attack; construct it with targeted=True"
+                "target_class was given to an untargeted attack; construct it with targeted=True"
             )
         budgets = (eps,) if isinstance(eps, numbers.Real) else tuple(eps)
         if not budgets:

@@ -67,7 +67,7 @@ class BIM(PGD):
         return steps, 1.25 / steps
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         self.steps, self.rel_stepsize = self.schedule(eps)
-        return super().perturb(model, x, y, eps, target)
+        return super().perturb(model, x, y, eps, target_class)

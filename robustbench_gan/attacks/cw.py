@@ -81,9 +81,9 @@ class CarliniWagnerL2(Attack):
         self.abort_early = bool(abort_early)
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        labels = target if self.targeted else y
+        labels = target_class if self.targeted else y
         best = x.clone()
         best_l2 = torch.full((len(x),), math.inf, device=x.device)
         const = torch.full((len(x),), self.initial_const, device=x.device)

@@ -68,7 +68,7 @@ class DeepFool(Attack):
         self.candidates = int(candidates)
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
         with torch.no_grad():
             classes = self._candidate_classes(model(x), y)

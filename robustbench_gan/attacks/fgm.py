@@ -27,7 +27,7 @@ class FGM(Attack):
     """One L2 step of length eps along the per-sample normalized loss gradient.
 
     ``x_adv = clip(x + eps * g / ||g||_2, 0, 1)`` with ``g`` the gradient of the
-    cross-entropy on the true label (or minus the cross-entropy on the target
+    cross-entropy on the true label (or minus the cross-entropy on the target class
     when ``targeted=True``). No parameters beyond the base ones
     (``targeted=False, seed=0, batch_size=256``); it uses no randomness.
     """
@@ -36,6 +36,6 @@ class FGM(Attack):
     targeted_supported: ClassVar[bool] = True
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        return x + eps * l2_normalized(self.gradient(model, x, y, target))
+        return x + eps * l2_normalized(self.gradient(model, x, y, target_class))

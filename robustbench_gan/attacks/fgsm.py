@@ -19,7 +19,7 @@ class FGSM(Attack):
     """One L-inf step of size eps along the sign of the loss gradient.
 
     ``x_adv = clip(x + eps * sign(grad_x loss), 0, 1)`` with loss the
-    cross-entropy on the true label (or minus the cross-entropy on the target
+    cross-entropy on the true label (or minus the cross-entropy on the target class
     when ``targeted=True``). No parameters beyond the base ones
     (``targeted=False, seed=0, batch_size=256``); it uses no randomness.
     """
@@ -28,6 +28,6 @@ class FGSM(Attack):
     targeted_supported: ClassVar[bool] = True
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        return x + eps * self.gradient(model, x, y, target).sign()
+        return x + eps * self.gradient(model, x, y, target_class).sign()

@@ -57,12 +57,12 @@ class MIFGSM(PGD):
         self._momentum: Tensor | None = None
 
     def _run(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         """PGD's loop, with the momentum reset at the start of every run."""
         self._momentum = torch.zeros_like(x)
         try:
-            return super()._run(model, x, y, eps, target)
+            return super()._run(model, x, y, eps, target_class)
         finally:
             self._momentum = None
 

@@ -34,7 +34,7 @@ class PGD(Attack):
             every image, Madry et al.'s training examples (used by ``pgd_at``).
 
     Per sample the attack returns the first iterate that succeeds
-    (misclassified, or classified as the target), over steps and restarts;
+    (misclassified, or classified as the target class), over steps and restarts;
     otherwise the last iterate of the last restart. So more steps or restarts
     never weaken it. Also takes the base ``targeted``, ``seed``, ``batch_size``.
     """
@@ -68,8 +68,13 @@ class PGD(Attack):
         self.restarts = int(restarts)
         self.keep_first_success = bool(keep_first_success)
 
+    @property
+    def iterations(self) -> int:
+        """``steps * restarts``: the success steps of later restarts continue the count."""
+        return self.steps * self.restarts
+
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         adv = x.clone()
         step = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
@@ -77,13 +82,13 @@ class PGD(Attack):
             todo = (step < 0).nonzero().squeeze(1)
             if len(todo) == 0:
                 break
-            sub_target = target[todo] if target is not None else None
-            adv[todo], found = self._run(model, x[todo], y[todo], eps, sub_target)
+            sub_target_class = target_class[todo] if target_class is not None else None
+            adv[todo], found = self._run(model, x[todo], y[todo], eps, sub_target_class)
             step[todo] = torch.where(found >= 0, found + restart * self.steps, -1)
         return adv, step
 
     def _run(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         """One restart: per sample the first successful iterate (or the last), and the step
         at which it was found (-1: never)."""
@@ -91,13 +96,13 @@ class PGD(Attack):
         step = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
         adv = self.project(x + self._random_delta(x, eps), x, eps) if self.random_start else x
         for i in range(self.steps):
-            grad, logits = self.gradient_and_logits(model, adv, y, target)
-            self._keep_first_success(best, step, i, adv, logits, y, target)
+            grad, logits = self.gradient_and_logits(model, adv, y, target_class)
+            self._keep_first_success(best, step, i, adv, logits, y, target_class)
             if self.keep_first_success and (step >= 0).all():
                 return best, step
             adv = self.project(adv + self.rel_stepsize * eps * self._direction(grad), x, eps)
         with torch.no_grad():
-            self._keep_first_success(best, step, self.steps, adv, model(adv), y, target)
+            self._keep_first_success(best, step, self.steps, adv, model(adv), y, target_class)
         if not self.keep_first_success:
             return adv, step
         best[step < 0] = adv[step < 0]
@@ -111,9 +116,9 @@ class PGD(Attack):
         adv: Tensor,
         logits: Tensor,
         y: Tensor,
-        target: Tensor | None,
+        target_class: Tensor | None,
     ) -> None:
-        new = self.succeeded(logits.argmax(1), y, target) & (step < 0)
+        new = self.succeeded(logits.argmax(1), y, target_class) & (step < 0)
         best[new] = adv[new]
         step[new] = i
 

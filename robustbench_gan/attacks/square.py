@@ -42,7 +42,8 @@ class SquareAttack(Attack):
             value for MNIST).
 
     ``success_step`` is the number of queries after which a sample was first
-    fooled (0: misclassified when clean; -1: never). Also takes the base
+    fooled (0: misclassified when clean; -1: never); queries are not iterations,
+    so :attr:`~.base.Attack.iterations` stays None. Also takes the base
     ``targeted``, ``seed`` and ``batch_size``; every random draw comes from
     ``self.rng``.
     """
@@ -70,9 +71,9 @@ class SquareAttack(Attack):
 
     @torch.no_grad()
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        labels = target if self.targeted else y
+        labels = target_class if self.targeted else y
         best = x.clone()
         loss = margin_loss(model(x), labels, targeted=self.targeted)
         step = torch.where(loss < 0, 0, -1)

@@ -36,7 +36,7 @@ class WorstCase(Attack):
             this norm (default: APGD-CE, APGD-T with targeted DLR, Square with 5,000 queries,
             AutoAttack's standard version without FAB-T).
         norm: ``"linf"`` or ``"l2"``; passed to sub-attacks that take a norm.
-        n_target_classes: a targeted sub-attack is run once per target, the
+        n_target_classes: a targeted sub-attack is run once per target class, the
             ``n_target_classes`` most likely wrong classes in turn (AutoAttack: 9).
 
     The composite is at least as strong as each part on every image, so its robust
@@ -83,7 +83,7 @@ class WorstCase(Attack):
         return attack
 
     def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
         adv = x.clone()
         with torch.no_grad():
@@ -97,12 +97,12 @@ class WorstCase(Attack):
                 continue
             for rank in range(min(self.n_target_classes, ranked.shape[1] - 1)):
                 self._attack_robust(
-                    attack, model, x, y, eps, adv, robust, self._target(ranked, y, rank)
+                    attack, model, x, y, eps, adv, robust, self._target_class(ranked, y, rank)
                 )
         return adv
 
     @staticmethod
-    def _target(ranked: Tensor, y: Tensor, rank: int) -> Tensor:
+    def _target_class(ranked: Tensor, y: Tensor, rank: int) -> Tensor:
         """The class of the given rank among the wrong classes, by clean logits."""
         wrong = ranked[ranked != y[:, None]].view(len(y), -1)
         return wrong[:, rank]
@@ -116,14 +116,16 @@ class WorstCase(Attack):
         eps: float,
         adv: Tensor,
         robust: Tensor,
-        target: Tensor | None,
+        target_class: Tensor | None,
     ) -> None:
         """Attack the images still robust; record those it fools (in place)."""
         idx = robust.nonzero().squeeze(1)
         if len(idx) == 0:
             return
-        sub_target = target[idx] if target is not None else None
-        out = attack.perturb(model, x[idx], y[idx], math.inf if attack.minimal else eps, sub_target)
+        sub_target_class = target_class[idx] if target_class is not None else None
+        out = attack.perturb(
+            model, x[idx], y[idx], math.inf if attack.minimal else eps, sub_target_class
+        )
         candidate = attack.project(out[0] if isinstance(out, tuple) else out, x[idx], eps)
         with torch.no_grad():
             fooled = model(candidate).argmax(1) != y[idx]

@@ -1,15 +1,9 @@
-"""Defenses: training-time objectives and inference-time model builders."""
+"""Defenses: training-time objectives and inference-time model builders.
 
-from . import (  # noqa: F401  (registration)
-    adversarial,
-    defense_gan,
-    ensemble,
-    ensemble_at,
-    fgsm_at,
-    gan_adversarial,
-    gan_augment,
-    trades,
-)
+DEFENSES imports every public module of this package when first used (see
+:mod:`robustbench_gan.registry`), so a new defense module needs no import here.
+"""
+
 from .adversarial import AdversarialTraining
 from .base import Defense, ModelDefense, TrainingDefense
 

@@ -8,7 +8,8 @@ ICML 2018, https://arxiv.org/abs/1802.00420, showed it must be: with BPDA and EO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -71,19 +72,19 @@ class DefenseGANModel(nn.Module):
         """G(z*) for each image of ``x`` (best of the restarts by reconstruction error).
         ``differentiable``: keep the graph through the descent (for ``unrolled``)."""
         n = len(x)
-        target = x.repeat_interleave(self.restarts, dim=0)
+        reference = x.repeat_interleave(self.restarts, dim=0)
         if not differentiable:
-            target = target.detach()
+            reference = reference.detach()
         z = self._z0(n, x.device).requires_grad_(True)
         with torch.enable_grad():
             for _ in range(self.steps):
-                error = (self.gan.generate(z) - target).pow(2).flatten(1).sum(1)
+                error = (self.gan.generate(z) - reference).pow(2).flatten(1).sum(1)
                 (grad,) = torch.autograd.grad(error.sum(), z, create_graph=differentiable)
                 z = z - self.lr * grad
                 if not differentiable:
                     z = z.detach().requires_grad_(True)
             images = self.gan.generate(z)
-        error = (images - target).pow(2).flatten(1).sum(1).view(n, self.restarts)
+        error = (images - reference).pow(2).flatten(1).sum(1).view(n, self.restarts)
         best = error.argmin(1) + torch.arange(n, device=x.device) * self.restarts
         out = images[best]
         return out if differentiable else out.detach()
@@ -117,6 +118,7 @@ class DefenseGAN(ModelDefense):
     """
 
     needs_generator = True
+    purifier = True
 
     def __init__(
         self,
@@ -138,6 +140,11 @@ class DefenseGAN(ModelDefense):
         self.generator = generator
         self.steps, self.restarts, self.lr = steps, restarts, lr
         self.gradient, self.eot, self.seed = gradient, eot, seed
+
+    @classmethod
+    def variant(cls, params: Mapping[str, Any]) -> str:
+        """The gradient an attacker sees: ``params["gradient"]``, by default ``"bpda"``."""
+        return params.get("gradient", "bpda")
 
     def build(self, members: Sequence[nn.Module]) -> nn.Module:
         if len(members) != 1:

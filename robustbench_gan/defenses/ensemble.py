@@ -19,6 +19,7 @@ class EnsembleDefense(ModelDefense):
     """
 
     min_members = 2
+    combines_members = True
 
     def __init__(self, *, mode: str = "logits") -> None:
         if mode not in ENSEMBLE_MODES:

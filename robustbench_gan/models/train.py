@@ -1,4 +1,4 @@
-"""The classifier training loop: seeded, with a pluggable objective (a training defense)."""
+"""The classifier training loop: seeded, with a pluggable objective (e.g. a training defense)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..defenses.base import TrainingDefense
 from ..utils import batch_slices, seed_everything, torch_generator
+from .objective import TrainingObjective
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -62,12 +62,12 @@ def train_classifier(
     config: TrainConfig,
     seed: int,
     device: torch.device | str = "cpu",
-    defense: TrainingDefense | None = None,
+    defense: TrainingObjective | None = None,
     progress: bool = True,
     desc: str = "train",
     amp: bool = False,
 ) -> TrainHistory:
-    """Train ``model`` in place on (x, y) with ``defense``'s objective (standard if None).
+    """Train ``model`` in place on (x, y) with the objective ``defense`` (standard if None).
 
     The same seed gives the same weights: initialisation is the caller's, the
     shuffling stream is private to this loop, and a cosine schedule decays the
@@ -76,7 +76,7 @@ def train_classifier(
     blocking and images and weights use the channels-last layout.
     """
     seed_everything(seed)
-    objective = defense if defense is not None else TrainingDefense()
+    objective = defense if defense is not None else TrainingObjective()
     device = torch.device(device)
     on_cuda = device.type == "cuda"
     layout = torch.channels_last if on_cuda else torch.contiguous_format

@@ -12,11 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .tables import DOMAIN_NORM, WORST_CASE  # noqa: E402
-
-
-def model_name(target: str, defense: str) -> str:
-    return target if defense == "none" else f"{target} [{defense}]"
+from .format import model_name  # noqa: E402
+from .schema import DOMAIN_NORM, WORST_CASE  # noqa: E402
 
 
 def save(fig: plt.Figure, path: Path) -> Path:

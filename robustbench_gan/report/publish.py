@@ -11,8 +11,8 @@ import pandas as pd
 
 from ..checkpoint import write_atomic
 from ..errors import UserError
-from .markdown import markdown_table
-from .tables import DOMAIN_NORM, WORST_CASE
+from .format import markdown_table
+from .schema import DOMAIN_NORM, WORST_CASE
 
 SCHEMA_VERSION = 1
 KEY = ["target", "defense", "attack", "norm", "eps"]

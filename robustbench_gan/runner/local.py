@@ -7,7 +7,8 @@ import time
 
 from tqdm.auto import tqdm
 
-from .cells import RUNNERS, Context
+from ..evaluations import EVALUATIONS
+from .context import Context
 from .plan import Cell, Plan
 from .store import CellRecord
 
@@ -30,14 +31,14 @@ def is_finished(cell: Cell, ctx: Context, counts: dict[str, int]) -> bool:
 def run_and_commit(cell: Cell, ctx: Context) -> None:
     """Run one cell and commit it: artifacts first, then its row in one transaction."""
     start = time.perf_counter()
-    output = RUNNERS[cell.kind](cell, ctx)
+    output = EVALUATIONS.get(cell.kind).run(cell, ctx)
     artifacts = {name: ctx.store.put_artifact(data) for name, data in output.artifacts.items()}
     ctx.store.put(
         CellRecord(
             id=cell.id,
             kind=cell.kind,
             label=cell.label,
-            spec=cell.spec,
+            spec=cell.spec.to_json(),
             result=output.result,
             artifacts=artifacts,
             seconds=time.perf_counter() - start,

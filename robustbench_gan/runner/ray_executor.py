@@ -15,23 +15,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from .cells import Context
+from ..evaluations import EVALUATIONS
+from .context import Context
 from .local import is_finished, run_and_commit
 from .plan import Cell, Plan
-
-GPU_KINDS = frozenset(
-    {
-        "train_classifier",
-        "train_gan",
-        "gan_metrics",
-        "audit",
-        "attack",
-        "transfer",
-        "domain_shift",
-        "latent",
-    }  # fmt: skip
-)
-
 
 def import_ray() -> Any:
     try:
@@ -81,7 +68,7 @@ def execute_plan_ray(
         for cell in plan.cells:
             if is_finished(cell, ctx, counts):
                 continue
-            options = {"num_gpus": 1} if gpus and cell.kind in GPU_KINDS else {}
+            options = {"num_gpus": 1} if gpus and EVALUATIONS.get(cell.kind).wants_gpu else {}
             upstream = [refs[d] for d in cell.deps if d in refs]
             refs[cell.id] = task.options(**options).remote(cell, shipped, threads, *upstream)
             counts["run"] += 1

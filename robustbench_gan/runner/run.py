@@ -17,11 +17,12 @@ from .. import __version__
 from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..registry import DATASETS
+from ..evaluations import EVALUATIONS
 from ..report.markdown import render_report
-from ..report.plots import gan_curves_plot, iteration_plot, robust_accuracy_plot, transfer_heatmap
+from ..report.results import Finished, ModelInfo, Results
 from ..report.tables import Tables, build_tables
 from ..suite import Suite, load_suite
-from .cells import Context
+from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan
 from .lock import run_lock
@@ -138,26 +139,45 @@ def run_locked(
             device_name=describe_device(torch_device),
             versions=versions(),
             data_root=None if data_root is None else str(data_root),
+            seed=suite.seed,
         )
         try:
             counts = run_cells(plan, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise exc.at(str(suite.path)) from None
-        tables = build_tables(suite, plan, store)
-        write_outputs(suite, plan, store, tables, out_dir, device=ctx.device_name)
+        results = collect_results(plan, store)
+        tables = build_tables(suite, results)
+        write_outputs(suite, results, tables, out_dir, device=ctx.device_name)
     finally:
         store.close()
     return RunSummary(out=out_dir, counts=counts, tables=tables)
 
 
+def collect_results(plan: Plan, store: Store) -> Results:
+    """Every finished cell of the plan, by kind and key, with the artifacts the report reads;
+    the tables and the report see nothing else of the store or the plan."""
+    keys = {cell_id: key for index in plan.index.values() for key, cell_id in index.items()}
+    cells: dict[str, dict] = {}
+    for cell in plan.cells:
+        record = store.get(cell.id)
+        if record is None:
+            raise RuntimeError(f"cell {cell.id} ({cell.label}) has no result; run the plan first")
+        wanted = EVALUATIONS.get(cell.kind).report_artifacts
+        artifacts = {name: store.read_artifact(record.artifacts[name]) for name in wanted}
+        finished = Finished(cell.id, record.spec, record.result, artifacts)
+        cells.setdefault(cell.kind, {})[keys[cell.id]] = finished
+    models = {m.label: ModelInfo(m.label, m.base, m.defense) for m in plan.models.values()}
+    return Results(models=models, cells=cells)
+
+
 def write_outputs(
-    suite: Suite, plan: Plan, store: Store, tables: Tables, out_dir: Path, *, device: str
+    suite: Suite, results: Results, tables: Tables, out_dir: Path, *, device: str
 ) -> None:
     """Write CSVs, plots and report.md into a temporary folder, then move them into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
         staging = Path(tmp)
-        plots = render_plots(suite, plan, store, tables, staging)
+        plots = render_plots(suite, results, tables, staging)
         for name, frame in tables.csv_files().items():
             frame.to_csv(staging / name, index=False)
         text = render_report(suite, tables, plots, device=device, versions=versions())
@@ -169,39 +189,11 @@ def write_outputs(
             os.replace(staging / name, out_dir / name)
 
 
-def render_plots(
-    suite: Suite, plan: Plan, store: Store, tables: Tables, staging: Path
-) -> dict[str, str]:
-    """Every plot of the report; returns name -> path relative to the output folder."""
+def render_plots(suite: Suite, results: Results, tables: Tables, staging: Path) -> dict[str, str]:
+    """Every kind's plots; returns name -> path relative to the output folder."""
     plots_dir = staging / "plots"
     plots_dir.mkdir()
-    made = {
-        "robust_accuracy": robust_accuracy_plot(
-            tables.leaderboard, plots_dir / "robust_accuracy.png"
-        )
-    }
-    for attack in suite.attacks:
-        if any(e > 0 for e in attack.eps):  # at eps 0 nothing is crafted, nothing transfers
-            made[f"transfer_{attack.label}"] = transfer_heatmap(
-                tables.transfer, attack.label, plots_dir / f"transfer_{attack.label}.png"
-            )
-        curves = tables.iteration_curves[tables.iteration_curves["attack"] == attack.label]
-        if len(curves):
-            made[f"iterations_{attack.label}"] = iteration_plot(
-                curves, attack.label, plots_dir / f"iterations_{attack.label}.png"
-            )
-    for label, cell in plan.metric_cells.items():
-        metrics = store.get(cell)
-        assert metrics is not None  # executed above
-        path = plots_dir / f"gan_samples_{label}.png"
-        path.write_bytes(store.read_artifact(metrics.artifacts["grid"]))
-        made[f"gan_samples_{label}"] = path
-    for label, cell in plan.latent_cells.items():
-        latent = store.get(cell)
-        assert latent is not None
-        path = plots_dir / f"latent_{label}.png"
-        path.write_bytes(store.read_artifact(latent.artifacts["grid"]))
-        made[f"latent_{label}"] = path
-    if len(tables.gan_curves):
-        made["gan_curves"] = gan_curves_plot(tables.gan_curves, plots_dir / "gan_curves.png")
+    made = {}
+    for kind in EVALUATIONS.ordered():
+        made.update(kind.plots(suite, results, tables, plots_dir))
     return {name: str(path.relative_to(staging)) for name, path in made.items()}

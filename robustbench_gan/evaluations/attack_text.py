@@ -1,0 +1,58 @@
+"""The attack kind's report text: worst case, per-attack matrices, curves and cost."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..report.format import markdown_table, robust_accuracy_matrix
+from ..report.schema import WORST_CASE
+
+
+def worst_case_text(board: pd.DataFrame) -> list[str]:
+    worst = board[board["attack"] == WORST_CASE]
+    if not len(worst):
+        return ["Only one attack per norm was run; see the tables below."]
+    lines = [
+        "Per image, an image counts as robust at an eps only if it survives every attack of "
+        "that norm run at that eps.",
+        "",
+    ]
+    for norm in dict.fromkeys(worst["norm"]):
+        lines += [
+            f"{norm}:",
+            "",
+            markdown_table(robust_accuracy_matrix(board, WORST_CASE, norm)),
+            "",
+        ]
+    return lines
+
+
+def curves_text(plots: Mapping[str, str]) -> list[str]:
+    lines = [
+        "Robust accuracy against eps (`curves_eps.csv`) and, for iterative attacks, against the "
+        "number of iterations (`curves_iterations.csv`: an image counts as robust after k "
+        "iterations if the attack had not fooled it within them). A curve still falling at the "
+        "last iteration means the attack needs more iterations.",
+        "",
+        f"![robust accuracy against eps]({plots['robust_accuracy']})",
+    ]
+    return lines + [
+        f"![{name}]({path})" for name, path in plots.items() if name.startswith("iterations_")
+    ]
+
+
+def attack_cost_text(frame: pd.DataFrame) -> list[str]:
+    text = (
+        "Attack time per image in milliseconds (mean over the models; this machine's wall "
+        "clock, so compare rows, not runs)."
+    )
+    if frame["train_seconds"].any():
+        text += (
+            " `train_seconds` is what an attack that learns first (AdvGAN) spent training per "
+            "model, before attacking; it is not in the time per image."
+        )
+    else:  # no attack here learns first
+        frame = frame.drop(columns=["train_seconds"])
+    return [text, "", markdown_table(frame)]

@@ -1,0 +1,30 @@
+"""Small helpers the kinds of evaluation share: shares of boolean masks, weights as bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import Tensor, nn
+
+from ..checkpoint import tensors_to_bytes
+
+
+def share(mask: Tensor, of: Tensor | None = None) -> float:
+    """The share of True in ``mask`` (among the True of ``of``), as an exact double."""
+    if of is not None:
+        return int((mask & of).sum()) / max(int(of.sum()), 1)
+    return int(mask.sum()) / max(len(mask), 1)
+
+
+def bits(mask: Tensor) -> str:
+    """A boolean vector as a compact '0101...' string (JSON friendly)."""
+    return "".join("1" if v else "0" for v in mask.tolist())
+
+
+def unbits(text: str) -> np.ndarray:
+    """The boolean vector of a '0101...' string."""
+    return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
+
+
+def state_bytes(module: nn.Module) -> bytes:
+    """The module's weights and buffers, on the CPU, serialized for the store."""
+    return tensors_to_bytes({k: v.detach().cpu() for k, v in module.state_dict().items()})

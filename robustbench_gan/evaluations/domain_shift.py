@@ -1,0 +1,187 @@
+"""Domain shift: each model on its test set translated by a translating generator (CycleGAN)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..registry import GENERATORS
+from ..report.format import markdown_table, with_model_column
+from ..report.results import Results
+from ..report.schema import DOMAIN_NORM
+from ..report.tables import Tables
+from ..runner.context import CellOutput, Context
+from ..runner.plan import Cell, Plan
+from ..suite import Suite
+from ..utils import predict
+from .base import Evaluation, Section
+from .common import share
+from .records import Record
+from .registry import EVALUATIONS
+
+DOMAIN_SHIFT_COLUMNS = [
+    "target", "defense", "generator", "domain", "n_eval", "clean_acc", "translated_acc",
+    "transformed_acc", "cell_id",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DomainSpec(Record):
+    model: dict[str, Any]
+    n_eval: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class DomainResult(Record):
+    domain: str
+    n_eval: int
+    clean_acc: float
+    translated_acc: float
+    translated_error_rate: float
+    transformed_acc: float | None
+    device: str
+    versions: str
+
+
+@EVALUATIONS.register
+class DomainShift(Evaluation):
+    """For every model and every generator whose family translates domains: accuracy on the
+    test set moved to the other domain (G_AB(x)) and, for transform domains, under the true
+    transform T(x). Rows join the leaderboard with norm ``domain`` and no eps."""
+
+    kind = "domain_shift"
+    order = 70
+    stage = 70
+    table_stage = 20  # before the audit flags the leaderboard
+
+    def plan(self, suite: Suite, plan: Plan) -> None:
+        gans = plan.cells_of("train_gan")
+        translating = [g for g in suite.generators if translates_domains(g.name)]
+        for model in plan.models.values():
+            for gen in translating:
+                spec = DomainSpec(model.to_json(), suite.n_eval, suite.seed)
+                deps = (gans[gen.label], *model.cells)
+                label = f"{gen.label} domain shift on {model.label}"
+                plan.add(self.kind, (model.label, gen.label), label, spec, deps)
+
+    def run(self, cell: Cell, ctx: Context) -> CellOutput:
+        spec: DomainSpec = cell.spec  # type: ignore[assignment]
+        gan = ctx.load(cell.deps[0])
+        model = ctx.model(spec.model)
+        x, y = ctx.eval_set(spec.n_eval)
+        clean_correct = predict(model, x) == y
+        translated_correct = predict(model, gan.translate(x, "ab")) == y
+        true_acc = None
+        if gan.is_transform:
+            true_acc = share(predict(model, gan.domain_b(x, split="test")) == y)
+        result = DomainResult(
+            domain=gan.domain,
+            n_eval=len(x),
+            clean_acc=share(clean_correct),
+            translated_acc=share(translated_correct),
+            translated_error_rate=share(~translated_correct, of=clean_correct),
+            transformed_acc=true_acc,
+            device=ctx.device_name,
+            versions=ctx.versions,
+        )
+        return CellOutput(result.to_json())
+
+    def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
+        found = {key: (f.cell_id, DomainResult.from_json(f.result))
+                 for key, f in results.of(self.kind).items()}  # fmt: skip
+        rows = []
+        for (label, gen), (cell_id, res) in found.items():
+            model = results.models[label]
+            rows.append(
+                {
+                    "target": model.base,
+                    "defense": model.defense,
+                    "generator": gen,
+                    "domain": res.domain,
+                    "n_eval": res.n_eval,
+                    "clean_acc": res.clean_acc,
+                    "translated_acc": res.translated_acc,
+                    "transformed_acc": np.nan
+                    if res.transformed_acc is None
+                    else res.transformed_acc,
+                    "cell_id": cell_id,
+                }
+            )
+        tables.set("domain_shift", pd.DataFrame(rows, columns=DOMAIN_SHIFT_COLUMNS), csv="domain_shift.csv")
+        if found:
+            gens = {g.label: g for g in suite.generators}
+            board = pd.concat(
+                [tables["leaderboard"], pd.DataFrame(leaderboard_rows(suite, results, found, gens))],
+                ignore_index=True,
+            )
+            order = {label: i for i, label in enumerate(results.models)}
+            position = [order[m] for m in board["_model"]]
+            board = board.iloc[np.argsort(position, kind="stable")]
+            tables.set("leaderboard", board.reset_index(drop=True))
+
+    def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
+        frame = tables["domain_shift"]
+        if not len(frame):
+            return []
+        return [Section(90, "Domain shift", domain_text(frame))]
+
+
+def translates_domains(family: str) -> bool:
+    """Whether a generator family translates between domains (CycleGAN) rather than sampling;
+    such a family marks its factory with ``translates_domains = True``."""
+    return bool(getattr(GENERATORS.get(family), "translates_domains", False))
+
+
+def leaderboard_rows(
+    suite: Suite, results: Results, found: dict, gens: dict
+) -> list[dict[str, Any]]:
+    """Leaderboard rows on translated test sets: norm ``domain``, no eps. ``_model`` orders
+    them after the attack rows of their model."""
+    rows = []
+    for (label, gen), (cell_id, res) in found.items():
+        model = results.models[label]
+        rows.append(
+            {
+                "suite": suite.name,
+                "dataset": suite.dataset.name,
+                "target": model.base,
+                "defense": model.defense,
+                "attack": gen,
+                "attack_params": json.dumps(gens[gen].to_json(), sort_keys=True),
+                "norm": DOMAIN_NORM,
+                "eps": np.nan,
+                "n_eval": res.n_eval,
+                "clean_acc": res.clean_acc,
+                "robust_acc": res.translated_acc,
+                "attack_success_rate": res.translated_error_rate,
+                "mean_linf": np.nan,
+                "mean_l2": np.nan,
+                "seconds": np.nan,
+                "device": res.device,
+                "versions": res.versions,
+                "seed": suite.seed,
+                "flags": "",
+                "cell_id": cell_id,
+                "_black_box": False,
+                "_model": label,
+            }
+        )
+    return rows
+
+
+def domain_text(frame: pd.DataFrame) -> list[str]:
+    return [
+        "Accuracy of each model on its test set translated to another domain by a translating "
+        "generator (CycleGAN family, G_AB). `transformed_acc` is the accuracy on the true "
+        "transform of the same images (for transform domains such as `invert`), the shift the "
+        "generator learned to imitate. These rows appear in leaderboard.csv with norm "
+        f"`{DOMAIN_NORM}` and no eps; they are not part of the worst case.",
+        "",
+        markdown_table(with_model_column(frame)),
+    ]

@@ -1,0 +1,199 @@
+"""Generator metrics: FID and friends on the judge, sample grids, and the gan.csv table."""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..gans.grid import save_sample_grid
+from ..gans.inception import InceptionFeatures
+from ..gans.metrics import gan_metrics
+from ..report.format import markdown_table
+from ..report.results import Results
+from ..report.tables import Tables
+from ..runner.context import CellOutput, Context
+from ..runner.plan import Cell, Plan
+from ..suite import BASELINE_GAN_LABEL, Suite
+from .base import Evaluation, Section
+from .records import Record
+from .registry import EVALUATIONS
+from .train_gan import judged, trained
+
+METRICS_VERSION = 2  # bump when gan_metrics adds or changes a metric
+GAN_METRIC_ORDER = [
+    "fid", "fid_inception", "inception_score", "precision", "recall", "density", "coverage",
+    "class_coverage", "class_kl", "label_fidelity", "nn_train_dist_fake", "nn_train_dist_test",
+    "memorization_ratio",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MetricsSpec(Record):
+    OPTIONAL = ("inception_weights",)
+
+    n: int
+    seed: int
+    judge: str
+    metrics: int = METRICS_VERSION
+    inception_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricsResult(Record):
+    metrics: dict[str, float]
+    judge: str
+
+
+@EVALUATIONS.register
+class GanMetrics(Evaluation):
+    """Per generator: metrics on the judge's features (and Inception-v3's with local weights)
+    and a sample grid; builds gan.csv from these and the training results."""
+
+    kind = "gan_metrics"
+    order = 30
+    stage = 40
+    table_stage = 70
+    report_artifacts = ("grid",)
+
+    def plan(self, suite: Suite, plan: Plan) -> None:
+        if suite.judge is None:
+            return
+        judge_cell = plan.models[suite.judge].train_cell
+        assert judge_cell is not None  # the judge is a target: trained
+        for label, gan_cell in plan.cells_of("train_gan").items():
+            spec = MetricsSpec(
+                suite.gan_metric_samples,
+                suite.seed,
+                suite.judge,
+                inception_weights=suite.inception_weights,
+            )
+            plan.add(self.kind, label, f"metrics {label}", spec, (gan_cell, judge_cell))
+
+    def run(self, cell: Cell, ctx: Context) -> CellOutput:
+        spec: MetricsSpec = cell.spec  # type: ignore[assignment]
+        gan_cell, judge_cell = cell.deps
+        gan, judge = ctx.load(gan_cell), ctx.load(judge_cell)
+        inception = None
+        if spec.inception_weights:
+            inception = inception_features(spec.inception_weights, str(ctx.device))
+        metrics = gan_metrics(
+            gan,
+            judge,
+            ctx.data.x_test,
+            ctx.data.y_test,
+            n=spec.n,
+            seed=spec.seed,
+            device=ctx.device,
+            x_train=ctx.data.x_train,
+            inception=inception,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "grid.png"
+            grid = save_sample_grid(gan, path, seed=spec.seed, x=ctx.data.x_test).read_bytes()
+        return CellOutput(MetricsResult(metrics, spec.judge).to_json(), {"grid": grid})
+
+    def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
+        tables.set("gan", gan_table(suite, results), csv="gan.csv")
+
+    def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict:
+        made = {}
+        for label, finished in results.of(self.kind).items():
+            path = folder / f"gan_samples_{label}.png"
+            path.write_bytes(finished.artifacts["grid"])
+            made[f"gan_samples_{label}"] = path
+        return made
+
+    def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
+        frame = tables["gan"]
+        if not len(frame):
+            return []
+        return [Section(80, "Generators", gan_text(frame, plots))]
+
+
+@functools.lru_cache(maxsize=1)
+def inception_features(path: str, device: str) -> InceptionFeatures:
+    """Inception-v3 loaded once per process, not once per generator's metrics cell."""
+    return InceptionFeatures(path, device=device)
+
+
+def gan_table(suite: Suite, results: Results) -> pd.DataFrame:
+    """One row per generator (the class-means baseline last); ``beats_baseline``: lower FID
+    and higher coverage than the baseline row."""
+    rows = []
+    measured = results.of("gan_metrics")
+    for label, result in trained(results).items():
+        tail = max(1, len(result.d_loss) // 10)
+        finished = results.of("train_gan")[label]
+        row: dict[str, Any] = {
+            "generator": label,
+            "family": finished.spec["generator"]["name"],
+            "conditional": result.conditional,
+            "loss": result.options.get("loss", "nonsaturating") if result.steps else "",
+            "d_steps": result.options.get("d_steps", np.nan),
+            "steps": result.steps,
+            "seconds": result.seconds,
+            "d_loss_final": tail_mean(result.d_loss, tail),
+            "g_loss_final": tail_mean(result.g_loss, tail),
+        }
+        for name, values in result.series.items():
+            row[f"{name}_final"] = tail_mean(values, tail)
+        if label in measured:
+            metrics = MetricsResult.from_json(measured[label].result)
+            row["judge"] = metrics.judge
+            values = metrics.metrics
+            for name in [*GAN_METRIC_ORDER, *sorted(set(values) - set(GAN_METRIC_ORDER))]:
+                if name in values:
+                    row[judged(name, metrics.judge)] = values[name]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["d_steps"] = frame["d_steps"].astype("Int64")  # the baseline row has none
+    if BASELINE_GAN_LABEL in results.of("train_gan") and suite.judge is not None:
+        fid = f"fid_{suite.judge}"
+        base = frame[frame["generator"] == BASELINE_GAN_LABEL].iloc[0]
+        beats = (frame[fid] < base[fid]) & (frame["coverage"] > base["coverage"])
+        frame["beats_baseline"] = beats.where(frame["generator"] != BASELINE_GAN_LABEL)
+    return frame
+
+
+def tail_mean(values: list[float], tail: int) -> float:
+    return float(np.mean(values[-tail:])) if values else float("nan")
+
+
+def gan_text(frame: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:
+    lines = [
+        "FID is computed on the penultimate features of the suite's own classifier named in the "
+        "column (not Inception features, so values are not comparable with published FIDs; "
+        "`fid_inception` appears only when the suite points to local Inception-v3 weights). "
+        "`is_<judge>` is the Inception Score computed with that classifier: "
+        "exp(E KL(p(y|x) || p(y))), between 1 and the number of classes. "
+        "Precision/recall follow Kynkäänniemi et al. 2019 (k-NN manifolds, k = 5), density and "
+        "coverage Naeem et al. 2020. Class coverage is the share of classes that receive at "
+        "least half the uniform share of the judge's predictions and `class_kl` the KL "
+        "divergence of the predicted class frequencies from uniform (mode collapse shows in "
+        "both); label fidelity is the share of conditional samples that the judge classifies "
+        "as the class they were generated for (for a translating generator: the share whose "
+        "class survives the round trip to the other domain). Memorisation: "
+        "`nn_train_dist_fake` and `nn_train_dist_test` are median pixel L2 distances to the "
+        "nearest training image from the generated and from real test images; a "
+        "`memorization_ratio` (their quotient) well below 1 means samples copy training images.",
+        "",
+        "The `baseline` row is not a GAN: class-mean images plus Gaussian noise. "
+        "`beats_baseline` says whether a generator has a lower FID and a higher coverage than "
+        "it; one that does not has learned less than the class means.",
+        "",
+        markdown_table(frame),
+        "",
+    ]
+    names = [n for n in plots if n.startswith("gan_samples_")] + [
+        n for n in plots if n.startswith("gan_") and not n.startswith("gan_samples_")
+    ]
+    return lines + [f"![{name}]({plots[name]})" for name in names]

@@ -1,0 +1,76 @@
+"""The registry of evaluation kinds: built-ins discovered in this folder, plus entry points."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from importlib import metadata
+from typing import TypeVar
+
+from ..errors import UserError
+from .base import Evaluation
+
+E = TypeVar("E", bound=type[Evaluation])
+GROUP = "robustbench_gan.evaluations"
+NOT_KINDS = {"base", "registry", "records", "common", "attack_text"}  # helper modules of this folder
+
+
+class EvaluationRegistry:
+    """Kind name -> one instance of its Evaluation class.
+
+    Every module of ``robustbench_gan.evaluations`` is imported on first use, so a new kind
+    is one new file; third-party packages add kinds through the entry-point group
+    ``robustbench_gan.evaluations`` (each naming an Evaluation subclass).
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, Evaluation] = {}
+        self._loaded = False
+
+    def register(self, cls: E) -> E:
+        """Class decorator: register ``cls`` under its ``kind`` (or its module's name)."""
+        name = cls.kind or cls.__module__.rsplit(".", 1)[-1]
+        if name in self._kinds:
+            raise ValueError(f"evaluation kind {name!r} is already registered")
+        self._kinds[name] = cls()
+        return cls
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        package = importlib.import_module(__package__)
+        for module in pkgutil.iter_modules(package.__path__):
+            if not module.name.startswith("_") and module.name not in NOT_KINDS:
+                importlib.import_module(f"{__package__}.{module.name}")
+        for entry in metadata.entry_points(group=GROUP):
+            try:
+                cls = entry.load()
+            except Exception as exc:  # a broken third-party kind is the user's to fix
+                raise UserError(f"evaluation plugin {entry.name!r} failed to load: {exc}") from exc
+            if cls not in {type(k) for k in self._kinds.values()}:
+                self.register(cls)
+
+    def ordered(self) -> list[Evaluation]:
+        """Every kind, in ``order`` (ties by name)."""
+        self._load()
+        return sorted(self._kinds.values(), key=lambda k: (k.order, type(k).__name__))
+
+    def get(self, kind: str) -> Evaluation:
+        """The kind whose cells are of kind ``kind``."""
+        self._load()
+        for evaluation in self._kinds.values():
+            if evaluation.kind == kind:
+                return evaluation
+        raise KeyError(f"no evaluation kind runs cells of kind {kind!r}")
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._kinds)
+
+    def by_stage(self, hook: Callable[[Evaluation], int]) -> list[Evaluation]:
+        return sorted(self.ordered(), key=hook)
+
+
+EVALUATIONS = EvaluationRegistry()

@@ -1,0 +1,51 @@
+"""Formatting shared by the report's sections: numbers, Markdown tables, model names."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+
+def fmt(value: object) -> str:
+    if value is pd.NA:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def model_name(target: str, defense: str) -> str:
+    return target if defense == "none" else f"{target} [{defense}]"
+
+
+def with_model_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without cell ids, its target and defense columns merged into one ``model``."""
+    shown = frame.drop(columns=["cell_id"]).copy()
+    shown.insert(0, "model", [model_name(t, d) for t, d in zip(shown["target"], shown["defense"])])
+    return shown.drop(columns=["target", "defense"])
+
+
+def lines_of(title: str, body: Iterable[str]) -> list[str]:
+    return [f"## {title}", "", *body, ""]
+
+
+def robust_accuracy_matrix(board: pd.DataFrame, attack: str, norm: str) -> pd.DataFrame:
+    """Models as rows, eps as columns, robust accuracy in the cells; flagged rows marked."""
+    part = board[(board["attack"] == attack) & (board["norm"] == norm)].copy()
+    part["model"] = [model_name(t, d) for t, d in zip(part["target"], part["defense"])]
+    flagged = set(part.loc[part["flags"] != "", "model"])
+    matrix = part.pivot_table(index="model", columns="eps", values="robust_acc", sort=False)
+    clean = part.groupby("model", sort=False)["clean_acc"].first()
+    matrix.insert(0, "clean", clean)
+    matrix.columns = ["clean"] + [f"eps {c:g}" for c in matrix.columns[1:]]
+    matrix.index = [f"{m} (flagged)" if m in flagged else m for m in matrix.index]
+    return matrix.reset_index(names="model")

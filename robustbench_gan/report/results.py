@@ -1,0 +1,41 @@
+"""The finished cells of a run as the tables step sees them: no store, no plan.
+
+The runner gathers these from its store once every cell has finished (``runner.collect``);
+the tables and the report read nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An evaluated model: its suite label and its leaderboard ``target`` and ``defense``."""
+
+    label: str
+    base: str
+    defense: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One finished cell: its id, spec and result (JSON) and the artifacts the report reads."""
+
+    cell_id: str
+    spec: dict[str, Any]
+    result: dict[str, Any]
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Results:
+    """Every finished cell of a run by kind and key (the key a kind planned it under), and
+    the evaluated models in suite order."""
+
+    models: dict[str, ModelInfo]
+    cells: dict[str, dict[Any, Finished]]
+
+    def of(self, kind: str) -> dict[Any, Finished]:
+        return self.cells.get(kind, {})

@@ -1,0 +1,27 @@
+"""Names and columns shared by the leaderboard's writers and readers (docs/tables.md)."""
+
+from __future__ import annotations
+
+from ..suite.specs import WORST_CASE_LABEL as WORST_CASE
+
+LEADERBOARD_COLUMNS = [
+    "suite", "dataset", "target", "defense", "attack", "attack_params", "norm", "eps",
+    "n_eval", "clean_acc", "robust_acc", "attack_success_rate", "mean_linf", "mean_l2",
+    "seconds", "device", "seed", "flags", "versions", "cell_id",
+]  # fmt: skip
+TRANSFER_COLUMNS = [
+    "attack", "eps", "source", "target", "n_eval", "target_clean_acc", "target_robust_acc",
+    "transfer_success_rate", "cell_id",
+]  # fmt: skip
+CURVE_KEYS = ["target", "defense", "attack", "norm"]
+DOMAIN_NORM = "domain"  # the leaderboard's norm for rows of translated test sets
+FLAG_TOLERANCE = 1e-6
+
+__all__ = [
+    "CURVE_KEYS",
+    "DOMAIN_NORM",
+    "FLAG_TOLERANCE",
+    "LEADERBOARD_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "WORST_CASE",
+]

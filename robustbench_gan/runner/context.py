@@ -1,0 +1,96 @@
+"""What every cell may use while it runs: the data, the device, the store and loaded models."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..data.split import DataSplit
+from ..errors import UserError
+from ..evaluations import EVALUATIONS
+from ..registry import DEFENSES, Registry
+from .store import Store
+
+
+@dataclass
+class CellOutput:
+    """A cell's JSON result and its named artifacts (bytes) for the store."""
+
+    result: dict[str, Any]
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What every cell may use: the data, the device, the store and loaded models."""
+
+    data: DataSplit
+    device: torch.device
+    store: Store
+    progress: bool = True
+    eval_batch_size: int = 256
+    device_name: str = "cpu"
+    versions: str = ""
+    data_root: str | None = None  # where other datasets are read (a CycleGAN's other domain)
+    seed: int = 0  # the suite's seed, for plugins built outside a cell's own spec
+    loaded: dict[str, Any] = field(default_factory=dict)  # cell id -> model on device
+
+    def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:
+        n = len(self.data.x_test) if n_eval is None else min(n_eval, len(self.data.x_test))
+        return self.data.x_test[:n], self.data.y_test[:n]
+
+    # -- loading upstream results --------------------------------------------
+    def load(self, cell_id: str) -> Any:
+        """What finished cell ``cell_id`` gives later cells (a trained classifier or GAN),
+        built by the kind that ran it, loaded once and kept on the device."""
+        if cell_id not in self.loaded:
+            record = self.store.get(cell_id)
+            if record is None:
+                raise RuntimeError(f"upstream cell {cell_id} has no result")
+            self.loaded[cell_id] = EVALUATIONS.get(record.kind).load(record, self)
+        return self.loaded[cell_id]
+
+    def model(self, ref: dict[str, Any]) -> nn.Module:
+        """An evaluated model from its plan description (trained, or built by a defense)."""
+        if "trained" in ref:
+            return self.load(ref["trained"])
+        members = [self.model(m) for m in ref["members"]]
+        build_info = ref["build"]
+        extra = {"generator": self.load(build_info["generator"])} if "generator" in build_info else {}
+        defense = build_defense(ref["build"]["defense"], extra, self.seed)
+        return defense.build(members).to(self.device).eval()
+
+    def classifier_inputs(self) -> dict[str, Any]:
+        d = self.data
+        return {"in_shape": d.shape, "num_classes": d.num_classes, "mean": d.mean, "std": d.std}
+
+    def generator_inputs(self) -> dict[str, Any]:
+        return {"in_shape": self.data.shape, "num_classes": self.data.num_classes}
+
+
+def build(registry: Registry, spec: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    """Create a plugin from its spec; bad values are the user's to fix."""
+    try:
+        return registry.create(spec["name"], **inputs, **spec["params"])
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"cannot build {registry.kind} {spec['name']!r}: {exc}") from None
+
+
+def build_defense(spec: dict[str, Any], extra: dict[str, Any], seed: int) -> Any:
+    """A defense from its spec, given the suite's ``seed`` when its factory takes one."""
+    if accepts(DEFENSES.get(spec["name"]), "seed"):
+        extra = {**extra, "seed": seed}
+    return build(DEFENSES, spec, extra)
+
+
+def accepts(factory: Any, name: str) -> bool:
+    """Whether ``factory`` takes a keyword argument ``name``."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters

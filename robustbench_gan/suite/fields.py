@@ -1,0 +1,150 @@
+"""Generic validators of suite fields: each error names the field path in ``where``."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import UserError
+from ..models.train import TrainConfig
+from ..registry import Registry
+
+
+def table(raw: Mapping[str, Any], key: str, parent: str = "") -> dict[str, Any]:
+    where = f"{parent}.{key}" if parent else key
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise UserError(f"must be a table, got {type(value).__name__}", where=where)
+    return dict(value)
+
+
+def entries(raw: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise UserError(f"must be an array of tables ([[{key}]])", where=key)
+    return value
+
+
+def typed(value: Any, kind: type, where: str, *, required: bool = False) -> Any:
+    if value is None:
+        if required:
+            raise UserError("is required", where=where)
+        return None
+    is_bool = isinstance(value, bool)
+    if kind is float and isinstance(value, int) and not is_bool:
+        return float(value)
+    if not isinstance(value, kind) or (is_bool and kind is not bool):
+        raise UserError(f"must be {kind.__name__}, got {value!r}", where=where)
+    return value
+
+
+def unknown_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            path = f"{where}.{key}" if where else key
+            raise UserError(f"unknown key (allowed: {', '.join(sorted(allowed))})", where=path)
+
+
+def budgets(value: Any, where: str) -> tuple[float, ...]:
+    if value is None:
+        raise UserError("is required: a list of budgets, e.g. [0, 0.1, 0.3]", where=where)
+    if not isinstance(value, list) or not value:
+        raise UserError(f"must be a non-empty list of numbers, got {value!r}", where=where)
+    out = []
+    for i, eps in enumerate(value):
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps):
+            raise UserError(f"must be a finite number, got {eps!r}", where=f"{where}[{i}]")
+        if eps < 0:
+            raise UserError(f"must be >= 0, got {eps}", where=f"{where}[{i}]")
+        out.append(float(eps))
+    if len(set(out)) != len(out):
+        raise UserError("budgets must be distinct", where=where)
+    return tuple(sorted(out))
+
+
+def train_config(
+    raw: Mapping[str, Any], where: str, base: TrainConfig | None = None
+) -> TrainConfig:
+    allowed = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown_keys(raw, allowed, where)
+    try:
+        return dataclasses.replace(base or TrainConfig(), **raw)
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc), where=where) from None
+
+
+def split_entry(
+    entry: Mapping[str, Any], where: str, reserved: tuple[str, ...] = ()
+) -> tuple[str, str, dict[str, Any]]:
+    name = typed(entry.get("name"), str, f"{where}.name", required=True)
+    label = typed(entry.get("label", name), str, f"{where}.label")
+    params = {k: v for k, v in entry.items() if k not in ("name", "label", *reserved)}
+    return name, label, params
+
+
+def unique_labels(specs: tuple[PluginSpec, ...], kind: str) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.label in seen:
+            raise UserError(
+                f'label {spec.label!r} is used twice in [[{kind}]]; add label = "..."',
+                where=f"{spec.where}.label",
+            )
+        seen.add(spec.label)
+
+
+def registry_get(registry: Registry, name: str, where: str) -> Callable[..., Any]:
+    try:
+        return registry.get(name)
+    except UserError as exc:
+        raise exc.at(f"{where}.name") from None
+
+
+def check_kwargs(
+    registry: Registry,
+    name: str,
+    params: Mapping[str, Any],
+    where: str,
+    runner_sets: tuple[str, ...] = (),
+) -> None:
+    """Unknown keyword arguments are caught before any work starts."""
+    factory = registry_get(registry, name, where)
+    for key in runner_sets:
+        if key in params:
+            raise UserError("is set by the runner from the data", where=f"{where}.{key}")
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return
+    for key in params:
+        if key not in signature.parameters:
+            accepted = [p for p in signature.parameters if p not in runner_sets and p != "self"]
+            raise UserError(
+                f"{name} has no parameter {key!r} (accepted: {', '.join(accepted) or 'none'})",
+                where=f"{where}.{key}",
+            )
+
+
+def construct(
+    registry: Registry, name: str, params: Mapping[str, Any], where: str, skip: tuple[str, ...] = ()
+) -> Any:
+    """Build a plugin once to check its parameters' values; errors point at the entry."""
+    check_kwargs(registry, name, params, where, runner_sets=skip)
+    factory = registry_get(registry, name, where)
+    needed = inspect.signature(factory).parameters
+    if any(k in needed and needed[k].default is inspect.Parameter.empty for k in skip):
+        return None  # needs runtime objects (a generator); checked when built
+    try:
+        return factory(**params)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"invalid parameters for {name}: {exc}", where=where) from None
+
+
+def freeze(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(params))
