@@ -19,7 +19,13 @@ from ..registry import ATTACKS
 from ..report.format import markdown_table, robust_accuracy_matrix
 from ..report.plots import iteration_plot, robust_accuracy_plot
 from ..report.results import Results
-from ..report.schema import CURVE_KEYS, DOMAIN_NORM, LEADERBOARD_COLUMNS, TRANSFER_COLUMNS, WORST_CASE
+from ..report.schema import (
+    CURVE_KEYS,
+    DOMAIN_NORM,
+    LEADERBOARD_COLUMNS,
+    TRANSFER_COLUMNS,
+    WORST_CASE,
+)
 from ..report.tables import Tables
 from ..runner.context import CellOutput, Context, build
 from ..runner.plan import Cell, Plan
@@ -348,7 +354,9 @@ def attack_cost_table(outcomes: Outcomes) -> pd.DataFrame:
     return frame[columns]
 
 
-def white_box_acc(board: pd.DataFrame, results: Results, label: str, attack: str, eps: float) -> float:
+def white_box_acc(
+    board: pd.DataFrame, results: Results, label: str, attack: str, eps: float
+) -> float:
     """Model ``label``'s robust accuracy under ``attack`` at ``eps`` (the leaderboard's)."""
     model = results.models[label]
     hit = board[

@@ -83,7 +83,9 @@ class Evaluation:
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         """Add or extend data frames of ``tables`` from this kind's finished cells."""
 
-    def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict[str, Path]:
+    def plots(
+        self, suite: Suite, results: Results, tables: Tables, folder: Path
+    ) -> dict[str, Path]:
         """Write this kind's plots into ``folder``; returns name -> path."""
         return {}
 

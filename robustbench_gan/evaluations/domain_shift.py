@@ -113,11 +113,16 @@ class DomainShift(Evaluation):
                     "cell_id": cell_id,
                 }
             )
-        tables.set("domain_shift", pd.DataFrame(rows, columns=DOMAIN_SHIFT_COLUMNS), csv="domain_shift.csv")
+        tables.set(
+            "domain_shift", pd.DataFrame(rows, columns=DOMAIN_SHIFT_COLUMNS), csv="domain_shift.csv"
+        )
         if found:
             gens = {g.label: g for g in suite.generators}
             board = pd.concat(
-                [tables["leaderboard"], pd.DataFrame(leaderboard_rows(suite, results, found, gens))],
+                [
+                    tables["leaderboard"],
+                    pd.DataFrame(leaderboard_rows(suite, results, found, gens)),
+                ],
                 ignore_index=True,
             )
             order = {label: i for i, label in enumerate(results.models)}

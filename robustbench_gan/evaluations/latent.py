@@ -185,4 +185,6 @@ def latent_text(frame: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:
         markdown_table(with_model_column(frame)),
         "",
     ]
-    return lines + [f"![{name}]({path})" for name, path in plots.items() if name.startswith("latent_")]
+    return lines + [
+        f"![{name}]({path})" for name, path in plots.items() if name.startswith("latent_")
+    ]

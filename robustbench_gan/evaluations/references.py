@@ -95,7 +95,9 @@ class References(Evaluation):
                     "difference": ours - ref.value,
                 }
             )
-        tables.set("references", pd.DataFrame(rows, columns=REFERENCE_COLUMNS), csv="references.csv")
+        tables.set(
+            "references", pd.DataFrame(rows, columns=REFERENCE_COLUMNS), csv="references.csv"
+        )
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         references, findings = tables["references"], findings_of(suite)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
 from importlib import metadata
 from typing import TypeVar
 
@@ -13,7 +12,13 @@ from .base import Evaluation
 
 E = TypeVar("E", bound=type[Evaluation])
 GROUP = "robustbench_gan.evaluations"
-NOT_KINDS = {"base", "registry", "records", "common", "attack_text"}  # helper modules of this folder
+NOT_KINDS = {
+    "base",
+    "registry",
+    "records",
+    "common",
+    "attack_text",
+}  # helper modules of this folder
 
 
 class EvaluationRegistry:
@@ -35,6 +40,10 @@ class EvaluationRegistry:
             raise ValueError(f"evaluation kind {name!r} is already registered")
         self._kinds[name] = cls()
         return cls
+
+    def remove(self, name: str) -> None:
+        """Unregister kind ``name`` (tests that add a kind of their own clean up with it)."""
+        del self._kinds[name]
 
     def _load(self) -> None:
         if self._loaded:
@@ -69,8 +78,6 @@ class EvaluationRegistry:
         self._load()
         return sorted(self._kinds)
 
-    def by_stage(self, hook: Callable[[Evaluation], int]) -> list[Evaluation]:
-        return sorted(self.ordered(), key=hook)
 
 
 EVALUATIONS = EvaluationRegistry()

@@ -162,7 +162,9 @@ def attach_domain(ctx: Context, gan: nn.Module, seed: int) -> None:
 
 def trained(results: Results) -> dict[str, GanTrainResult]:
     """Generator label -> its training result."""
-    return {label: GanTrainResult.from_json(f.result) for label, f in results.of("train_gan").items()}
+    return {
+        label: GanTrainResult.from_json(f.result) for label, f in results.of("train_gan").items()
+    }
 
 
 def judged(name: str, judge: str) -> str:

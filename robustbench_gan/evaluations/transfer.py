@@ -78,9 +78,7 @@ class Transfer(Evaluation):
         per_eps = []
         for eps, adv_eps in zip(source.spec["eps"], adv):
             correct = predict(receiver, adv_eps) == y
-            per_eps.append(
-                TransferBudget(eps, share(correct), share(~correct, of=clean_correct))
-            )
+            per_eps.append(TransferBudget(eps, share(correct), share(~correct, of=clean_correct)))
         return CellOutput(TransferResult(share(clean_correct), per_eps).to_json())
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
@@ -150,5 +148,7 @@ def transfer_text(plots: Mapping[str, str]) -> list[str]:
         "",
     ]
     return lines + [
-        f"![transfer {name}]({path})" for name, path in plots.items() if name.startswith("transfer_")
+        f"![transfer {name}]({path})"
+        for name, path in plots.items()
+        if name.startswith("transfer_")
     ]

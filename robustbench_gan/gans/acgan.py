@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 from .dcgan import LEAK, DCGenerator, _width, init_dcgan_weights, square_stages
 
 
@@ -91,6 +91,7 @@ class ACGAN(GAN):
 
 
 @GENERATORS.register("acgan")
+@records_config
 def acgan(
     *,
     in_shape: Sequence[int],
@@ -128,15 +129,6 @@ def acgan(
         num_classes=num_classes,
         conditional=True,
         out_shape=(channels, height, height),
-        config=dict(
-            in_shape=(channels, height, height),
-            num_classes=num_classes,
-            nz=nz,
-            ngf=ngf,
-            ndf=ndf,
-            embed_dim=embed_dim,
-            dropout=dropout,
-        ),
         train_defaults=dict(loss="nonsaturating", d_steps=1, lr=2e-4, beta1=0.5),
     )
     gan.apply(init_dcgan_weights)

@@ -15,17 +15,26 @@ Hooks a family may override (the defaults suit a plain GAN):
   (CycleGAN translates test images rather than sampling z);
 - ``fit``: a family with its own training scheme (CycleGAN) defines it and ``train_gan``
   hands over to it.
+
+A registered factory is decorated with ``records_config``, which stores the arguments it
+was called with (defaults included) as ``gan.config``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 import torch
 from torch import Tensor, nn
 
 from ..utils import batch_slices, torch_generator
+
+Factory = TypeVar("Factory", bound=Callable[..., "GAN"])
+ConfigNormalizer = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class GAN(nn.Module):
@@ -35,7 +44,8 @@ class GAN(nn.Module):
     ``discriminator(x, labels)`` takes images in [-1, 1] and returns one logit per
     image; ``labels`` is ``None`` for an unconditional GAN. ``config`` holds the
     keyword arguments of the registered factory that built this GAN, so
-    ``GENERATORS.create(name, **gan.config)`` rebuilds it (e.g. to load a checkpoint).
+    ``GENERATORS.create(name, **gan.config)`` rebuilds it (e.g. to load a checkpoint); the
+    factory's ``records_config`` decorator sets it, a GAN built otherwise may pass it.
     """
 
     def __init__(
@@ -160,3 +170,55 @@ class GAN(nn.Module):
         if n and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes})")
         return labels
+
+
+@overload
+def records_config(factory: Factory, /) -> Factory: ...
+
+
+@overload
+def records_config(
+    *, normalize: ConfigNormalizer | None = None
+) -> Callable[[Factory], Factory]: ...
+
+
+def records_config(
+    factory: Factory | None = None, /, *, normalize: ConfigNormalizer | None = None
+) -> Factory | Callable[[Factory], Factory]:
+    """Decorator for a registered generator factory (``@records_config`` or
+    ``@records_config(normalize=...)``): the GAN it returns gets as ``config`` the arguments
+    of the call, bound to the factory's signature with the defaults filled in, so that
+    ``GENERATORS.create(name, **gan.config)`` rebuilds the same GAN and no argument can be
+    left out.
+
+    ``in_shape`` is stored as a tuple of ints. ``normalize`` maps the bound arguments to the
+    values the factory actually built with (e.g. a variant's paper values for arguments
+    left as None), so the config reads the same however the GAN was asked for; it must not
+    change what the factory builds from them. The call itself is passed on unchanged.
+    """
+
+    def decorate(factory: Factory) -> Factory:
+        signature = inspect.signature(factory)
+        kinds = {p.kind for p in signature.parameters.values()}
+        if inspect.Parameter.VAR_POSITIONAL in kinds:
+            raise TypeError(f"{factory.__name__}: a recorded factory takes no *args")
+
+        @functools.wraps(factory)
+        def build(*args: Any, **kwargs: Any) -> GAN:
+            gan = factory(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            config: dict[str, Any] = {}
+            for name, value in bound.arguments.items():
+                if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                    config.update(value)
+                else:
+                    config[name] = value
+            if "in_shape" in config:
+                config["in_shape"] = tuple(int(s) for s in config["in_shape"])
+            gan.config = normalize(config) if normalize is not None else config
+            return gan
+
+        return build  # type: ignore[return-value]
+
+    return decorate if factory is None else decorate(factory)

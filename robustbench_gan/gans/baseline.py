@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 from .train import GanHistory, GanTrainConfig, Monitor
 
 
@@ -41,7 +42,6 @@ class ClassMeans(GAN):
             num_classes=num_classes,
             conditional=True,
             out_shape=shape,
-            config=dict(in_shape=shape, num_classes=int(num_classes)),
         )
         self.register_buffer("means", torch.zeros(num_classes, *shape))
         self.register_buffer("sigma", torch.zeros(()))
@@ -81,7 +81,13 @@ class ClassMeans(GAN):
         return GanHistory(steps=0, seconds=time.perf_counter() - start)
 
 
+def _int_classes(config: dict[str, Any]) -> dict[str, Any]:
+    """The number of classes as an int (as the buffers were built)."""
+    return {**config, "num_classes": int(config["num_classes"])}
+
+
 @GENERATORS.register("class_means")
+@records_config(normalize=_int_classes)
 def class_means(*, in_shape: Sequence[int], num_classes: int = 10) -> GAN:
     """The class-mean-plus-noise baseline; ``train_gan`` fits it in one pass."""
     return ClassMeans(in_shape=in_shape, num_classes=num_classes)

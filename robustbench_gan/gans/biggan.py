@@ -44,7 +44,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 from .dcgan import square_stages
 from .progan import MovingAverage, level_widths
 
@@ -217,6 +217,7 @@ class BigGAN(GAN):
 
 
 @GENERATORS.register("biggan")
+@records_config
 def biggan(
     *,
     in_shape: Sequence[int],
@@ -256,15 +257,5 @@ def biggan(
         num_classes=num_classes,
         conditional=True,
         out_shape=(channels, height, height),
-        config=dict(
-            in_shape=(channels, height, height),
-            num_classes=num_classes,
-            nz=nz,
-            ngf=ngf,
-            ndf=ndf,
-            shared_dim=shared_dim,
-            ema_decay=ema_decay,
-            truncation=truncation,
-        ),
         train_defaults=dict(loss="hinge", d_steps=2, lr=5e-5, d_lr=2e-4, beta1=0.0, beta2=0.999),
     )

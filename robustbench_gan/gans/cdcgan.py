@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 from .dcgan import build_dcgan
 
 
 @GENERATORS.register("cdcgan")
+@records_config
 def cdcgan(
     *, in_shape: Sequence[int], num_classes: int = 10, nz: int = 100, ngf: int = 64, ndf: int = 64
 ) -> GAN:

@@ -1,4 +1,6 @@
-"""CycleGAN: Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using
+"""The CycleGAN family: the registered translator and its factory.
+
+CycleGAN: Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using
 Cycle-Consistent Adversarial Networks", ICCV 2017 -- with the losses of its two
 contemporaries as variants: DualGAN (Yi, Zhang, Tan & Gong, ICCV 2017) and DiscoGAN
 (Kim, Cha, Kim, Lee & Kim, ICML 2017).
@@ -9,54 +11,14 @@ real images of their domain from translated ones. ``gan.generator`` is an
 ``nn.ModuleDict`` with keys ``"ab"`` and ``"ba"``, ``gan.discriminator`` one with keys
 ``"a"`` and ``"b"``; there is no z (``nz = 0``) and no class conditioning.
 
-Architecture (paper, Appendix 7.2):
+The family lives in four more modules:
 
-- generator (Johnson et al. 2016): reflection padding and a 7x7 convolution to ``ngf``
-  channels, stride-2 3x3 convolutions doubling the width, ``n_res`` residual blocks
-  (two 3x3 convolutions each), stride-2 transposed convolutions back up, a 7x7
-  convolution to the image channels and tanh; instance norm and ReLU after every inner
-  convolution. The paper downsamples twice with 6 blocks for 128x128 and 9 for 256x256;
-  we downsample once for sides under 16 (8x8 digits: 8 -> 4) and twice otherwise
-  (28 -> 7, 32 -> 8);
-- discriminator: a PatchGAN of 4x4 convolutions, LeakyReLU(0.2), instance norm except on
-  the first layer, widths ``ndf * 2^i`` (capped at 8 ndf), ending in a map of patch
-  logits. The paper's 70x70 PatchGAN has three stride-2 layers; we use one for sides
-  under 16, two under 64 (receptive fields 16 and 34 pixels), three from 64 up;
-- weights from N(0, 0.02), biases 0.
-
-Losses and paper defaults per ``variant`` (the nets are the same for all three; the
-original DualGAN used a U-Net and DiscoGAN an encoder-decoder, which we do not copy):
-
-- ``cyclegan``: least-squares GAN loss (``loss = "lsgan"``; D's loss halved), L1 cycle
-  loss with weight lambda = 10, identity loss ``|G_AB(b) - b|_1 + |G_BA(a) - a|_1`` with
-  weight 0.5 lambda (``identity_weight = 0.5``), D fed from a history of the 50 latest
-  fakes (``pool_size = 50``, Shrivastava et al. 2017), Adam lr 2e-4, beta1 0.5. The paper
-  uses batches of 1 and decays the learning rate linearly to 0 over the second half of
-  training; we keep it constant;
-- ``dualgan``: the Wasserstein GAN objective with weight clipping (the critic's weights
-  clamped to [-c, c] after each update; the paper sets c in [0.01, 0.1], we default to
-  ``weight_clip = 0.01``), n_critic = 2 critic updates per generator update, RMSProp
-  (lr 5e-5, WGAN's), an L1 reconstruction loss, no identity loss and no history pool. The
-  paper's reconstruction weights lambda_U, lambda_V lie in [100, 1000]; we default to 100
-  (on 8x8 digits this leaves the critic's signal too weak within a CPU budget: cycle
-  weight 2 and lr 5e-4 train well there). Here the objective is the ``"wgan_gp"`` loss with ``gp_weight = 0`` (a positive
-  ``gp_weight`` adds the gradient penalty on top of the clipping);
-- ``discogan``: the standard GAN loss (binary cross-entropy, ``loss = "nonsaturating"``),
-  a squared-error (L2 / MSE) reconstruction loss with weight 1 (the paper's
-  L_G = L_GAN + L_CONST for each direction), no identity loss and no pool, Adam lr 2e-4,
-  betas (0.5, 0.999).
-
-The training loss can be overridden with the suite's ``train = {loss = ...}``; the
-reconstruction distance and optimizer stay the variant's.
-
-Domains (``domain``): ``"invert"`` (B = 1 - A) or ``"rotate"`` (B = A rotated 90 degrees
-counter-clockwise), or the name of another dataset of the same image shape (e.g.
-``"fashion_mnist"`` for MNIST), whose images the runner attaches with
-``gan.attach_domain_b(train, test)``. For a transform, training is unpaired: the training
-images are split by a seeded permutation into two disjoint halves, A = the first half and
-B = T(second half), so no pair (a, T(a)) is ever shown. Metrics look at ``G_BA`` applied to
-the B counterparts of the real test images (labels kept for the class-preserving
-transforms, so label fidelity asks whether the class survives translation).
+- ``translation_nets``: the ResNet generator and PatchGAN discriminator (architecture);
+- ``translation_domains``: domain B (``domain``: ``"invert"``, ``"rotate"`` or a dataset
+  name) and the unpaired split of the training images;
+- ``cyclegan_training``: the variants (``variant``: ``cyclegan``, ``dualgan``,
+  ``discogan``), their losses, optimizers and paper defaults, and the fit loop;
+- ``image_pool``: the history of fakes the discriminators are fed from.
 
 On the ``invert`` domain the identity loss contradicts the mapping sought (G_AB(b) should
 be 1 - b, not b): set ``identity_weight = 0`` there. Cycle consistency alone accepts any
@@ -67,217 +29,57 @@ on every seed we tried (fidelity about 0.9).
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import trange
 
 from ..errors import UserError
-from ..registry import DATASETS, GENERATORS
+from ..registry import GENERATORS
 from ..utils import batch_slices
-from .base import GAN
-from .losses import discriminator_loss, generator_loss, gradient_penalty
-from .train import GanHistory, GanTrainConfig, Monitor, accumulated_update, autocast
+from .base import GAN, records_config
+from .cyclegan_training import (
+    VARIANT_SETTINGS,
+    VARIANTS,
+    Variant,
+    fit_translator,
+    variant_settings,
+)
+from .image_pool import ImagePool
+from .train import GanHistory, GanTrainConfig, Monitor
+from .translation_domains import TRANSFORMS, DomainB, check_domain
+from .translation_nets import (
+    LEAK,
+    MAX_WIDTH_MULTIPLIER,
+    PatchDiscriminator,
+    ResidualBlock,
+    ResnetGenerator,
+    discriminator_downsamplings,
+    generator_downsamplings,
+    init_weights,
+)
 
-LEAK = 0.2
-MAX_WIDTH_MULTIPLIER = 8
+# the module's public names before it was split keep working from here
+__all__ = [
+    "GRID_IMAGES",
+    "LEAK",
+    "MAX_WIDTH_MULTIPLIER",
+    "TRANSFORMS",
+    "VARIANTS",
+    "CycleGAN",
+    "ImagePool",
+    "PatchDiscriminator",
+    "ResidualBlock",
+    "ResnetGenerator",
+    "Variant",
+    "cyclegan",
+    "discriminator_downsamplings",
+    "generator_downsamplings",
+    "init_weights",
+]
+
 GRID_IMAGES = 8  # test images per row of the sample grid
-
-TRANSFORMS: dict[str, Callable[[Tensor], Tensor]] = {
-    "invert": lambda x: 1 - x,
-    "rotate": lambda x: torch.rot90(x, 1, dims=(2, 3)),  # counter-clockwise
-}
-
-
-# -- history of generated images ------------------------------------------------------
-
-
-class ImagePool:
-    """The latest ``size`` generated images (Shrivastava et al. 2017; CycleGAN Sec. 4).
-
-    ``query(fakes, rng)`` returns what D sees instead of ``fakes``: while the pool is
-    filling, each fake goes in and comes back; once full, each fake is swapped, with
-    probability 1/2, for a random stored one (which it replaces). ``size = 0`` passes
-    fakes through. The coins and slots come from ``rng``.
-    """
-
-    def __init__(self, size: int) -> None:
-        if size < 0:
-            raise ValueError(f"pool size must be >= 0, got {size}")
-        self.size = size
-        self.count = 0
-        self.images: Tensor | None = None
-
-    def __len__(self) -> int:
-        return self.count
-
-    def query(self, fakes: Tensor, rng: torch.Generator) -> Tensor:
-        fakes = fakes.detach()
-        if self.size == 0:
-            return fakes
-        if self.images is None:
-            self.images = fakes.new_empty(self.size, *fakes.shape[1:])
-        coins = torch.rand(len(fakes), generator=rng).tolist()
-        slots = torch.randint(self.size, (len(fakes),), generator=rng).tolist()
-        out = fakes.clone()
-        for i, (coin, slot) in enumerate(zip(coins, slots)):
-            if self.count < self.size:
-                self.images[self.count] = fakes[i]
-                self.count += 1
-            elif coin < 0.5:
-                out[i] = self.images[slot]
-                self.images[slot] = fakes[i]
-        return out
-
-
-# -- networks ---------------------------------------------------------------------------
-
-
-def _norm(width: int) -> nn.Module:
-    return nn.InstanceNorm2d(width)  # no affine parameters, no running statistics (paper's code)
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(width, width, 3, bias=False),
-            _norm(width),
-            nn.ReLU(True),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(width, width, 3, bias=False),
-            _norm(width),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
-
-
-class ResnetGenerator(nn.Module):
-    """Image in [-1, 1] -> image in [-1, 1] of the same shape."""
-
-    def __init__(self, *, channels: int, ngf: int, n_down: int, n_res: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(channels, ngf, 7, bias=False),
-            _norm(ngf),
-            nn.ReLU(True),
-        ]
-        for i in range(n_down):
-            w = ngf * 2**i
-            layers += [nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), _norm(2 * w), nn.ReLU(True)]
-        layers += [ResidualBlock(ngf * 2**n_down) for _ in range(n_res)]
-        for i in reversed(range(n_down)):
-            w = ngf * 2 ** (i + 1)
-            layers += [
-                nn.ConvTranspose2d(w, w // 2, 3, 2, 1, output_padding=1, bias=False),
-                _norm(w // 2),
-                nn.ReLU(True),
-            ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-class PatchDiscriminator(nn.Module):
-    """Image in [-1, 1] -> a map of patch logits, shape (N, 1, h, w)."""
-
-    def __init__(self, *, channels: int, ndf: int, n_down: int) -> None:
-        super().__init__()
-        widths = [ndf * min(2**i, MAX_WIDTH_MULTIPLIER) for i in range(n_down + 1)]
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(LEAK)]
-        for i in range(1, n_down + 1):
-            stride = 2 if i < n_down else 1  # the last hidden layer keeps the resolution
-            layers += [
-                nn.Conv2d(widths[i - 1], widths[i], 4, stride, 1, bias=False),
-                _norm(widths[i]),
-                nn.LeakyReLU(LEAK),
-            ]
-        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-def init_weights(module: nn.Module) -> None:
-    """Convolution weights N(0, 0.02), biases 0 (the paper's code)."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-
-def generator_downsamplings(side: int) -> int:
-    return 1 if side < 16 else 2
-
-
-def discriminator_downsamplings(side: int) -> int:
-    return 1 if side < 16 else 2 if side < 64 else 3
-
-
-# -- variants ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Variant:
-    """What a variant changes: reconstruction distance, optimizer and paper defaults."""
-
-    reconstruction: str  # "l1" | "l2"
-    optimizer: str  # "adam" | "rmsprop"
-    cycle_weight: float
-    identity_weight: float  # times cycle_weight
-    pool_size: int
-    weight_clip: float  # 0: none
-    train_defaults: dict[str, Any]
-
-
-VARIANTS: dict[str, Variant] = {
-    "cyclegan": Variant(
-        reconstruction="l1",
-        optimizer="adam",
-        cycle_weight=10.0,
-        identity_weight=0.5,
-        pool_size=50,
-        weight_clip=0.0,
-        train_defaults={"loss": "lsgan", "beta1": 0.5},
-    ),
-    "dualgan": Variant(
-        reconstruction="l1",
-        optimizer="rmsprop",
-        cycle_weight=100.0,
-        identity_weight=0.0,
-        pool_size=0,
-        weight_clip=0.01,
-        train_defaults={"loss": "wgan_gp", "gp_weight": 0.0, "d_steps": 2, "lr": 5e-5},
-    ),
-    "discogan": Variant(
-        reconstruction="l2",
-        optimizer="adam",
-        cycle_weight=1.0,
-        identity_weight=0.0,
-        pool_size=0,
-        weight_clip=0.0,
-        train_defaults={"loss": "nonsaturating", "beta1": 0.5},
-    ),
-}
-
-
-def _reconstruction_error(kind: str, x: Tensor, target: Tensor) -> Tensor:
-    diff = (x - target).float()
-    return diff.abs().mean() if kind == "l1" else diff.pow(2).mean()
-
-
-# -- the translator ---------------------------------------------------------------------
 
 
 class CycleGAN(GAN):
@@ -315,19 +117,6 @@ class CycleGAN(GAN):
             num_classes=num_classes,
             conditional=False,
             out_shape=shape,
-            config=dict(
-                in_shape=shape,
-                num_classes=num_classes,
-                domain=domain,
-                variant=variant,
-                ngf=ngf,
-                ndf=ndf,
-                n_res=n_res,
-                pool_size=pool_size,
-                cycle_weight=cycle_weight,
-                identity_weight=identity_weight,
-                weight_clip=weight_clip,
-            ),
             train_defaults=spec.train_defaults,
         )
         self.domain = domain
@@ -338,53 +127,26 @@ class CycleGAN(GAN):
         self.cycle_weight = cycle_weight
         self.identity_weight = identity_weight
         self.weight_clip = weight_clip
-        self._domain_b: dict[str, Tensor] | None = None  # attached images, not state
+        self.domain_b_images = DomainB(domain, self.out_shape)  # not state
         self.apply(init_weights)
 
-    # -- domain B ----------------------------------------------------------------------
+    # -- domain B (``translation_domains``) ----------------------------------------------
     @property
     def is_transform(self) -> bool:
-        return self.domain in TRANSFORMS
+        return self.domain_b_images.is_transform
 
     def attach_domain_b(self, train_images: Tensor, test_images: Tensor) -> None:
         """The B images of a dataset domain (kept as plain attributes, not in the state)."""
-        if self.is_transform:
-            raise UserError(f"cyclegan domain {self.domain!r} is a transform; no images to attach")
-        for images in (train_images, test_images):
-            if images.ndim != 4 or tuple(images.shape[1:]) != self.out_shape or not len(images):
-                raise UserError(
-                    f"domain {self.domain!r} needs images of shape {self.out_shape}, "
-                    f"got {tuple(images.shape)}"
-                )
-        self._domain_b = {"train": train_images.float(), "test": test_images.float()}
+        self.domain_b_images.attach(train_images, test_images)
 
     def domain_b(self, x: Tensor, *, split: str) -> Tensor:
         """B images for the A images ``x``: T(x) for a transform, else as many attached
         ``split`` images, the first ones in order (cycled when there are fewer)."""
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        if self.is_transform:
-            return TRANSFORMS[self.domain](x)
-        images = self._attached(split)
-        return images[torch.arange(len(x)) % len(images)]
-
-    def _attached(self, split: str) -> Tensor:
-        if self._domain_b is None:
-            raise UserError(
-                f"cyclegan domain {self.domain!r} is a dataset: its images must be attached "
-                "with gan.attach_domain_b(train_images, test_images) first"
-            )
-        return self._domain_b[split]
+        return self.domain_b_images.counterparts(x, split=split)
 
     def _training_domains(self, x: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         """Unpaired A and B training images in [0, 1]."""
-        if not self.is_transform:
-            return x, self._attached("train")
-        if len(x) < 2:
-            raise UserError("cyclegan needs at least 2 training images to split into A and B")
-        order = torch.randperm(len(x), generator=rng)
-        half = len(x) // 2
-        return x[order[:half]], TRANSFORMS[self.domain](x[order[half:]])
+        return self.domain_b_images.unpaired(x, rng)
 
     # -- translation -------------------------------------------------------------------
     def translate(self, x: Tensor, direction: str = "ab", batch_size: int = 256) -> Tensor:
@@ -433,7 +195,7 @@ class CycleGAN(GAN):
         rows = [a, fake_b, self.translate(fake_b, "ba"), b, self.translate(b, "ba")]
         return torch.cat(rows), len(a)
 
-    # -- training ----------------------------------------------------------------------
+    # -- training (``cyclegan_training``) ------------------------------------------------
     def fit(
         self,
         x: Tensor,
@@ -447,148 +209,30 @@ class CycleGAN(GAN):
         monitor: Monitor | None,
     ) -> GanHistory:
         """Train on the images ``x`` (labels unused); called by ``gans.train.train_gan``.
-
-        Each step makes ``d_steps`` updates of both discriminators (on fresh minibatches,
-        fakes through the history pools) and one update of both generators. ``history``
-        holds D_A + D_B, the total generator objective and ``series["cycle_error"]``: the
-        mean L1 distance, in [0, 1] units, of A -> B -> A and B -> A -> B to the input.
-        """
-        c = config
-        device = torch.device(device)
-        domain_a, domain_b = (d.float() * 2 - 1 for d in self._training_domains(x, rng))
-        pools = {"a": ImagePool(self.pool_size), "b": ImagePool(self.pool_size)}
-        opt_g = self._optimizer(self.generator.parameters(), c.lr, c)
-        opt_d = self._optimizer(self.discriminator.parameters(), c.d_lr or c.lr, c)
-        cycle_errors: list[float] = []
-
-        def minibatch() -> tuple[Tensor, Tensor]:
-            ia = torch.randint(len(domain_a), (c.batch_size,), generator=rng)
-            ib = torch.randint(len(domain_b), (c.batch_size,), generator=rng)
-            return domain_a[ia].to(device), domain_b[ib].to(device)
-
-        def d_loss() -> Tensor:
-            a, b = minibatch()
-            with torch.no_grad(), autocast(device, amp):
-                fake_b, fake_a = self.generator["ab"](a), self.generator["ba"](b)
-            fake_a, fake_b = pools["a"].query(fake_a, rng), pools["b"].query(fake_b, rng)
-            return self._critic_loss("a", a, fake_a.float(), c, rng, amp) + self._critic_loss(
-                "b", b, fake_b.float(), c, rng, amp
-            )
-
-        def g_loss() -> Tensor:
-            loss, cycle_error = self._generator_objective(*minibatch(), c.loss, amp)
-            cycle_errors.append(cycle_error)
-            return loss
-
-        history = GanHistory(steps=c.steps, options=self._options(c))
-        start = time.perf_counter()
-        self.train()
-        bar = trange(c.steps, desc=self.variant, disable=not progress, leave=False)
-        try:
-            for step in bar:
-                d_total = 0.0
-                for _ in range(c.d_steps):
-                    d_total += accumulated_update(opt_d, d_loss, c.accumulate)
-                    self._clip_critics()
-                history.d_loss.append(d_total / c.d_steps)
-                history.g_loss.append(accumulated_update(opt_g, g_loss, c.accumulate))
-                history.series.setdefault("cycle_error", []).append(
-                    sum(cycle_errors) / len(cycle_errors)
-                )
-                cycle_errors.clear()
-                if (
-                    monitor is not None
-                    and c.fid_every
-                    and ((step + 1) % c.fid_every == 0 or step + 1 == c.steps)
-                ):
-                    history.monitor.append({"step": step + 1, **monitor(self)})
-                bar.set_postfix(
-                    d=f"{history.d_loss[-1]:.3f}",
-                    g=f"{history.g_loss[-1]:.3f}",
-                    cycle=f"{history.series['cycle_error'][-1]:.3f}",
-                    refresh=False,
-                )
-        finally:
-            self.eval()
-            bar.close()
-        history.seconds = time.perf_counter() - start
-        return history
-
-    def _optimizer(self, params, lr: float, c: GanTrainConfig) -> torch.optim.Optimizer:
-        if self.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=lr)
-        return torch.optim.Adam(params, lr=lr, betas=(c.beta1, c.beta2))
-
-    def _options(self, c: GanTrainConfig) -> dict[str, Any]:
-        return {
-            **dataclasses.asdict(c),
-            "variant": self.variant,
-            "domain": self.domain,
-            "reconstruction": self.reconstruction,
-            "optimizer": self.optimizer,
-            "cycle_weight": self.cycle_weight,
-            "identity_weight": self.identity_weight,
-            "pool_size": self.pool_size,
-            "weight_clip": self.weight_clip,
-        }
-
-    def _critic_loss(
-        self,
-        side: str,
-        real: Tensor,
-        fake: Tensor,
-        c: GanTrainConfig,
-        rng: torch.Generator,
-        amp: bool,
-    ) -> Tensor:
-        critic = self.discriminator[side]
-        with autocast(real.device, amp):
-            loss = discriminator_loss(c.loss, critic(real).float(), critic(fake).float())
-        if c.loss == "wgan_gp" and c.gp_weight:
-            loss = loss + c.gp_weight * gradient_penalty(critic, real, fake, generator=rng)
-        return loss
-
-    def _generator_objective(
-        self, a: Tensor, b: Tensor, loss: str, amp: bool
-    ) -> tuple[Tensor, float]:
-        """Adversarial + cycle (+ identity) loss of both generators, and the cycle error."""
-        g_ab, g_ba = self.generator["ab"], self.generator["ba"]
-        with autocast(a.device, amp):
-            fake_b, fake_a = g_ab(a), g_ba(b)
-            rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
-            total = generator_loss(loss, self.discriminator["b"](fake_b).float())
-            total = total + generator_loss(loss, self.discriminator["a"](fake_a).float())
-            cycle = _reconstruction_error(self.reconstruction, rec_a, a)
-            cycle = cycle + _reconstruction_error(self.reconstruction, rec_b, b)
-            total = total + self.cycle_weight * cycle
-            if self.identity_weight:
-                same = (g_ab(b) - b).float().abs().mean() + (g_ba(a) - a).float().abs().mean()
-                total = total + self.cycle_weight * self.identity_weight * same
-        with torch.no_grad():  # mean L1 in [0, 1] units: halve the [-1, 1] distance
-            error = ((rec_a - a).abs().mean() + (rec_b - b).abs().mean()) / 4
-        return total, float(error)
-
-    def _clip_critics(self) -> None:
-        if self.weight_clip:
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-self.weight_clip, self.weight_clip)
+        See ``cyclegan_training.fit_translator``."""
+        return fit_translator(
+            self,
+            x,
+            config=config,
+            rng=rng,
+            device=device,
+            progress=progress,
+            amp=amp,
+            monitor=monitor,
+        )
 
 
 # -- the registered factory -----------------------------------------------------------
 
 
-def _check_domain(domain: str, shape: tuple[int, int, int]) -> None:
-    if domain == "rotate" and shape[1] != shape[2]:
-        raise UserError(f"cyclegan domain 'rotate' needs square images, got {shape[1]}x{shape[2]}")
-    if domain not in TRANSFORMS and domain not in DATASETS:
-        raise UserError(
-            f"unknown cyclegan domain {domain!r}: use a transform ({', '.join(TRANSFORMS)}) "
-            "or the name of a dataset with the same image shape"
-        )
+def _resolved(config: dict[str, Any]) -> dict[str, Any]:
+    """The recorded arguments with the settings the translator was built with."""
+    settings = variant_settings(config["variant"], **{k: config[k] for k in VARIANT_SETTINGS})
+    return {**config, **settings}
 
 
 @GENERATORS.register("cyclegan")
+@records_config(normalize=_resolved)
 def cyclegan(
     *,
     in_shape: Sequence[int],
@@ -625,14 +269,13 @@ def cyclegan(
         )
     if min(ngf, ndf, num_classes) < 1 or n_res < 0:
         raise UserError("ngf, ndf and num_classes must be positive and n_res >= 0")
-    _check_domain(domain, shape)
-    spec = VARIANTS[variant]
-    pick = lambda value, default: default if value is None else value  # noqa: E731
-    settings = dict(
-        pool_size=int(pick(pool_size, spec.pool_size)),
-        cycle_weight=float(pick(cycle_weight, spec.cycle_weight)),
-        identity_weight=float(pick(identity_weight, spec.identity_weight)),
-        weight_clip=float(pick(weight_clip, spec.weight_clip)),
+    check_domain(domain, shape)
+    settings = variant_settings(
+        variant,
+        pool_size=pool_size,
+        cycle_weight=cycle_weight,
+        identity_weight=identity_weight,
+        weight_clip=weight_clip,
     )
     if min(settings.values()) < 0:
         raise UserError(f"cyclegan weights and pool size must be >= 0, got {settings}")

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 
 MAX_WIDTH_MULTIPLIER = 8
 LEAK = 0.2
@@ -165,15 +165,13 @@ def build_dcgan(
         num_classes=num_classes,
         conditional=conditional,
         out_shape=(channels, height, height),
-        config=dict(
-            in_shape=(channels, height, height), num_classes=num_classes, nz=nz, ngf=ngf, ndf=ndf
-        ),
     )
     gan.apply(init_dcgan_weights)
     return gan
 
 
 @GENERATORS.register("dcgan")
+@records_config
 def dcgan(
     *, in_shape: Sequence[int], num_classes: int = 10, nz: int = 100, ngf: int = 64, ndf: int = 64
 ) -> GAN:

@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Any
 
 from torch import Tensor, nn
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 
 
 class Maxout(nn.Module):
@@ -98,7 +99,13 @@ class MaxoutDiscriminator(nn.Module):
         return self.net(x).flatten()
 
 
+def _int_widths(config: dict[str, Any]) -> dict[str, Any]:
+    """The hidden widths as lists of ints (as the nets were built)."""
+    return {**config, **{k: [int(w) for w in config[k]] for k in ("g_hidden", "d_hidden")}}
+
+
 @GENERATORS.register("gan")
+@records_config(normalize=_int_widths)
 def gan(
     *,
     in_shape: Sequence[int],
@@ -137,15 +144,5 @@ def gan(
         num_classes=num_classes,
         conditional=False,
         out_shape=out_shape,
-        config=dict(
-            in_shape=out_shape,
-            num_classes=num_classes,
-            nz=nz,
-            g_hidden=g_hidden,
-            d_hidden=d_hidden,
-            pieces=pieces,
-            dropout=dropout,
-            input_dropout=input_dropout,
-        ),
         train_defaults=dict(loss="nonsaturating", d_steps=1, lr=2e-4, beta1=0.5),
     )

@@ -49,7 +49,7 @@ from torch.nn import functional as F
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 from .dcgan import square_stages
 
 LEAK = 0.2
@@ -313,6 +313,7 @@ class ProGAN(GAN):
 
 
 @GENERATORS.register("progan")
+@records_config
 def progan(
     *,
     in_shape: Sequence[int],
@@ -341,15 +342,6 @@ def progan(
         num_classes=num_classes,
         conditional=False,
         out_shape=(channels, height, height),
-        config=dict(
-            in_shape=(channels, height, height),
-            num_classes=num_classes,
-            nz=nz,
-            ngf=ngf,
-            ndf=ndf,
-            phase_images=phase_images,
-            ema_decay=ema_decay,
-        ),
         train_defaults=dict(
             loss="wgan_gp", gp_weight=10.0, drift=0.001, lr=0.001, beta1=0.0, beta2=0.99, d_steps=1
         ),

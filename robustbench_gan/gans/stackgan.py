@@ -49,7 +49,7 @@ from torch.nn import functional as F
 
 from ..errors import UserError
 from ..registry import GENERATORS
-from .base import GAN
+from .base import GAN, records_config
 from .dcgan import LEAK, _width, init_dcgan_weights, stage_plan
 
 MAX_ENCODER_STAGES = 2  # the paper's stage-II encoder downsamples 64 -> 16
@@ -264,6 +264,7 @@ class StackGAN(GAN):
 
 
 @GENERATORS.register("stackgan")
+@records_config
 def stackgan(
     *,
     in_shape: Sequence[int],
@@ -321,18 +322,6 @@ def stackgan(
         num_classes=num_classes,
         conditional=True,
         out_shape=(channels, height, width),
-        config=dict(
-            in_shape=(channels, height, width),
-            num_classes=num_classes,
-            nz=nz,
-            c_dim=c_dim,
-            d_cond_dim=d_cond_dim,
-            ngf=ngf,
-            ndf=ndf,
-            res_blocks=res_blocks,
-            kl_weight=kl_weight,
-            stage1_share=stage1_share,
-        ),
         train_defaults=dict(loss="nonsaturating", d_steps=1, lr=2e-4, beta1=0.5),
         kl_weight=kl_weight,
         stage1_share=stage1_share,

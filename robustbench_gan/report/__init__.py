@@ -1,0 +1,1 @@
+"""The report: tables assembled by the evaluation kinds, plots, report.md and publishing."""

@@ -60,7 +60,9 @@ class Context:
             return self.load(ref["trained"])
         members = [self.model(m) for m in ref["members"]]
         build_info = ref["build"]
-        extra = {"generator": self.load(build_info["generator"])} if "generator" in build_info else {}
+        extra = (
+            {"generator": self.load(build_info["generator"])} if "generator" in build_info else {}
+        )
         defense = build_defense(ref["build"]["defense"], extra, self.seed)
         return defense.build(members).to(self.device).eval()
 

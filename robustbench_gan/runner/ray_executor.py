@@ -20,6 +20,7 @@ from .context import Context
 from .local import is_finished, run_and_commit
 from .plan import Cell, Plan
 
+
 def import_ray() -> Any:
     try:
         import ray

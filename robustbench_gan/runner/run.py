@@ -16,8 +16,8 @@ import torch
 from .. import __version__
 from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
-from ..registry import DATASETS
 from ..evaluations import EVALUATIONS
+from ..registry import DATASETS
 from ..report.markdown import render_report
 from ..report.results import Finished, ModelInfo, Results
 from ..report.tables import Tables, build_tables

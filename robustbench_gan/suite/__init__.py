@@ -1,6 +1,5 @@
 """Suite files: TOML in, frozen dataclasses out (``load_suite``); see load.py for the format."""
 
-from .fields import UserError
 from .load import DEVICE_TYPES, load_suite, parse_suite, per_device
 from .specs import (
     BASELINE_GAN_LABEL,
@@ -23,7 +22,6 @@ __all__ = [
     "PluginSpec",
     "Suite",
     "TargetSpec",
-    "UserError",
     "load_suite",
     "parse_suite",
     "per_device",

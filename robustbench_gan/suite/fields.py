@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import UserError
 from ..models.train import TrainConfig
 from ..registry import Registry
+from .specs import PluginSpec
 
 
 def table(raw: Mapping[str, Any], key: str, parent: str = "") -> dict[str, Any]:

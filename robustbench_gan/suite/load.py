@@ -383,5 +383,3 @@ def check_defense_links(
                 where=f"{spec.where}.label",
             )
         known.append(spec.model_label)
-
-

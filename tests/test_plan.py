@@ -1,0 +1,148 @@
+"""The plan's cache keys: what changes a cell id and what must not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from robustbench_gan.runner.plan import build_plan, cell_hash
+from robustbench_gan.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = """
+name = "keys"
+seed = 0
+[dataset]
+name = "digits"
+[train]
+epochs = 1
+[eval]
+eps = [0, 0.1]
+n = 20
+[[targets]]
+name = "mlp"
+hidden = 8
+[[targets]]
+name = "small_cnn"
+width = 4
+[[defenses]]
+name = "fgsm_at"
+base = "small_cnn"
+eps = 0.1
+[[attacks]]
+name = "fgsm"
+[[attacks]]
+name = "pgd"
+steps = 3
+"""
+
+
+def plan_of(tmp_path: Path, text: str, *, data: str = "fingerprint", amp: bool = False):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return build_plan(load_suite(path), data, amp=amp)
+
+
+def ids(plan) -> dict[tuple[str, str], str]:
+    return {(c.kind, c.label): c.id for c in plan.cells}
+
+
+def changed(before, after) -> set[tuple[str, str]]:
+    a, b = ids(before), ids(after)
+    assert a.keys() == b.keys()
+    return {key for key in a if a[key] != b[key]}
+
+
+def test_the_same_suite_gives_the_same_ids(tmp_path):
+    assert ids(plan_of(tmp_path, BASE)) == ids(plan_of(tmp_path, BASE))
+
+
+def test_the_hash_covers_kind_spec_deps_and_data():
+    base = cell_hash("attack", {"a": 1}, ("x",), "d")
+    assert base == cell_hash("attack", {"a": 1}, ("x",), "d")
+    others = [
+        cell_hash("audit", {"a": 1}, ("x",), "d"),
+        cell_hash("attack", {"a": 2}, ("x",), "d"),
+        cell_hash("attack", {"a": 1}, ("y",), "d"),
+        cell_hash("attack", {"a": 1}, ("x",), "e"),
+    ]
+    assert base not in others and len(set(others)) == len(others)
+
+
+def test_what_must_not_change_an_id(tmp_path):
+    before = plan_of(tmp_path, BASE)
+    cosmetic = (
+        BASE.replace('name = "keys"', 'name = "renamed"\ndescription = "d"\nnotes = "n"')
+        .replace('name = "fgsm"\n', 'name = "fgsm"\nlabel = "fast"\n')  # a label is a name only
+    )
+    a, b = ids(before), ids(plan_of(tmp_path, cosmetic))
+    assert sorted(a.values()) == sorted(b.values())
+    reordered = BASE.replace('name = "fgsm"\n[[attacks]]\nname = "pgd"\nsteps = 3', 'name = "pgd"\nsteps = 3\n[[attacks]]\nname = "fgsm"')  # fmt: skip
+    assert sorted(ids(plan_of(tmp_path, reordered)).values()) == sorted(a.values())
+    assert ids(plan_of(tmp_path, BASE, amp=False)) == a  # float32 cells keep their ids
+
+
+def test_an_attack_parameter_changes_that_attack_and_its_transfers_only(tmp_path):
+    before = plan_of(tmp_path, BASE)
+    after = plan_of(tmp_path, BASE.replace("steps = 3", "steps = 4"))
+    moved = changed(before, after)
+    assert moved and all(kind in ("attack", "transfer") for kind, _ in moved)
+    assert all("pgd" in label for _, label in moved)
+    assert len([k for k in moved if k[0] == "attack"]) == 3  # pgd on each of the 3 models
+
+
+def test_training_settings_change_the_model_and_everything_downstream(tmp_path):
+    before = plan_of(tmp_path, BASE)
+    after = plan_of(tmp_path, BASE.replace("hidden = 8", "hidden = 9"))
+    moved = changed(before, after)
+    assert ("train_classifier", "train mlp") in moved
+    assert ("train_classifier", "train small_cnn") not in moved
+    assert ("train_classifier", "train small_cnn+fgsm_at") not in moved
+    assert ("attack", "fgsm on small_cnn") not in moved
+    assert ("transfer", "fgsm small_cnn -> mlp") in moved  # mlp receives
+    assert ("transfer", "fgsm mlp -> small_cnn") in moved  # mlp's examples are crafted anew
+    assert ("audit", "audit mlp") in moved and ("audit", "audit small_cnn") not in moved
+
+
+def test_seed_data_and_amp_change_what_they_touch(tmp_path):
+    before = plan_of(tmp_path, BASE)
+    assert changed(before, plan_of(tmp_path, BASE.replace("seed = 0", "seed = 1"))) == set(
+        ids(before)
+    )
+    assert changed(before, plan_of(tmp_path, BASE, data="other")) == set(ids(before))
+    amp = changed(before, plan_of(tmp_path, BASE, amp=True))
+    assert {k for k in ids(before) if k[0] == "train_classifier"} <= amp  # trained differently
+    assert amp == set(ids(before))  # ... and so everything evaluated on them
+
+
+def test_a_defense_parameter_changes_its_model_only(tmp_path):
+    before = plan_of(tmp_path, BASE)
+    moved = changed(before, plan_of(tmp_path, BASE.replace("eps = 0.1\n[[attacks]]", "eps = 0.2\n[[attacks]]")))  # fmt: skip
+    assert ("train_classifier", "train small_cnn+fgsm_at") in moved
+    assert not any(k[0] == "train_classifier" and "fgsm_at" not in k[1] for k in moved)
+    assert all("fgsm_at" in label for _, label in moved)
+
+
+COMMITTED = [p.name for p in sorted((ROOT / "results").iterdir()) if (p / "leaderboard.csv").exists()]
+
+
+@pytest.mark.parametrize("suite", COMMITTED)
+def test_committed_runs_keep_their_cell_ids(suite):
+    """The attack cells of the committed results are the ones this code plans (a change here
+    needs a stated cache-format bump)."""
+    from robustbench_gan.errors import UserError
+    from robustbench_gan.runner.run import prepare
+
+    try:
+        _, _, plan = prepare(ROOT / "suites" / f"{suite}.toml", os.environ.get("RBG_DATA_DIR"))
+    except UserError as exc:  # MNIST suites need $RBG_DATA_DIR
+        pytest.skip(str(exc))
+    board = pd.read_csv(ROOT / "results" / suite / "leaderboard.csv")
+    single = board[(board["attack"] != "worst_case") & (board["norm"] != "domain")]
+    planned = set(plan.cells_of("attack").values())
+    assert set(single["cell_id"]) == planned
+    domain = set(board.loc[board["norm"] == "domain", "cell_id"])
+    assert domain == set(plan.cells_of("domain_shift").values())
