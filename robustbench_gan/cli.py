@@ -7,6 +7,7 @@ A user error (bad suite, unknown plugin, missing data) prints one line,
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sys
 from collections.abc import Sequence
 
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered plugins")
     listing.add_argument(
-        "kind", nargs="?", help="datasets | classifiers | generators | attacks | defenses"
+        "kind",
+        nargs="?",
+        help="datasets | classifiers | generators | attacks | defenses | evaluations",
     )
     listing.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'pgd*'")
 
@@ -115,17 +118,24 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    evaluations = args.kind in (None, "evaluation", "evaluations")
     if args.kind is None:
         kinds = list(REGISTRIES)
     elif args.kind in KIND_NAMES:
         kinds = [KIND_NAMES[args.kind]]
+    elif evaluations:
+        kinds = []
     else:
-        raise UserError(
-            f"unknown kind {args.kind!r}; choose from {', '.join(f'{k}s' for k in REGISTRIES)}"
-        )
+        choices = ", ".join([*(f"{k}s" for k in REGISTRIES), "evaluations"])
+        raise UserError(f"unknown kind {args.kind!r}; choose from {choices}")
     for kind in kinds:
         names = REGISTRIES[kind].list(args.pattern)
         print(f"{kind}s: {', '.join(names) if names else '(none)'}")
+    if evaluations:
+        from .evaluations import EVALUATIONS
+
+        names = [n for n in EVALUATIONS.names() if fnmatch.fnmatchcase(n, args.pattern)]
+        print(f"evaluations: {', '.join(names) if names else '(none)'}")
     return 0
 
 

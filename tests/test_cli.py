@@ -23,6 +23,14 @@ def test_list_all_and_filtered(capsys):
     assert capsys.readouterr().out.strip() == "attacks: pgd"
 
 
+def test_list_evaluation_kinds(capsys):
+    assert main(["list", "evaluations"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("evaluations: ") and "attack" in out and "latent" in out
+    assert main(["list"]) == 0
+    assert "evaluations: " in capsys.readouterr().out
+
+
 def test_list_unknown_kind(capsys):
     assert main(["list", "widgets"]) == 2
     assert "unknown kind 'widgets'" in capsys.readouterr().err

@@ -94,7 +94,12 @@ class Outer(Record):
 def test_records_round_trip_with_fixed_keys():
     record = Outer("m", [Inner(1), Inner(2)], Inner(3), table={"k": 1})
     data = record.to_json()
-    assert data == {"target": "m", "items": [{"a": 1}, {"a": 2}], "maybe": {"a": 3}, "table": {"k": 1}}
+    assert data == {
+        "target": "m",
+        "items": [{"a": 1}, {"a": 2}],
+        "maybe": {"a": 3},
+        "table": {"k": 1},
+    }
     assert "extra" not in data  # optional keys stay out at their default: ids do not move
     assert Outer.from_json(data) == record
     assert Outer(**{**record.__dict__, "extra": True}).to_json()["extra"] is True

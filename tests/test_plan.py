@@ -75,8 +75,9 @@ def test_the_hash_covers_kind_spec_deps_and_data():
 def test_what_must_not_change_an_id(tmp_path):
     before = plan_of(tmp_path, BASE)
     cosmetic = (
-        BASE.replace('name = "keys"', 'name = "renamed"\ndescription = "d"\nnotes = "n"')
-        .replace('name = "fgsm"\n', 'name = "fgsm"\nlabel = "fast"\n')  # a label is a name only
+        BASE.replace('name = "keys"', 'name = "renamed"\ndescription = "d"\nnotes = "n"').replace(
+            'name = "fgsm"\n', 'name = "fgsm"\nlabel = "fast"\n'
+        )  # a label is a name only
     )
     a, b = ids(before), ids(plan_of(tmp_path, cosmetic))
     assert sorted(a.values()) == sorted(b.values())
@@ -126,7 +127,9 @@ def test_a_defense_parameter_changes_its_model_only(tmp_path):
     assert all("fgsm_at" in label for _, label in moved)
 
 
-COMMITTED = [p.name for p in sorted((ROOT / "results").iterdir()) if (p / "leaderboard.csv").exists()]
+COMMITTED = [
+    p.name for p in sorted((ROOT / "results").iterdir()) if (p / "leaderboard.csv").exists()
+]
 
 
 @pytest.mark.parametrize("suite", COMMITTED)

@@ -46,8 +46,15 @@ def test_same_numbers_as_the_committed_results(quickstart):
         committed = pd.read_csv(COMMITTED / name)
         fresh = quickstart[name]
         drop = [c for c in ("seconds",) if c in fresh.columns]
+        # Accuracies are ratios of counts and must match bit for bit. The FIDs go through
+        # BLAS (a matrix square root), whose kernel depends on the processor (OpenBLAS picks
+        # one per CPU type, or OPENBLAS_CORETYPE forces one): they agree to ~1e-11 relative.
+        exact = name != "gan.csv"
         pd.testing.assert_frame_equal(
-            fresh.drop(columns=drop), committed.drop(columns=drop), check_exact=True
+            fresh.drop(columns=drop),
+            committed.drop(columns=drop),
+            check_exact=exact,
+            **({} if exact else {"rtol": 1e-9, "atol": 0.0}),
         )
 
 

@@ -5,7 +5,7 @@ budget. Whatever it returns is projected onto the eps-ball around the clean
 input and clipped to [0, 1] here, so no attack can forget either, and the
 success mask is computed here from the model's predictions on that final point.
 
-Conventions (see DESIGN.md): images are float32 NCHW in [0, 1], the model
+Conventions (see docs/conventions.md): images are float32 NCHW in [0, 1], the model
 normalizes internally and returns logits, eps is on the [0, 1] scale.
 """
 

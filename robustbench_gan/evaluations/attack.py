@@ -39,7 +39,9 @@ from .registry import EVALUATIONS
 
 
 @dataclass(frozen=True)
-class AttackSpec(Record):
+class AttackCellSpec(Record):
+    """One attack entry on one model at all its budgets."""
+
     model: dict[str, Any]
     attack: dict[str, Any]
     eps: list[float]
@@ -90,14 +92,14 @@ class Attack(Evaluation):
     def plan(self, suite: Suite, plan: Plan) -> None:
         for model in plan.models.values():
             for attack in suite.attacks:
-                spec = AttackSpec(
+                spec = AttackCellSpec(
                     model.to_json(), attack.to_json(), list(attack.eps), suite.n_eval, suite.seed
                 )
                 label = f"{attack.label} on {model.label}"
                 plan.add(self.kind, (model.label, attack.label), label, spec, model.cells)
 
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
-        spec: AttackSpec = cell.spec  # type: ignore[assignment]
+        spec: AttackCellSpec = cell.spec  # type: ignore[assignment]
         model = ctx.model(spec.model)
         attack = build(ATTACKS, spec.attack, {"seed": spec.seed, "batch_size": ctx.eval_batch_size})
         x, y = ctx.eval_set(spec.n_eval)

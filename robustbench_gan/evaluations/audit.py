@@ -29,6 +29,17 @@ class AuditSpec(Record):
     checks: int = CHECKS_VERSION
 
 
+@dataclass(frozen=True)
+class AuditResult(Record):
+    """What ``audit.audit_model`` measured and the flags it raised."""
+
+    zero_gradient_share: float
+    outputs_probabilities: bool
+    nondeterministic: bool
+    unbounded_acc: float
+    flags: list[str]
+
+
 @EVALUATIONS.register
 class Audit(Evaluation):
     """Checks each model once (zero gradients, probabilities out, nondeterminism, unbounded
@@ -48,14 +59,15 @@ class Audit(Evaluation):
         spec: AuditSpec = cell.spec  # type: ignore[assignment]
         model = ctx.model(spec.model)
         x, y = ctx.eval_set(spec.n_eval)
-        return CellOutput(audit_model(model, x, y, seed=spec.seed))
+        result = AuditResult(**audit_model(model, x, y, seed=spec.seed))
+        return CellOutput(result.to_json())
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         board = tables["leaderboard"]
         model_flags = {}
         for label, finished in results.of(self.kind).items():
             model = results.models[label]
-            model_flags[model.base, model.defense] = finished.result["flags"]
+            model_flags[model.base, model.defense] = AuditResult.from_json(finished.result).flags
         board["flags"] = audit_flags(board, model_flags)
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:

@@ -79,5 +79,4 @@ class EvaluationRegistry:
         return sorted(self._kinds)
 
 
-
 EVALUATIONS = EvaluationRegistry()

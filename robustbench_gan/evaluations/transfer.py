@@ -17,6 +17,7 @@ from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, Plan
 from ..suite import Suite
 from ..utils import predict
+from .attack import AttackCellSpec, AttackOutcome
 from .base import Evaluation, Section
 from .common import share
 from .records import Record
@@ -72,11 +73,12 @@ class Transfer(Evaluation):
         if source is None:
             raise RuntimeError(f"upstream cell {cell.deps[0]} has no result")
         adv = ctx.store.load_tensors(source.artifacts["adv"])["adv"]
+        crafted = AttackCellSpec.from_json(source.spec)
         receiver = ctx.model(spec.receiver)
-        x, y = ctx.eval_set(source.spec["n_eval"])
+        x, y = ctx.eval_set(crafted.n_eval)
         clean_correct = predict(receiver, x) == y
         per_eps = []
-        for eps, adv_eps in zip(source.spec["eps"], adv):
+        for eps, adv_eps in zip(crafted.eps, adv):
             correct = predict(receiver, adv_eps) == y
             per_eps.append(TransferBudget(eps, share(correct), share(~correct, of=clean_correct)))
         return CellOutput(TransferResult(share(clean_correct), per_eps).to_json())
@@ -86,7 +88,7 @@ class Transfer(Evaluation):
         attacked = results.of("attack")
         for (attack_label, source, receiver), finished in results.of(self.kind).items():
             res = TransferResult.from_json(finished.result)
-            n_eval = attacked[source, attack_label].result["n_eval"]
+            n_eval = AttackOutcome.from_json(attacked[source, attack_label].result).n_eval
             for entry in res.per_eps:
                 rows.append(
                     {

@@ -1,4 +1,4 @@
-"""Suite files: TOML in, frozen dataclasses out.
+"""Reading a suite file: TOML in, the frozen dataclasses of specs.py out.
 
 Every error names the file and the field path (``suites/x.toml: attacks[1].name:
 unknown attack 'pgdd'; did you mean 'pgd'?``) so the user knows what to edit.
@@ -34,6 +34,9 @@ A suite looks like this (all tables but [dataset], [[targets]], [[attacks]] and
     [[attacks]]          # keys other than name/label go to the attack's constructor
     name = "pgd"
     steps = 20
+
+Other top-level tables ([latent], [[reference]], [[finding]]) belong to the kinds of
+evaluation that read them (``Evaluation.read_section`` in evaluations/).
 """
 
 from __future__ import annotations

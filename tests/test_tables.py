@@ -1,0 +1,71 @@
+"""report/tables.py and report/results.py: what the tables step receives and writes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from robustbench_gan.evaluations import EVALUATIONS
+from robustbench_gan.report.tables import Tables, build_tables
+from robustbench_gan.runner.run import collect_results, prepare, run_suite
+from robustbench_gan.runner.store import Store
+
+TINY = """
+name = "tiny"
+[dataset]
+name = "digits"
+max_train = 200
+max_test = 40
+[train]
+epochs = 2
+[eval]
+eps = [0, 0.1]
+[[targets]]
+name = "mlp"
+hidden = 8
+[[targets]]
+name = "small_cnn"
+width = 4
+[[attacks]]
+name = "fgsm"
+[[attacks]]
+name = "pgd"
+steps = 2
+"""
+
+
+def test_private_columns_are_not_written():
+    tables = Tables()
+    tables.set("board", pd.DataFrame({"a": [1], "_carried": [2]}), csv="board.csv")
+    tables.set("scratch", pd.DataFrame({"b": [1]}))  # no file name: not written
+    files = tables.csv_files()
+    assert list(files) == ["board.csv"] and list(files["board.csv"].columns) == ["a"]
+    assert list(tables.board.columns) == ["a", "_carried"] and "scratch" in tables
+
+
+def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_path):
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY)
+    cache = tmp_path / "cache"
+    run_suite(suite_path, out=tmp_path / "out", cache_dir=cache, progress=False)
+    suite, _, plan = prepare(suite_path, None)
+    store = Store(cache)
+    try:
+        results = collect_results(plan, store)
+    finally:
+        store.close()
+    assert list(results.models) == ["mlp", "small_cnn"]
+    assert set(results.of("attack")) == {
+        (m, a) for m in ("mlp", "small_cnn") for a in ("fgsm", "pgd")
+    }
+    assert set(results.of("transfer")) == {
+        (a, s, r) for a in ("fgsm", "pgd") for s, r in (("mlp", "small_cnn"), ("small_cnn", "mlp"))
+    }
+    for kind, cells in results.cells.items():
+        wanted = set(EVALUATIONS.get(kind).report_artifacts)
+        assert all(set(f.artifacts) == wanted for f in cells.values()), kind
+    tables = build_tables(suite, results)
+    board = tables["leaderboard"]
+    assert len(board) == 2 * (2 * 2 + 2)  # 2 models x (2 attacks x 2 eps + 2 worst-case rows)
+    written = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    written["flags"] = written["flags"].fillna("").astype(object)  # '' reads back as NaN
+    pd.testing.assert_frame_equal(tables.csv_files()["leaderboard.csv"], written, check_dtype=False)
