@@ -84,3 +84,35 @@ def train_tiny_cnn(x, y, *, epochs: int = 6, seed: int = 0) -> TinyCNN:
             opt.step()
     model.zero_grad(set_to_none=True)
     return model.eval()
+
+
+TINY_SUITE = """
+name = "tiny"
+[dataset]
+name = "digits"
+max_train = 200
+max_test = 40
+[train]
+epochs = 2
+[eval]
+eps = [0, 0.1]
+[[targets]]
+name = "mlp"
+hidden = 8
+[[targets]]
+name = "small_cnn"
+width = 4
+[[attacks]]
+name = "fgsm"
+[[attacks]]
+name = "pgd"
+steps = 2
+"""
+
+
+@pytest.fixture
+def tiny_suite(tmp_path):
+    """A suite of seconds: two small targets, FGSM and PGD-2 at eps 0 and 0.1 on digits."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_SUITE)
+    return path

@@ -19,22 +19,6 @@ from robustbench_gan.runner.run import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "robustbench_gan"
-TINY = """
-name = "tiny"
-[dataset]
-name = "digits"
-max_train = 200
-max_test = 40
-[train]
-epochs = 2
-[eval]
-eps = [0, 0.1]
-[[targets]]
-name = "mlp"
-hidden = 8
-[[attacks]]
-name = "fgsm"
-"""
 
 
 def test_every_builtin_kind_is_registered_once():
@@ -53,18 +37,17 @@ def test_kinds_that_plan_cells_run_them():
         assert runs == plans, kind.kind
 
 
-def test_a_new_kind_is_one_file(tmp_path):
+def test_a_new_kind_is_one_file(tmp_path, tiny_suite):
     """docs/example_kind.py adds a cell per model, a CSV and a report section."""
     spec = importlib.util.spec_from_file_location("example_kind", ROOT / "docs/example_kind.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)  # registers the kind
     try:
-        suite = tmp_path / "tiny.toml"
-        suite.write_text(TINY)
-        summary = run_suite(suite, out=tmp_path / "out", cache_dir=tmp_path / "c", progress=False)
+        out, cache = tmp_path / "out", tmp_path / "c"
+        summary = run_suite(tiny_suite, out=out, cache_dir=cache, progress=False)
         flip = pd.read_csv(summary.out / "flip.csv")
-        assert list(flip["model"]) == ["mlp"]
+        assert list(flip["model"]) == ["mlp", "small_cnn"]
         assert 0 <= flip["flipped_acc"].iloc[0] <= 1
         board = pd.read_csv(summary.out / "leaderboard.csv")
         assert flip["clean_acc"].iloc[0] == board["clean_acc"].iloc[0]
@@ -127,12 +110,12 @@ def test_defenses_take_the_suite_seed():
     assert not torch.equal(draws[0][0], draws[1][0])
 
 
-def test_a_defense_entry_cannot_set_its_own_seed(tmp_path):
+def test_a_defense_entry_cannot_set_its_own_seed(tiny_suite):
     from robustbench_gan.errors import UserError
     from robustbench_gan.suite import load_suite
 
-    path = tmp_path / "s.toml"
-    path.write_text(TINY + '[[defenses]]\nname = "pgd_at"\nbase = "mlp"\nseed = 3\n')
+    path = tiny_suite
+    path.write_text(path.read_text() + '[[defenses]]\nname = "pgd_at"\nbase = "mlp"\nseed = 3\n')
     with pytest.raises(UserError, match=r"defenses\[0\]\.seed: defenses take the suite's seed"):
         load_suite(path)
 

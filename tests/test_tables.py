@@ -9,29 +9,6 @@ from robustbench_gan.report.tables import Tables, build_tables
 from robustbench_gan.runner.run import collect_results, prepare, run_suite
 from robustbench_gan.runner.store import Store
 
-TINY = """
-name = "tiny"
-[dataset]
-name = "digits"
-max_train = 200
-max_test = 40
-[train]
-epochs = 2
-[eval]
-eps = [0, 0.1]
-[[targets]]
-name = "mlp"
-hidden = 8
-[[targets]]
-name = "small_cnn"
-width = 4
-[[attacks]]
-name = "fgsm"
-[[attacks]]
-name = "pgd"
-steps = 2
-"""
-
 
 def test_private_columns_are_not_written():
     tables = Tables()
@@ -42,9 +19,8 @@ def test_private_columns_are_not_written():
     assert list(tables.board.columns) == ["a", "_carried"] and "scratch" in tables
 
 
-def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_path):
-    suite_path = tmp_path / "tiny.toml"
-    suite_path.write_text(TINY)
+def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_path, tiny_suite):
+    suite_path = tiny_suite
     cache = tmp_path / "cache"
     run_suite(suite_path, out=tmp_path / "out", cache_dir=cache, progress=False)
     suite, _, plan = prepare(suite_path, None)

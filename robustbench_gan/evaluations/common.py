@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from torch import Tensor, nn
 
@@ -23,6 +27,19 @@ def bits(mask: Tensor) -> str:
 def unbits(text: str) -> np.ndarray:
     """The boolean vector of a '0101...' string."""
     return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
+
+
+def artifact_pngs(
+    cells: Mapping[Any, Any], artifact: str, folder: Path, prefix: str
+) -> dict[str, Path]:
+    """Write the PNG artifact ``artifact`` of each finished cell (keyed by a label) as
+    ``folder/<prefix><label>.png``; returns plot name -> path."""
+    made = {}
+    for label, finished in cells.items():
+        path = folder / f"{prefix}{label}.png"
+        path.write_bytes(finished.artifacts[artifact])
+        made[f"{prefix}{label}"] = path
+    return made
 
 
 def state_bytes(module: nn.Module) -> bytes:

@@ -22,6 +22,7 @@ from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, Plan
 from ..suite import BASELINE_GAN_LABEL, Suite
 from .base import Evaluation, Section
+from .common import artifact_pngs
 from .records import Record
 from .registry import EVALUATIONS
 from .train_gan import judged, trained
@@ -103,12 +104,7 @@ class GanMetrics(Evaluation):
         tables.set("gan", gan_table(suite, results), csv="gan.csv")
 
     def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict:
-        made = {}
-        for label, finished in results.of(self.kind).items():
-            path = folder / f"gan_samples_{label}.png"
-            path.write_bytes(finished.artifacts["grid"])
-            made[f"gan_samples_{label}"] = path
-        return made
+        return artifact_pngs(results.of(self.kind), "grid", folder, "gan_samples_")
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         frame = tables["gan"]

@@ -22,6 +22,7 @@ from ..runner.plan import Cell, Plan
 from ..suite import Suite
 from ..suite.fields import freeze, table, typed, unknown_keys
 from .base import Evaluation, Section
+from .common import artifact_pngs
 from .records import Record
 from .registry import EVALUATIONS
 
@@ -157,12 +158,7 @@ class Latent(Evaluation):
         tables.set("latent", pd.DataFrame(rows, columns=LATENT_COLUMNS), csv="latent.csv")
 
     def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict:
-        made = {}
-        for label, finished in results.of(self.kind).items():
-            path = folder / f"latent_{label}.png"
-            path.write_bytes(finished.artifacts["grid"])
-            made[f"latent_{label}"] = path
-        return made
+        return artifact_pngs(results.of(self.kind), "grid", folder, "latent_")
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         frame = tables["latent"]
