@@ -116,7 +116,7 @@ def test_gan_adversarial_training_hardens_against_its_generator(setup, digits):
         torch.manual_seed(0)
         model = TinyCNN(mean=float(x.mean()), std=float(x.std()))
         defense = None if name == "none" else DEFENSES.create(name, eps=0.2, width=8)
-        train_classifier(model, x, y, config=config, seed=0, defense=defense, progress=False)
+        train_classifier(model, x, y, config=config, seed=0, objective=defense, progress=False)
         models[name] = model.eval()
     robust = {}
     for name, model in models.items():

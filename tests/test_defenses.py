@@ -37,7 +37,7 @@ def test_fgsm_at_is_more_robust_than_standard_training(digits):
         digits.y_train,
         config=config,
         seed=0,
-        defense=defense,
+        objective=defense,
         progress=False,
     )
     plain_acc, defended_acc = (

@@ -32,7 +32,7 @@ def classifier(data, name: str = "small_cnn") -> nn.Module:
 def trained(data, defense: TrainingDefense | None = None, name: str = "small_cnn") -> nn.Module:
     model = classifier(data, name)
     train_classifier(
-        model, data.x_train, data.y_train, config=CONFIG, seed=0, defense=defense, progress=False
+        model, data.x_train, data.y_train, config=CONFIG, seed=0, objective=defense, progress=False
     )
     return model
 
@@ -211,7 +211,7 @@ def test_ensemble_at_rotates_sources_and_never_updates_static_models(digits):
         y,
         config=TrainConfig(epochs=2, batch_size=16),
         seed=0,
-        defense=defense,
+        objective=defense,
         progress=False,
     )
     # 12 batches over 3 sources: 4 each, one crafting pass per FGSM batch on a static model

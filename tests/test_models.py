@@ -173,7 +173,7 @@ def test_standard_training_is_the_default_objective(digits):
         model = CLASSIFIERS.create("mlp", in_shape=digits.shape, num_classes=10)
         config = TrainConfig(epochs=1)
         x, y = digits.x_train[:128], digits.y_train[:128]
-        train_classifier(model, x, y, config=config, seed=0, defense=objective, progress=False)
+        train_classifier(model, x, y, config=config, seed=0, objective=objective, progress=False)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(*weights)
 

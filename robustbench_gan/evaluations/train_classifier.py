@@ -107,7 +107,7 @@ class TrainClassifier(Evaluation):
             config=TrainConfig(**spec.train),
             seed=spec.seed,
             device=ctx.device,
-            defense=defense,
+            objective=defense,
             progress=ctx.progress,
             desc=cell.label,
             amp=spec.amp,

@@ -62,12 +62,13 @@ def train_classifier(
     config: TrainConfig,
     seed: int,
     device: torch.device | str = "cpu",
-    defense: TrainingObjective | None = None,
+    objective: TrainingObjective | None = None,
     progress: bool = True,
     desc: str = "train",
     amp: bool = False,
 ) -> TrainHistory:
-    """Train ``model`` in place on (x, y) with the objective ``defense`` (standard if None).
+    """Train ``model`` in place on (x, y) with ``objective`` (a training defense, or standard
+    training if None).
 
     The same seed gives the same weights: initialisation is the caller's, the
     shuffling stream is private to this loop, and a cosine schedule decays the
@@ -76,7 +77,7 @@ def train_classifier(
     blocking and images and weights use the channels-last layout.
     """
     seed_everything(seed)
-    objective = defense if defense is not None else TrainingObjective()
+    objective = objective if objective is not None else TrainingObjective()
     device = torch.device(device)
     on_cuda = device.type == "cuda"
     layout = torch.channels_last if on_cuda else torch.contiguous_format
