@@ -32,6 +32,8 @@ FLAG_MEANINGS = {
     "nondeterministic": "two forward passes on the same input differ (randomised defense: use EOT)",
     "unbounded_attack_fails": "PGD with eps = 1 (the whole image space) leaves more than 5% "
     "accuracy: the attack cannot follow the model's gradients",
+    "near_chance": "clean accuracy is within 1.5x of chance (1 / number of classes): check the "
+    "input scale ([0, 1]), the normalization and the class order before reading robustness",
     "naive_evaluation": "the attacks saw only the classifier, not the purifier in front of it "
     "(Defense-GAN, gradient = naive): a number for comparison, not a robustness claim; the "
     "BPDA + EOT row of the same model is the one to trust",

@@ -41,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan and what is cached, run nothing"
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument(
+        "--force",
+        nargs="?",
+        const="*",
+        metavar="PATTERN",
+        help="recompute cells even if cached: all, or those whose label matches PATTERN "
+        "(shell-style, e.g. 'train *' or '*on mlp'; see --dry-run for labels)",
+    )
     run.add_argument("--executor", default="local", help="local | ray (default: local)")
     run.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     run.add_argument("--workers", type=int, help="CPUs of a local Ray instance (default: all)")
@@ -90,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         executor=args.executor,
         address=args.address,
         workers=args.workers,
+        force=args.force,
     )
     counts = summary.counts
     print(
@@ -110,6 +119,8 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     try:
         for cell in plan.cells:
             state = "cached" if store.get(cell.id) is not None else "to run"
+            if args.force is not None and fnmatch.fnmatchcase(cell.label, args.force):
+                state = "forced"
             upstream = ", ".join(labels[d] for d in cell.deps) or "-"
             print(f"{cell.id}  {state:7}  {cell.kind:16}  {cell.label}  <- {upstream}")
     finally:

@@ -103,3 +103,15 @@ def test_row_flags():
     assert flags[1] == "black_box_beats_white_box;zero_gradients"
     assert flags[0] == "black_box_beats_white_box;zero_gradients"  # square 0.8 < pgd 0.9 at eps 0
     assert audit_flags(rows.iloc[:3], {}).tolist() == ["", "", "acc_rises_with_eps"]
+
+
+def test_near_chance_clean_accuracy_is_flagged():
+    rows = pd.DataFrame(
+        [
+            {"target": t, "defense": "none", "attack": "fgsm", "norm": "linf", "eps": 0.0,
+             "clean_acc": acc, "robust_acc": acc, "_black_box": False}
+            for t, acc in (("good", 0.9), ("broken", 0.12))
+        ]
+    )  # fmt: skip
+    assert audit_flags(rows, {}, num_classes=10).tolist() == ["", "near_chance"]
+    assert audit_flags(rows, {}).tolist() == ["", ""]  # unknown number of classes

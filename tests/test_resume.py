@@ -95,3 +95,18 @@ def test_a_stale_lock_of_a_dead_run_is_taken_over(tmp_path):
     summary = run_suite(SMOKE, out=out, cache_dir=tmp_path / "cache", device="cpu", progress=False)
     assert summary.counts["run"] == len(plan.cells)
     assert (out / LOCK_NAME).read_text() == str(os.getpid())
+
+
+def test_force_recomputes_the_cells_it_names(tmp_path, tiny_suite):
+    """--force PATTERN reruns matching cells even when cached; the tables stay the same."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    first = run_suite(tiny_suite, out=out, cache_dir=cache, progress=False)
+    again = run_suite(tiny_suite, out=out, cache_dir=cache, progress=False, force="train mlp")
+    assert again.counts["run"] == 1 and again.counts["cached"] == first.counts["run"] - 1
+    everything = run_suite(tiny_suite, out=out, cache_dir=cache, progress=False, force="*")
+    assert everything.counts["run"] == first.counts["run"] and everything.counts["cached"] == 0
+    timing = ["seconds"]
+    pd.testing.assert_frame_equal(
+        first.tables["leaderboard"].drop(columns=timing),
+        everything.tables["leaderboard"].drop(columns=timing),
+    )

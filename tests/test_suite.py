@@ -53,6 +53,12 @@ def test_minimal_suite_defaults(tmp_path):
     assert suite.judge is None
 
 
+def test_budgets_may_be_fractions(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(MINIMAL.replace("eps = [0, 0.1]", 'eps = ["8/255", 0, "0.1"]'))
+    assert load_suite(path).eps == (0.0, 8 / 255, 0.1)
+
+
 def test_budgets_are_sorted(tmp_path):
     suite = load_suite(write(tmp_path, MINIMAL.replace("[0, 0.1]", "[0.3, 0, 0.1]")))
     assert suite.eps == (0.0, 0.1, 0.3)
@@ -60,7 +66,13 @@ def test_budgets_are_sorted(tmp_path):
 
 BAD = [
     ("eps = [0, 0.1]", "eps = [0, -0.1]", "eval.eps[1]: must be >= 0"),
-    ("eps = [0, 0.1]", 'eps = [0, "x"]', "eval.eps[1]: must be a finite number"),
+    ("eps = [0, 0.1]", 'eps = [0, "x"]', "eval.eps[1]: must be a number or a fraction"),
+    ("eps = [0, 0.1]", 'eps = [0, "8/0"]', "eval.eps[1]: must be a number or a fraction"),
+    (
+        "eps = [0, 0.1]",
+        "eps = [0, 8]",
+        "eval.eps: Linf budgets are on the [0, 1] pixel scale and 8 is above 1",
+    ),
     (
         'name = "fgsm"',
         'name = "fgsmm"',

@@ -20,6 +20,8 @@ from .base import Evaluation, Section
 from .records import Record
 from .registry import EVALUATIONS
 
+NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
+
 
 @dataclass(frozen=True)
 class AuditSpec(Record):
@@ -68,7 +70,7 @@ class Audit(Evaluation):
         for label, finished in results.of(self.kind).items():
             model = results.models[label]
             model_flags[model.base, model.defense] = AuditResult.from_json(finished.result).flags
-        board["flags"] = audit_flags(board, model_flags)
+        board["flags"] = audit_flags(board, model_flags, num_classes=results.num_classes)
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         board = tables["leaderboard"]
@@ -78,10 +80,16 @@ class Audit(Evaluation):
         return [Section(50, "Audit flags", flags_text(flagged))]
 
 
-def audit_flags(frame: pd.DataFrame, model_flags: dict[tuple[str, str], list[str]]) -> pd.Series:
+def audit_flags(
+    frame: pd.DataFrame,
+    model_flags: dict[tuple[str, str], list[str]],
+    *,
+    num_classes: int = 0,
+) -> pd.Series:
     """Warnings a reviewer should see before trusting a row (meanings: audit.FLAG_MEANINGS).
 
-    Row-level: ``acc_rises_with_eps``, ``eps0_not_clean`` and ``black_box_beats_white_box``
+    Row-level: ``acc_rises_with_eps``, ``eps0_not_clean``, ``near_chance`` (clean accuracy
+    at most 1.5 / ``num_classes``, when known) and ``black_box_beats_white_box``
     (the frame's ``_black_box`` column marks black-box attacks); model-level flags (from the
     audit cells) are added to every row of that model.
     """
@@ -96,6 +104,9 @@ def audit_flags(frame: pd.DataFrame, model_flags: dict[tuple[str, str], list[str
     )
     for idx in frame.index[at_zero]:
         flags[idx].append("eps0_not_clean")
+    if num_classes:
+        for idx in frame.index[frame["clean_acc"] <= NEAR_CHANCE / num_classes]:
+            flags[idx].append("near_chance")
     for _, group in frame.groupby(["target", "defense", "norm", "eps"], sort=False):
         single = group[group["attack"] != WORST_CASE]
         black, white = single[single["_black_box"]], single[~single["_black_box"]]

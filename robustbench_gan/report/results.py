@@ -36,6 +36,7 @@ class Results:
 
     models: dict[str, ModelInfo]
     cells: dict[str, dict[Any, Finished]]
+    num_classes: int = 0  # of the dataset (0: unknown)
 
     def of(self, kind: str) -> dict[Any, Finished]:
         return self.cells.get(kind, {})

@@ -37,6 +37,7 @@ class Context:
     versions: str = ""
     data_root: str | None = None  # where other datasets are read (a CycleGAN's other domain)
     seed: int = 0  # the suite's seed, for plugins built outside a cell's own spec
+    force: str | None = None  # cells whose label matches this pattern are recomputed
     loaded: dict[str, Any] = field(default_factory=dict)  # cell id -> model on device
 
     def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:

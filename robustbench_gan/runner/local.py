@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 import time
 
@@ -14,7 +15,10 @@ from .store import CellRecord
 
 
 def is_finished(cell: Cell, ctx: Context, counts: dict[str, int]) -> bool:
-    """True when the store holds the cell with intact artifacts; a corrupt one is reported."""
+    """True when the store holds the cell with intact artifacts; a corrupt one is reported.
+    A cell whose label matches ``ctx.force`` (a shell-style pattern) is never finished."""
+    if ctx.force is not None and fnmatch.fnmatchcase(cell.label, ctx.force):
+        return False
     record = ctx.store.get(cell.id)
     if record is None:
         return False

@@ -68,16 +68,22 @@ def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
 
 
 def prepare(
-    suite_path: str | Path, data_dir: str | Path | None, *, amp: bool = False, device: str = "cpu"
+    suite: str | Path | Suite,
+    data_dir: str | Path | None,
+    *,
+    amp: bool = False,
+    device: str = "cpu",
 ) -> tuple[Suite, DataSplit, Plan]:
-    """The suite (per-device settings for ``device``, "cpu" or "cuda"), its data and plan."""
-    suite = load_suite(suite_path, device)
+    """The suite (read from its file with the per-device settings for ``device``, "cpu" or
+    "cuda", unless already a Suite), its data and plan."""
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite, device)
     data = load_data(suite, data_dir)
     return suite, data, build_plan(suite, data.fingerprint, amp=amp)
 
 
 def run_suite(
-    suite_path: str | Path,
+    suite_path: str | Path | Suite,
     *,
     out: str | Path | None = None,
     device: str = "auto",
@@ -89,6 +95,7 @@ def run_suite(
     executor: str = "local",
     address: str | None = None,
     workers: int | None = None,
+    force: str | None = None,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
@@ -96,7 +103,8 @@ def run_suite(
     only at a fixed thread count; one thread is also fastest for small models).
     ``amp`` trains classifiers and GANs under bfloat16 autocast (attacks stay in float32).
     ``executor = "ray"`` sends the cells to Ray (``address`` of a cluster, or a local
-    instance with ``workers`` CPUs).
+    instance with ``workers`` CPUs). ``force`` recomputes the cells whose label matches
+    this shell-style pattern ("*": all), cached or not.
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -112,7 +120,16 @@ def run_suite(
     root = resolve_root(data_dir)
     with run_lock(out_dir):
         return run_locked(
-            suite, data, plan, out_dir, torch_device, cache_dir, progress, run_cells, root
+            suite,
+            data,
+            plan,
+            out_dir,
+            torch_device,
+            cache_dir,
+            progress,
+            run_cells,
+            root,
+            force=force,
         )
 
 
@@ -126,6 +143,8 @@ def run_locked(
     progress: bool,
     run_cells: Callable[[Plan, Context], dict[str, int]],
     data_root: Path | None = None,
+    *,
+    force: str | None = None,
 ) -> RunSummary:
     """The body of ``run_suite``, under the output folder's lock."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
@@ -140,12 +159,13 @@ def run_locked(
             versions=versions(),
             data_root=None if data_root is None else str(data_root),
             seed=suite.seed,
+            force=force,
         )
         try:
             counts = run_cells(plan, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise exc.at(str(suite.path)) from None
-        results = collect_results(plan, store)
+        results = collect_results(plan, store, data.num_classes)
         tables = build_tables(suite, results)
         write_outputs(suite, results, tables, out_dir, device=ctx.device_name)
     finally:
@@ -153,7 +173,7 @@ def run_locked(
     return RunSummary(out=out_dir, counts=counts, tables=tables)
 
 
-def collect_results(plan: Plan, store: Store) -> Results:
+def collect_results(plan: Plan, store: Store, num_classes: int = 0) -> Results:
     """Every finished cell of the plan, by kind and key, with the artifacts the report reads;
     the tables and the report see nothing else of the store or the plan."""
     keys = {cell_id: key for index in plan.index.values() for key, cell_id in index.items()}
@@ -167,7 +187,7 @@ def collect_results(plan: Plan, store: Store) -> Results:
         finished = Finished(cell.id, record.spec, record.result, artifacts)
         cells.setdefault(cell.kind, {})[keys[cell.id]] = finished
     models = {m.label: ModelInfo(m.label, m.base, m.defense) for m in plan.models.values()}
-    return Results(models=models, cells=cells)
+    return Results(models=models, cells=cells, num_classes=num_classes)
 
 
 def write_outputs(

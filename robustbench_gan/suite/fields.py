@@ -50,18 +50,35 @@ def unknown_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
             raise UserError(f"unknown key (allowed: {', '.join(sorted(allowed))})", where=path)
 
 
+def parse_eps(value: Any, where: str) -> float:
+    """A budget: a number, or a string such as ``"8/255"`` or ``"0.3"``; finite and >= 0."""
+    eps = value
+    if isinstance(value, str):
+        text = value.replace(" ", "")
+        try:
+            if "/" in text:
+                top, _, bottom = text.partition("/")
+                eps = float(top) / float(bottom)
+            else:
+                eps = float(text)
+        except (ValueError, ZeroDivisionError):
+            raise UserError(
+                f"must be a number or a fraction like '8/255', got {value!r}", where=where
+            ) from None
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps):
+        raise UserError(f"must be a finite number, got {value!r}", where=where)
+    if eps < 0:
+        raise UserError(f"must be >= 0, got {value}", where=where)
+    return float(eps)
+
+
 def budgets(value: Any, where: str) -> tuple[float, ...]:
+    """A list of distinct budgets (numbers or strings like "8/255"), sorted."""
     if value is None:
         raise UserError("is required: a list of budgets, e.g. [0, 0.1, 0.3]", where=where)
     if not isinstance(value, list) or not value:
         raise UserError(f"must be a non-empty list of numbers, got {value!r}", where=where)
-    out = []
-    for i, eps in enumerate(value):
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps):
-            raise UserError(f"must be a finite number, got {eps!r}", where=f"{where}[{i}]")
-        if eps < 0:
-            raise UserError(f"must be >= 0, got {eps}", where=f"{where}[{i}]")
-        out.append(float(eps))
+    out = [parse_eps(eps, f"{where}[{i}]") for i, eps in enumerate(value)]
     if len(set(out)) != len(out):
         raise UserError("budgets must be distinct", where=where)
     return tuple(sorted(out))

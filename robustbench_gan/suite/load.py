@@ -296,6 +296,12 @@ def attack_spec(entry: Mapping[str, Any], index: int, default_eps: tuple[float, 
             "eps = [...] (e.g. [0, 0.5, 1.0, 2.0] for L2 on 8x8 digits)",
             where=f"{where}.eps",
         )
+    if norm == "linf" and eps[-1] > 1:
+        raise UserError(
+            f"Linf budgets are on the [0, 1] pixel scale and {eps[-1]:g} is above 1, where the "
+            "ball holds every image (0-255 scale? write 8/255 for 8 grey levels)",
+            where=f"{where}.eps" if "eps" in entry else "eval.eps",
+        )
     return AttackSpec(
         name=name, label=label, params=freeze(params), where=where, norm=norm, eps=eps
     )
