@@ -26,7 +26,7 @@ def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_p
     suite, _, plan = prepare(suite_path, None)
     store = Store(cache)
     try:
-        results = collect_results(plan, store)
+        results = collect_results(plan, store, num_classes=10)
     finally:
         store.close()
     assert list(results.models) == ["mlp", "small_cnn"]

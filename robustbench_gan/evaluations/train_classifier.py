@@ -59,6 +59,8 @@ class TrainClassifier(Evaluation):
 
     def plan_targets(self, suite: Suite, plan: Plan) -> None:
         for target in suite.targets:
+            if target.loaded:  # the load_classifier kind's
+                continue
             spec = TrainSpec(
                 target.to_json(), dataclasses.asdict(target.train), None, suite.seed, amp=plan.amp
             )

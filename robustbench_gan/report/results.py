@@ -17,6 +17,9 @@ class ModelInfo:
     label: str
     base: str
     defense: str
+    architecture: str = ""  # the classifier's name (members joined by '+' for a model defense)
+    networks: int = 1  # classifier networks one prediction runs (an ensemble's members)
+    weights_sha256: str | None = None  # of its trained weights or loaded file
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Finished:
     spec: dict[str, Any]
     result: dict[str, Any]
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    artifact_sha256: dict[str, str] = field(default_factory=dict)  # every artifact, by name
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Results:
     models: dict[str, ModelInfo]
     cells: dict[str, dict[Any, Finished]]
     num_classes: int = 0  # of the dataset (0: unknown)
+    versions: str = ""  # of the library and its dependencies
 
     def of(self, kind: str) -> dict[Any, Finished]:
         return self.cells.get(kind, {})

@@ -10,6 +10,7 @@ are not written.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +25,7 @@ class Tables:
     def __init__(self) -> None:
         self._frames: dict[str, pd.DataFrame] = {}
         self._files: dict[str, str] = {}
+        self.documents: dict[str, Any] = {}  # file name -> JSON-ready object (model cards)
 
     def set(self, name: str, frame: pd.DataFrame, *, csv: str | None = None) -> None:
         """Add or replace table ``name``; ``csv`` is its file name in the output folder."""

@@ -38,6 +38,7 @@ class Context:
     data_root: str | None = None  # where other datasets are read (a CycleGAN's other domain)
     seed: int = 0  # the suite's seed, for plugins built outside a cell's own spec
     force: str | None = None  # cells whose label matches this pattern are recomputed
+    suite_dir: str | None = None  # the suite file's folder: relative paths of loaded models
     loaded: dict[str, Any] = field(default_factory=dict)  # cell id -> model on device
 
     def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:

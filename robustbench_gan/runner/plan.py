@@ -105,4 +105,5 @@ def build_plan(suite: Suite, data_fingerprint: str, *, amp: bool = False) -> Pla
     ]
     for *_, step in sorted(steps, key=lambda s: s[:3]):
         step(suite, plan)
+    plan.models = {label: plan.models[label] for label in suite.model_labels}  # suite order
     return plan

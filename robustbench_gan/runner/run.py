@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -26,7 +27,7 @@ from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan
 from .lock import run_lock
-from .plan import Plan, build_plan
+from .plan import ModelRef, Plan, build_plan
 from .ray_executor import execute_plan_ray
 from .store import Store
 
@@ -160,6 +161,7 @@ def run_locked(
             data_root=None if data_root is None else str(data_root),
             seed=suite.seed,
             force=force,
+            suite_dir=str(Path(suite.path).parent.resolve()),
         )
         try:
             counts = run_cells(plan, ctx)
@@ -184,10 +186,31 @@ def collect_results(plan: Plan, store: Store, num_classes: int = 0) -> Results:
             raise RuntimeError(f"cell {cell.id} ({cell.label}) has no result; run the plan first")
         wanted = EVALUATIONS.get(cell.kind).report_artifacts
         artifacts = {name: store.read_artifact(record.artifacts[name]) for name in wanted}
-        finished = Finished(cell.id, record.spec, record.result, artifacts)
+        finished = Finished(cell.id, record.spec, record.result, artifacts, record.artifacts)
         cells.setdefault(cell.kind, {})[keys[cell.id]] = finished
-    models = {m.label: ModelInfo(m.label, m.base, m.defense) for m in plan.models.values()}
-    return Results(models=models, cells=cells, num_classes=num_classes)
+    by_id = {f.cell_id: f for found in cells.values() for f in found.values()}
+    models = {m.label: model_info(m, by_id) for m in plan.models.values()}
+    return Results(models, cells, num_classes=num_classes, versions=versions())
+
+
+def model_info(model: ModelRef, cells: dict[str, Finished]) -> ModelInfo:
+    """What the tables say of an evaluated model: names, size of a prediction, weights."""
+    if model.train_cell is None:  # a model defense over members
+        members = [model_info(m, cells) for m in model.members]
+        return ModelInfo(
+            model.label,
+            model.base,
+            model.defense,
+            architecture="+".join(m.architecture for m in members),
+            networks=sum(m.networks for m in members),
+        )
+    made = cells[model.train_cell]
+    classifier = made.spec["classifier"]
+    sha = made.artifact_sha256.get("state")  # trained here
+    for key, value in sorted(classifier.get("fingerprint", {}).items()):  # loaded: its file
+        if sha is None and key.endswith("sha256"):
+            sha = value
+    return ModelInfo(model.label, model.base, model.defense, classifier["name"], 1, sha)
 
 
 def write_outputs(
@@ -200,12 +223,15 @@ def write_outputs(
         plots = render_plots(suite, results, tables, staging)
         for name, frame in tables.csv_files().items():
             frame.to_csv(staging / name, index=False)
+        for name, document in tables.documents.items():
+            text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
+            (staging / name).write_text(text + "\n", encoding="utf-8")
         text = render_report(suite, tables, plots, device=device, versions=versions())
         (staging / "report.md").write_text(text, encoding="utf-8")
         if (out_dir / "plots").exists():
             shutil.rmtree(out_dir / "plots")
         os.replace(staging / "plots", out_dir / "plots")
-        for name in [*tables.csv_files(), "report.md"]:
+        for name in [*tables.csv_files(), *tables.documents, "report.md"]:
             os.replace(staging / name, out_dir / name)
 
 

@@ -49,8 +49,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..gans.train import GanTrainConfig
-from ..models.train import TrainConfig
-from ..registry import ATTACKS, CLASSIFIERS, DATASETS, DEFENSES, GENERATORS
+from ..registry import ATTACKS, DATASETS, DEFENSES, GENERATORS
 from .fields import (
     budgets,
     check_kwargs,
@@ -75,6 +74,7 @@ from .specs import (
     Suite,
     TargetSpec,
 )
+from .targets import target_spec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -162,7 +162,10 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
         raise UserError(f"must be >= 1, got {n_eval}", where="eval.n")
     batch_size = typed(eval_table.get("batch_size", 256), int, "eval.batch_size")
 
-    targets = tuple(target_spec(e, i, train) for i, e in enumerate(entries(raw, "targets")))
+    targets = tuple(
+        target_spec(e, i, train, path.parent, dataset.name)
+        for i, e in enumerate(entries(raw, "targets"))
+    )
     if not targets:
         raise UserError("a suite needs at least one [[targets]] entry", where="targets")
     generators = tuple(generator_spec(e, i) for i, e in enumerate(entries(raw, "generators")))
@@ -224,17 +227,6 @@ def dataset_spec(raw: Mapping[str, Any]) -> PluginSpec:
             )
     check_kwargs(DATASETS, name, params, "dataset")
     return PluginSpec(name=name, label=name, params=freeze(params), where="dataset")
-
-
-def target_spec(entry: Mapping[str, Any], index: int, train: TrainConfig) -> TargetSpec:
-    where = f"targets[{index}]"
-    name, label, params = split_entry(entry, where, reserved=("train",))
-    check_kwargs(
-        CLASSIFIERS, name, params, where, runner_sets=("in_shape", "num_classes", "mean", "std")
-    )
-    overrides = table(entry, "train", where)
-    config = train_config(overrides, f"{where}.train", base=train)
-    return TargetSpec(name=name, label=label, params=freeze(params), where=where, train=config)
 
 
 def inception_path(value: Any, suite_path: Path) -> str | None:
@@ -367,7 +359,14 @@ def check_defense_links(
     """Bases, members and generators must name things defined earlier in the suite."""
     known = [t.label for t in targets]
     generator_labels = [g.label for g in generators]
+    loaded = [t.label for t in targets if t.loaded]
     for spec in defenses:
+        if spec.base in loaded:
+            raise UserError(
+                f"{spec.base!r} is a loaded model, used as it is; a training defense trains "
+                "its own model: give it a [[targets]] entry that is trained",
+                where=f"{spec.where}.base",
+            )
         if spec.base is not None and spec.base not in [t.label for t in targets]:
             raise UserError(
                 f"{spec.base!r} is not a target label (targets: {', '.join(known)})",

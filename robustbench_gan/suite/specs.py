@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +23,36 @@ class PluginSpec:
     label: str
     params: Mapping[str, Any]
     where: str
+    origin: Mapping[str, str] | None = None  # a plugin from outside the package: its source
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(sorted(self.params.items()))}
+        out = {"name": self.name, "params": dict(sorted(self.params.items()))}
+        if self.origin is not None:  # built-in plugins carry none: their cell ids stay put
+            out["origin"] = dict(sorted(self.origin.items()))
+        return out
 
 
 @dataclass(frozen=True)
 class TargetSpec(PluginSpec):
-    """A ``[[targets]]`` entry: a classifier the suite trains and attacks."""
+    """A ``[[targets]]`` entry: a classifier the suite trains, or, with a ``source``
+    (models.pretrained.ModelSource), a model it loads and uses as it is. ``fingerprint``
+    holds what identifies a loaded model's files (sha256 of weights or archive)."""
 
     train: TrainConfig = field(default_factory=TrainConfig)
+    source: Any = None
+    fingerprint: Mapping[str, Any] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.source is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        if self.source is not None:  # how to load it, as written (paths relative to the suite)
+            loading = dataclasses.asdict(self.source)
+            out["load"] = {k: v for k, v in sorted(loading.items()) if k not in ("name", "params")}
+            out["fingerprint"] = dict(sorted((self.fingerprint or {}).items()))
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,113 @@
+"""Loading a classifier: [[targets]] given as weights, an archive or a model-zoo name."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from ..errors import UserError
+from ..runner.context import CellOutput, Context
+from ..runner.plan import Cell, ModelRef, Plan
+from ..runner.store import CellRecord
+from ..suite import Suite
+from ..utils import predict
+from .base import Evaluation
+from .common import share
+from .records import Record
+from .registry import EVALUATIONS
+
+if TYPE_CHECKING:
+    from ..models.pretrained import ModelSource
+
+IN_MEMORY: dict[str, nn.Module] = {}  # "object:<sha256>" -> a model handed to the Python API
+
+
+@dataclass(frozen=True)
+class LoadSpec(Record):
+    """The target entry as JSON (with its files' sha256 under ``fingerprint``)."""
+
+    classifier: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadResult(Record):
+    test_acc: float
+    seconds: float
+    parameters: int
+
+
+@EVALUATIONS.register
+class LoadClassifier(Evaluation):
+    """A target that is loaded, not trained: the same weights bit for bit, no training
+    cell. The cell checks the files against the sha256 taken when the suite was read and
+    measures clean test accuracy; later cells load the model again from its source."""
+
+    kind = "load_classifier"
+    order = 11
+    stage = 10  # beside the trained targets
+
+    def plan(self, suite: Suite, plan: Plan) -> None:
+        for target in suite.targets:
+            if not target.loaded:
+                continue
+            spec = LoadSpec(target.to_json())
+            cell = plan.add(self.kind, target.label, f"load {target.label}", spec, ())
+            plan.models[target.label] = ModelRef(target.label, target.label, "none", cell)
+
+    def run(self, cell: Cell, ctx: Context) -> CellOutput:
+        start = time.perf_counter()
+        model = self.build(cell.spec.classifier, ctx)  # type: ignore[attr-defined]
+        test_acc = share(predict(model, ctx.data.x_test) == ctx.data.y_test)
+        parameters = sum(p.numel() for p in model.parameters())
+        ctx.loaded[cell.id] = model
+        result = LoadResult(test_acc, time.perf_counter() - start, parameters)
+        return CellOutput(result.to_json())
+
+    def load(self, record: CellRecord, ctx: Context) -> Any:
+        return self.build(record.spec["classifier"], ctx)
+
+    def build(self, classifier: dict[str, Any], ctx: Context) -> nn.Module:
+        """The model of a target entry's JSON, after checking its files are unchanged."""
+        from ..models.pretrained import fingerprint, load_classifier
+
+        source = source_of(classifier)
+        if source.name.startswith("object:"):
+            if source.name not in IN_MEMORY:
+                raise UserError(f"the model {source.name} was handed to another process")
+            model = IN_MEMORY[source.name]
+        else:
+            folder = Path(ctx.suite_dir) if ctx.suite_dir else None
+            if fingerprint(source, folder) != classifier["fingerprint"]:
+                raise UserError(
+                    f"the files of model {source.name!r} changed while the run was going on; "
+                    "run again to evaluate the new ones"
+                )
+            model = load_classifier(resolved(source, folder), runner_inputs=ctx.classifier_inputs())
+        return model.to(ctx.device).eval()
+
+
+def source_of(classifier: dict[str, Any]) -> ModelSource:
+    """The ModelSource of a target entry's JSON (TargetSpec.to_json)."""
+    from ..models.pretrained import ModelSource
+
+    loading = dict(classifier["load"])
+    for key in ("mean", "std"):
+        if loading.get(key) is not None:
+            loading[key] = tuple(loading[key])
+    return ModelSource(name=classifier["name"], params=classifier["params"], **loading)
+
+
+def resolved(source: ModelSource, folder: Path | None) -> ModelSource:
+    """``source`` with its relative file paths taken from ``folder`` (the suite's)."""
+    if folder is None:
+        return source
+    changes = {}
+    if source.weights is not None and not Path(source.weights).is_absolute():
+        changes["weights"] = str(folder / source.weights)
+    if Path(source.name).suffix and ":" not in source.name and not Path(source.name).is_absolute():
+        changes["name"] = str(folder / source.name)
+    return replace(source, **changes) if changes else source

@@ -1,0 +1,83 @@
+"""Model cards: one JSON record per evaluated model and threat model (model_cards.json)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import pandas as pd
+
+from ..report.results import Results
+from ..report.schema import DOMAIN_NORM, WORST_CASE
+from ..report.tables import Tables
+from ..suite import Suite
+from .base import Evaluation
+from .registry import EVALUATIONS
+
+THREAT_MODELS = {"linf": "Linf", "l2": "L2"}  # RobustBench's spelling
+
+
+@EVALUATIONS.register
+class ModelCards(Evaluation):
+    """Per model and norm, a card with RobustBench's field names where they exist: the
+    robust accuracy at the largest budget (worst case over the suite's attacks of that
+    norm), every budget's figure, the attacks, the weights' sha256, the audit flags.
+    Plans no cells: reads the leaderboard. ``rbg publish`` reads the cards."""
+
+    kind = "model_cards"
+    order = 110
+    table_stage = 100  # after the audit's flags
+
+    def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
+        board = tables["leaderboard"]
+        cards = []
+        for label, model in results.models.items():
+            rows = board[(board["_model"] == label) & (board["norm"] != DOMAIN_NORM)]
+            for norm in dict.fromkeys(rows["norm"]):
+                cards.append(card(suite, results, model, rows[rows["norm"] == norm], norm))
+        tables.documents["model_cards.json"] = cards
+
+
+def card(suite: Suite, results: Results, model: Any, rows: pd.DataFrame, norm: str) -> dict:
+    attacks = [a for a in dict.fromkeys(rows["attack"]) if a != WORST_CASE]
+    by_eps = worst_by_eps(rows)
+    eps = max(by_eps)
+    flags = sorted({f for text in rows["flags"] for f in str(text).split(";") if f})
+    return {
+        "name": model.label,
+        "architecture": model.architecture,
+        "defense": model.defense,
+        "dataset": suite.dataset.name,
+        "threat_model": THREAT_MODELS.get(norm, norm),
+        "eps": eps_text(eps),
+        "clean_acc": float(rows["clean_acc"].iloc[0]),
+        "robust_acc": by_eps[eps],
+        "robust_acc_by_eps": {eps_text(e): acc for e, acc in sorted(by_eps.items())},
+        "attacks": attacks,
+        "n_examples": int(rows["n_eval"].iloc[0]),
+        "number_forward_passes": model.networks,
+        "seed": suite.seed,
+        "suite": suite.name,
+        "versions": results.versions,
+        "flags": flags,
+        "weights_sha256": model.weights_sha256,
+    }
+
+
+def worst_by_eps(rows: pd.DataFrame) -> dict[float, float]:
+    """Per budget, the worst-case row's robust accuracy, or the only attack's."""
+    out = {}
+    for eps, group in rows.groupby("eps", sort=True):
+        worst = group[group["attack"] == WORST_CASE]
+        chosen = worst if len(worst) else group
+        out[float(eps)] = float(chosen["robust_acc"].min())
+    return out
+
+
+def eps_text(eps: float) -> str:
+    """A budget as people write it: ``8/255`` when it is a whole number of grey levels."""
+    levels = Fraction(eps).limit_denominator(255)
+    if levels.denominator == 255 and math.isclose(float(levels), eps, rel_tol=0, abs_tol=1e-12):
+        return f"{levels.numerator}/255"
+    return f"{eps:g}"
