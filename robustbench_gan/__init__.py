@@ -1,3 +1,19 @@
-"""robustbench_gan: adversarial robustness benchmarks for PyTorch classifiers, GANs in the loop."""
+"""robustbench_gan: adversarial robustness benchmarks for PyTorch classifiers, GANs in the loop.
+
+``robustbench_gan.benchmark(model, dataset=..., eps=...)`` evaluates one model (api.py);
+``rbg run SUITE`` runs a suite file.
+"""
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["BenchmarkResult", "__version__", "benchmark"]
+
+
+def __getattr__(name: str) -> Any:
+    """``benchmark`` and ``BenchmarkResult`` are imported on first use (they pull in torch)."""
+    if name in ("benchmark", "BenchmarkResult"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'robustbench_gan' has no attribute {name!r}")

@@ -11,6 +11,7 @@ import fnmatch
 import sys
 from collections.abc import Sequence
 
+from . import cli_model
 from .errors import UserError
 from .registry import REGISTRIES
 
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets | classifiers | generators | attacks | defenses | evaluations",
     )
     listing.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'pgd*'")
+
+    cli_model.add_parsers(commands)
 
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
@@ -194,6 +197,8 @@ COMMANDS = {
     "validate": cmd_validate,
     "publish": cmd_publish,
     "compare": cmd_compare,
+    "eval": cli_model.cmd_eval,
+    "verify": cli_model.cmd_verify,
 }
 
 

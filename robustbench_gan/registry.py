@@ -17,21 +17,63 @@ being imported, and imported only when used, so a broken plugin never breaks
 plugin and is imported on use, unless its prefix is a namespace of the registry:
 ``art:FastGradientMethod`` asks the ``art`` namespace of ATTACKS (an adapter) for
 the factory of ART's attack of that name.
+
+Where ``module:attr`` modules are found: first in the search folders (``search=`` of
+``get``/``origin``, or every ``with Registry.search_path(folder):`` around the call, e.g. the
+folder of the suite file that names the plugin), then on ``sys.path`` as usual, then in the
+working directory (which a console script such as ``rbg`` does not put on ``sys.path``). A
+module found in a search folder is imported with that folder prepended to ``sys.path`` for
+the duration of the import only. If a module of the same top-level name was imported before
+from another search folder (two suites, each with its own ``my_models.py``), it is replaced in
+``sys.modules``, and so is one whose file changed since (so the code that runs is the code
+``origin`` hashed); one imported the usual way (site-packages, ``sys.path``) is never
+replaced: that is a UserError asking to rename the file.
+
+``Registry.origin(name)`` says what a cache key must cover for a plugin that is not part of
+this project: the sha256 of a ``module:attr`` plugin's source file, or the distribution and
+version of an entry-point plugin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
+import hashlib
 import importlib
+import importlib.util
+import os
 import pkgutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from importlib import metadata
+from importlib.machinery import ModuleSpec, PathFinder
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from .errors import UserError
 
 T = TypeVar("T", bound=Callable[..., Any])
+Folder = str | os.PathLike[str]
+
+# folders searched first for ``module:attr`` plugins, innermost ``search_path`` first
+_SEARCH: ContextVar[tuple[Path, ...]] = ContextVar("robustbench_gan_search", default=())
+# top-level module name -> sha256 of its file when it was imported from a search folder
+_FROM_SEARCH: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def search_path(*folders: Folder) -> Iterator[None]:
+    """Within the block, ``module:attr`` plugins of every registry are looked up in
+    ``folders`` first (before ``sys.path``). Nests; applies to the current thread or asyncio
+    task only (a context variable), so concurrent callers do not see each other's folders."""
+    token = _SEARCH.set((*(Path(f).resolve() for f in folders), *_SEARCH.get()))
+    try:
+        yield
+    finally:
+        _SEARCH.reset(token)
 
 
 class Registry:
@@ -45,7 +87,10 @@ class Registry:
         self._aliases: dict[str, str] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
         self._namespaces: dict[str, Callable[[str], Callable[..., Any]]] = {}
+        self._from_entry_points: set[str] = set()
         self._builtins_loaded = False
+
+    search_path = staticmethod(search_path)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r})"
@@ -97,28 +142,59 @@ class Registry:
         self._load_builtins()
         return self._aliases.get(name, name)
 
-    def get(self, name: str) -> Callable[..., Any]:
-        """The factory registered as ``name``; raises UserError with close matches."""
+    def get(self, name: str, *, search: Sequence[Folder] = ()) -> Callable[..., Any]:
+        """The factory registered as ``name``; raises UserError with close matches.
+
+        ``search``: folders where a ``module:attr`` name's module is looked up first.
+        """
         if ":" in name:
             prefix, _, rest = name.partition(":")
             if prefix in self.namespaces():
                 return self._namespaces[prefix](rest)
-            return self._import_attr(name)
+            return self._import_attr(name, search)
         key = self.canonical(name)
         if key in self._factories:
             return self._factories[key]
         entry = self._plugin_entry_points().get(key)
         if entry is not None:
             return self._load_entry_point(entry)
-        close = difflib.get_close_matches(name, self.list(aliases=True), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UserError(f"unknown {self.kind} {name!r}{hint} (see `rbg list {self.kind}s`)")
+        raise self._unknown(name)
+
+    def origin(self, name: str, *, search: Sequence[Folder] = ()) -> dict[str, str] | None:
+        """Where the code of a plugin that is not part of this project comes from.
+
+        ``module:attr``: ``{"module": ..., "sha256": ...}`` of the module's source file (a
+        package's ``__init__.py``; ``""`` when it has no file), found as ``get`` would find it
+        but without importing it. An entry-point plugin: ``{"distribution": ...,
+        "version": ...}``. None for built-in plugins and namespaces (``art:``, ...).
+        """
+        if ":" in name:
+            module_name = name.partition(":")[0]
+            if module_name in self.namespaces():
+                return None
+            spec = _find_spec(module_name, _folders(search), self.kind)
+            return {"module": module_name, "sha256": _source_sha256(spec)}
+        key = self.canonical(name)
+        if key in self._factories and key not in self._from_entry_points:
+            return None
+        entry = self._plugin_entry_points().get(key)
+        if entry is None:
+            raise self._unknown(name)
+        dist = getattr(entry, "dist", None)
+        if dist is None:
+            return {"entry_point": entry.value}
+        return {"distribution": dist.name, "version": dist.version}
 
     def create(self, name: str, /, **kwargs: Any) -> Any:
         """Build the plugin ``name`` with keyword arguments."""
         return self.get(name)(**kwargs)
 
     # -- internals ----------------------------------------------------------
+    def _unknown(self, name: str) -> UserError:
+        close = difflib.get_close_matches(name, self.list(aliases=True), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return UserError(f"unknown {self.kind} {name!r}{hint} (see `rbg list {self.kind}s`)")
+
     def _all_factories(self) -> dict[str, Callable[..., Any]]:
         self._load_builtins()
         return self._factories
@@ -153,13 +229,15 @@ class Registry:
                 f"{self.kind} plugin {entry.name!r} ({entry.value}) failed to load: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        self._factories.setdefault(entry.name, factory)
+        if entry.name not in self._factories:
+            self._factories[entry.name] = factory
+            self._from_entry_points.add(entry.name)
         return factory
 
-    def _import_attr(self, spec: str) -> Callable[..., Any]:
+    def _import_attr(self, spec: str, search: Sequence[Folder] = ()) -> Callable[..., Any]:
         module_name, _, attr = spec.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
+            obj: Any = _import_module(module_name, _folders(search), self.kind)
             for part in attr.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as exc:
@@ -167,6 +245,96 @@ class Registry:
         if not callable(obj):
             raise UserError(f"{self.kind} {spec!r} is not callable")
         return obj
+
+
+# -- module:attr lookup --------------------------------------------------------
+def _folders(search: Sequence[Folder]) -> tuple[Path, ...]:
+    return (*(Path(f).resolve() for f in search), *_SEARCH.get())
+
+
+def _providing_folder(module_name: str, folders: Sequence[Path]) -> Path | None:
+    """The folder to import ``module_name`` from, or None to import it the usual way."""
+    top = module_name.partition(".")[0]
+    for folder in folders:
+        if PathFinder.find_spec(top, [str(folder)]) is not None:
+            return folder
+    if top in sys.modules or importlib.util.find_spec(top) is not None:
+        return None
+    cwd = Path.cwd()
+    return cwd if PathFinder.find_spec(top, [str(cwd)]) is not None else None
+
+
+def _find_in(folder: Path, module_name: str) -> ModuleSpec | None:
+    """The spec of ``module_name`` under ``folder``, found without importing anything."""
+    spec, name, locations = None, "", [str(folder)]
+    for part in module_name.split("."):
+        name = f"{name}.{part}" if name else part
+        spec = PathFinder.find_spec(name, locations)
+        if spec is None:
+            return None
+        locations = list(spec.submodule_search_locations or [])
+    return spec
+
+
+def _find_spec(module_name: str, folders: Sequence[Path], kind: str) -> ModuleSpec:
+    """The spec of the module ``_import_module`` would import (parents may be imported)."""
+    try:
+        folder = _providing_folder(module_name, folders)
+        if folder is not None:
+            spec = _find_in(folder, module_name)
+        else:
+            spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"cannot find the module of {kind} {module_name!r}: {exc}") from exc
+    if spec is None:
+        raise UserError(f"cannot find the module of {kind} {module_name!r}")
+    return spec
+
+
+def _location(spec: ModuleSpec | None) -> str | None:
+    """A module's file (or a namespace package's first folder), resolved."""
+    if spec is None:
+        return None
+    if spec.origin and spec.has_location:
+        return str(Path(spec.origin).resolve())
+    paths = list(spec.submodule_search_locations or [])
+    return str(Path(paths[0]).resolve()) if paths else spec.origin
+
+
+def _source_sha256(spec: ModuleSpec) -> str:
+    if not (spec.origin and spec.has_location and Path(spec.origin).is_file()):
+        return ""
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
+
+
+def _import_module(module_name: str, folders: Sequence[Path], kind: str) -> ModuleType:
+    """Import ``module_name``, from the first of ``folders`` that holds it if any."""
+    folder = _providing_folder(module_name, folders)
+    if folder is None:
+        return importlib.import_module(module_name)
+    top = module_name.partition(".")[0]
+    spec = PathFinder.find_spec(top, [str(folder)])
+    assert spec is not None  # _providing_folder found it there
+    loaded, sha = sys.modules.get(top), _source_sha256(spec)
+    if loaded is not None:
+        same = _location(getattr(loaded, "__spec__", None)) == _location(spec)
+        if top not in _FROM_SEARCH and not same:
+            raise UserError(
+                f"the {kind} module {top!r} in {folder} has the name of a module already "
+                f"imported from {getattr(loaded, '__file__', None) or '(built in)'}; rename it"
+            )
+        if top in _FROM_SEARCH and not (same and _FROM_SEARCH[top] == sha):
+            for key in [k for k in sys.modules if k == top or k.startswith(f"{top}.")]:
+                del sys.modules[key]
+    entry = str(folder)
+    sys.path.insert(0, entry)
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
+    _FROM_SEARCH[top] = sha
+    return module
 
 
 DATASETS = Registry("dataset", builtins="robustbench_gan.data", group="robustbench_gan.datasets")

@@ -68,3 +68,31 @@ def test_compare(tmp_path, capsys):
     assert main(["compare", str(QUICKSTART), str(tmp_path / "b.csv")]) == 0
     assert "2 rows differ" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "nothing"), str(QUICKSTART)]) == 2
+
+
+def test_publish_reads_the_model_cards(tmp_path):
+    """A run's model_cards.json adds architecture, forward passes and weights to its rows."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    board = pd.read_csv(QUICKSTART / "leaderboard.csv")
+    board.to_csv(run / "leaderboard.csv", index=False)
+    cards = [
+        {"name": "ensemble", "target": "mlp+small_cnn+lenet", "defense": "ensemble",
+         "threat_model": "Linf", "architecture": "mlp+small_cnn+lenet",
+         "number_forward_passes": 3, "weights_sha256": None},
+        {"name": "mlp", "target": "mlp", "defense": "none", "threat_model": "Linf",
+         "architecture": "mlp", "number_forward_passes": 1, "weights_sha256": "ab" * 32},
+    ]  # fmt: skip
+    (run / "model_cards.json").write_text(json.dumps(cards))
+    publish(run, tmp_path / "results")
+    merged = pd.read_csv(tmp_path / "results" / "digits-linf.csv")
+    assert len(merged) == len(board)
+    mlp = merged[(merged["target"] == "mlp") & (merged["defense"] == "none")]
+    assert (mlp["weights_sha256"] == "ab" * 32).all() and (mlp["number_forward_passes"] == 1).all()
+    assert (merged.loc[merged["defense"] == "ensemble", "number_forward_passes"] == 3).all()
+    assert merged.loc[merged["target"] == "lenet", "architecture"].isna().all()  # no card
+    (run / "model_cards.json").write_text("{not json")
+    with pytest.raises(Exception, match="not a list of model cards"):
+        publish(run, tmp_path / "results")

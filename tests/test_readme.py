@@ -29,7 +29,9 @@ def test_two_setup_commands_and_ci_runs_the_test_one():
 
 
 def test_plugin_example_runs_and_stays_in_the_ball():
-    code = re.search(r"```python\n(.*?)\n```", README, flags=re.S).group(1)
+    code = next(
+        b for b in re.findall(r"```python\n(.*?)\n```", README, flags=re.S) if "@ATTACKS" in b
+    )
     check = """
 import torch
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
@@ -56,3 +58,64 @@ def test_sample_table_is_the_committed_worst_case():
         r"<!-- sample:start -->\n(.*?)\n<!-- sample:end -->", README, flags=re.S
     ).group(1)
     assert sample == markdown_table(matrix)
+
+
+MY_MODELS = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def own_model_block(kind: str) -> str:
+    return re.search(rf"<!-- own-model:{kind} -->\n```\w+\n(.*?)\n```", README, flags=re.S).group(1)
+
+
+def test_the_three_routes_for_your_own_model_run_and_agree(tmp_path, monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    from robustbench_gan.cli import main
+    from robustbench_gan.registry import DATASETS
+    from robustbench_gan.runner.run import run_suite
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RBG_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "my_models.py").write_text(MY_MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_models
+
+    data = DATASETS.create("digits", seed=0)
+    torch.manual_seed(0)
+    net = my_models.Net()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(20):
+        opt.zero_grad()
+        F.cross_entropy(net(data.x_train), data.y_train).backward()
+        opt.step()
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    monkeypatch.delitem(sys.modules, "my_models")
+
+    header = '[dataset]\nname = "digits"\ntest_only = true\n[eval]\neps = [0.1]\nn = 100\n'
+    attacks = '[[attacks]]\nname = "fgsm"\n[[attacks]]\nname = "pgd"\n'
+    (tmp_path / "mine.toml").write_text(header + own_model_block("suite") + "\n" + attacks)
+    board = run_suite(tmp_path / "mine.toml", out=tmp_path / "suite", progress=False).tables
+    suite_acc = board["leaderboard"].set_index("attack")["robust_acc"]
+
+    command = own_model_block("cli").split()
+    assert command[0] == "rbg"
+    assert main([*command[1:], "--no-progress"]) == 0
+    cli = pd.read_csv(tmp_path / "results" / "eval-Net" / "leaderboard.csv").set_index("attack")
+
+    namespace: dict = {}
+    exec(own_model_block("python"), namespace)
+    api = namespace["result"].attacks.set_index("attack")
+    for attack in ("fgsm", "pgd"):
+        assert suite_acc[attack] == cli.loc[attack, "robust_acc"] == api.loc[attack, "robust_acc"]

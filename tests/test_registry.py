@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import textwrap
 from importlib import metadata
 
 import pytest
 
+from robustbench_gan.checkpoint import sha256_file
 from robustbench_gan.errors import UserError
 from robustbench_gan.registry import ATTACKS, REGISTRIES, Registry, list_attacks
 
@@ -145,3 +147,93 @@ def test_the_adapters_namespaces_are_found_by_discovery():
     assert ATTACKS.namespaces() == ["art", "foolbox"]
     assert ATTACKS.get("art:FastGradientMethod").func.__name__ == "ArtAttack"
     assert ATTACKS.get("foolbox:LinfPGD").func.__name__ == "FoolboxAttack"
+
+
+# -- module:attr from a folder, and where a plugin's code comes from ---------------------
+def write_module(folder, name: str, value: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(f"def make():\n    return {value!r}\n")
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def forget_modules():
+    names: list[str] = []
+    yield names
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def test_module_attr_resolves_from_a_folder_not_on_sys_path(tmp_path, registry, forget_modules):
+    forget_modules.append("rbg_suite_models")
+    write_module(tmp_path / "suite", "rbg_suite_models", "from the suite folder")
+    path_before = list(sys.path)
+    with pytest.raises(UserError, match="cannot import"):
+        registry.get("rbg_suite_models:make")
+    assert registry.get("rbg_suite_models:make", search=[tmp_path / "suite"])() == (
+        "from the suite folder"
+    )
+    assert sys.path == path_before
+    sys.modules.pop("rbg_suite_models")
+    with Registry.search_path(tmp_path / "suite"):
+        assert registry.create("rbg_suite_models:make") == "from the suite folder"
+    assert sys.path == path_before
+
+
+def test_two_suite_folders_with_modules_of_one_name(tmp_path, registry, forget_modules):
+    forget_modules.append("rbg_same_name")
+    write_module(tmp_path / "a", "rbg_same_name", "a")
+    write_module(tmp_path / "b", "rbg_same_name", "b")
+    assert registry.get("rbg_same_name:make", search=[tmp_path / "a"])() == "a"
+    assert registry.get("rbg_same_name:make", search=[tmp_path / "b"])() == "b"
+    assert sys.modules["rbg_same_name"].__file__ == str(tmp_path / "b" / "rbg_same_name.py")
+    write_module(tmp_path / "b", "rbg_same_name", "b, edited")  # the new code runs
+    assert registry.get("rbg_same_name:make", search=[tmp_path / "b"])() == "b, edited"
+
+
+def test_a_suite_module_never_replaces_an_installed_one(tmp_path, registry):
+    write_module(tmp_path, "json", "not the json module")
+    with pytest.raises(UserError, match="'json' in .* already imported from .*rename it"):
+        registry.get("json:make", search=[tmp_path])
+    assert registry.get("json:dumps")([1]) == "[1]"
+
+
+def test_module_attr_falls_back_to_the_working_directory(
+    tmp_path, monkeypatch, registry, forget_modules
+):
+    forget_modules.append("rbg_cwd_models")
+    write_module(tmp_path, "rbg_cwd_models", "from the working directory")
+    monkeypatch.chdir(tmp_path)
+    assert registry.create("rbg_cwd_models:make") == "from the working directory"
+
+
+def test_origin_hashes_the_module_file(tmp_path, registry, forget_modules):
+    forget_modules.append("rbg_origin_models")
+    write_module(tmp_path, "rbg_origin_models", "one")
+    first = registry.origin("rbg_origin_models:make", search=[tmp_path])
+    assert first is not None and first["module"] == "rbg_origin_models"
+    assert "rbg_origin_models" not in sys.modules  # found, not imported
+    write_module(tmp_path, "rbg_origin_models", "another")
+    second = registry.origin("rbg_origin_models:make", search=[tmp_path])
+    assert second is not None and second["sha256"] != first["sha256"]
+    package = tmp_path / "rbg_origin_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("def make():\n    return 1\n")
+    origin = registry.origin("rbg_origin_pkg:make", search=[tmp_path])
+    assert origin == {"module": "rbg_origin_pkg", "sha256": sha256_file(package / "__init__.py")}
+    with pytest.raises(UserError, match="cannot find the module"):
+        registry.origin("rbg_no_such_module_xyz:make")
+
+
+def test_origin_of_builtins_namespaces_and_entry_points(registry):
+    registry.add("builtin_widget", lambda: None)
+    assert registry.origin("builtin_widget") is None
+    assert ATTACKS.origin("pgd") is None and ATTACKS.origin("art:FastGradientMethod") is None
+    entry = next(ep for ep in metadata.distribution("pytest").entry_points)
+    registry._entry_points = {entry.name: entry}
+    assert registry.origin(entry.name) == {
+        "distribution": "pytest",
+        "version": metadata.version("pytest"),
+    }
+    with pytest.raises(UserError, match="unknown widget"):
+        registry.origin("nothing_like_it")

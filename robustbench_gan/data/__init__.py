@@ -1,9 +1,18 @@
 """Datasets: each loader registers in DATASETS and returns a DataSplit.
 
-Importing this package imports every loader module, so they all register.
+Importing this package imports every loader module, so they all register (the DATASETS
+registry also imports every module of this package on first use).
 """
 
-from . import digits, idx, vision
+from . import digits, idx, imagefolder, vision
 from .split import DataSplit, resolve_root, stratified_split
 
-__all__ = ["DataSplit", "digits", "idx", "resolve_root", "stratified_split", "vision"]
+__all__ = [
+    "DataSplit",
+    "digits",
+    "idx",
+    "imagefolder",
+    "resolve_root",
+    "stratified_split",
+    "vision",
+]

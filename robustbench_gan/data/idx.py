@@ -15,6 +15,7 @@ from .split import (
     DataSplit,
     images_to_tensor,
     labels_to_tensor,
+    official_test_split,
     resolve_root,
     stratified_split,
 )
@@ -167,11 +168,18 @@ def load_idx_dataset(
     download: bool,
     max_train: int | None,
     max_test: int | None,
+    test_only: bool = False,
 ) -> DataSplit:
-    """Official split when train and test files are present, else a seeded split of the test files."""
+    """Official split when train and test files are present, else a seeded split of the test files.
+
+    With ``test_only`` only the t10k pair is read: all of it, in file order, is the test part
+    (and the train part), cut to its first ``max_test`` images.
+    """
     test_files, train_files = locate(source, resolve_root(root), download)
     x_test, y_test = read_pair(test_files)
     x, y = images_to_tensor(x_test, scale=255.0), labels_to_tensor(y_test)
+    if test_only:
+        return official_test_split(source.name, x, y, source.class_names, max_test=max_test)
     if train_files is None:
         parts = stratified_split(x, y, test_fraction=test_fraction, seed=seed)
     else:
@@ -190,8 +198,16 @@ def mnist(
     download: bool = False,
     max_train: int | None = None,
     max_test: int | None = None,
+    test_only: bool = False,
 ) -> DataSplit:
-    """MNIST as (N, 1, 28, 28) in [0, 1] from IDX files under ``root`` (or $RBG_DATA_DIR)."""
+    """MNIST as (N, 1, 28, 28) in [0, 1] from IDX files under ``root`` (or $RBG_DATA_DIR).
+
+    The train and t10k pairs give the official split; the t10k pair alone is split stratified
+    with ``seed`` and ``test_fraction``. ``test_only = true`` reads only the t10k pair and
+    returns its images in file order (the first ``max_test`` of them; ``max_train`` and
+    ``test_fraction`` are ignored) as the test part, the train part being the same tensors:
+    for evaluating a pretrained model on the first n official test images.
+    """
     return load_idx_dataset(
         MNIST,
         root=root,
@@ -200,6 +216,7 @@ def mnist(
         download=download,
         max_train=max_train,
         max_test=max_test,
+        test_only=test_only,
     )
 
 
@@ -212,8 +229,16 @@ def fashion_mnist(
     download: bool = False,
     max_train: int | None = None,
     max_test: int | None = None,
+    test_only: bool = False,
 ) -> DataSplit:
-    """Fashion-MNIST as (N, 1, 28, 28) in [0, 1] from IDX files under ``root`` (or $RBG_DATA_DIR)."""
+    """Fashion-MNIST as (N, 1, 28, 28) in [0, 1] from IDX files under ``root`` (or $RBG_DATA_DIR).
+
+    The train and t10k pairs give the official split; the t10k pair alone is split stratified
+    with ``seed`` and ``test_fraction``. ``test_only = true`` reads only the t10k pair and
+    returns its images in file order (the first ``max_test`` of them; ``max_train`` and
+    ``test_fraction`` are ignored) as the test part, the train part being the same tensors:
+    for evaluating a pretrained model on the first n official test images.
+    """
     return load_idx_dataset(
         FASHION_MNIST,
         root=root,
@@ -222,4 +247,5 @@ def fashion_mnist(
         download=download,
         max_train=max_train,
         max_test=max_test,
+        test_only=test_only,
     )

@@ -107,8 +107,16 @@ def stratified_subset(x: Tensor, y: Tensor, n: int | None, *, seed: int) -> tupl
     """At most ``n`` samples, drawn in seeded order with classes interleaved in proportion."""
     if n is None or n >= len(y):
         return x, y
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UserError(f"a sample limit must be a positive integer, got {n!r}")
+    check_limit(n)
+    keep = stratified_order(y, seed=seed)[:n]
+    return x[keep], y[keep]
+
+
+def stratified_order(y: Tensor, *, seed: int) -> Tensor:
+    """A seeded permutation of all samples with classes interleaved in proportion.
+
+    Any prefix of it is stratified: the first n samples hold each class's share of n.
+    """
     labels = y.numpy()
     order = np.random.default_rng(seed).permutation(len(labels))
     # Rank of each sample within its class, as a fraction of that class: sorting
@@ -117,8 +125,32 @@ def stratified_subset(x: Tensor, y: Tensor, n: int | None, *, seed: int) -> tupl
     for label in np.unique(labels):
         members = order[labels[order] == label]
         position[members] = (np.arange(len(members)) + 0.5) / len(members)
-    keep = torch.from_numpy(order[np.argsort(position[order], kind="stable")][:n])
-    return x[keep], y[keep]
+    return torch.from_numpy(order[np.argsort(position[order], kind="stable")])
+
+
+def check_limit(n: object) -> None:
+    """Raise UserError unless ``n`` (max_train, max_test) is a positive integer."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError(f"a sample limit must be a positive integer, got {n!r}")
+
+
+def official_test_split(
+    name: str,
+    x: Tensor,
+    y: Tensor,
+    class_names: tuple[str, ...],
+    *,
+    max_test: int | None,
+) -> DataSplit:
+    """The official test images in file order, cut to the first ``max_test``, as both parts.
+
+    Nothing trains on such a split (``test_only = true``): it evaluates pretrained models on
+    the first n points of the official test set, as RobustBench does.
+    """
+    if max_test is not None:
+        check_limit(max_test)
+        x, y = x[:max_test], y[:max_test]
+    return DataSplit(name, x, y, x, y, len(class_names), class_names)
 
 
 def check_test_fraction(test_fraction: float) -> None:

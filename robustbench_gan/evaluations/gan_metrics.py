@@ -25,7 +25,7 @@ from .base import Evaluation, Section
 from .common import artifact_pngs
 from .records import Record
 from .registry import EVALUATIONS
-from .train_gan import judged, trained
+from .train_gan import judged, needs_features, trained
 
 METRICS_VERSION = 2  # bump when gan_metrics adds or changes a metric
 GAN_METRIC_ORDER = [
@@ -81,6 +81,7 @@ class GanMetrics(Evaluation):
         spec: MetricsSpec = cell.spec  # type: ignore[assignment]
         gan_cell, judge_cell = cell.deps
         gan, judge = ctx.load(gan_cell), ctx.load(judge_cell)
+        needs_features(judge, spec.judge)
         inception = None
         if spec.inception_weights:
             inception = inception_features(spec.inception_weights, str(ctx.device))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
 from ..errors import UserError
+from ..models.pretrained import ModelSource, fingerprint, load_classifier
 from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, ModelRef, Plan
 from ..runner.store import CellRecord
@@ -19,9 +20,6 @@ from .base import Evaluation
 from .common import share
 from .records import Record
 from .registry import EVALUATIONS
-
-if TYPE_CHECKING:
-    from ..models.pretrained import ModelSource
 
 IN_MEMORY: dict[str, nn.Module] = {}  # "object:<sha256>" -> a model handed to the Python API
 
@@ -72,8 +70,6 @@ class LoadClassifier(Evaluation):
 
     def build(self, classifier: dict[str, Any], ctx: Context) -> nn.Module:
         """The model of a target entry's JSON, after checking its files are unchanged."""
-        from ..models.pretrained import fingerprint, load_classifier
-
         source = source_of(classifier)
         if source.name.startswith("object:"):
             if source.name not in IN_MEMORY:
@@ -86,28 +82,15 @@ class LoadClassifier(Evaluation):
                     f"the files of model {source.name!r} changed while the run was going on; "
                     "run again to evaluate the new ones"
                 )
-            model = load_classifier(resolved(source, folder), runner_inputs=ctx.classifier_inputs())
+            inputs = ctx.classifier_inputs()
+            model = load_classifier(source, runner_inputs=inputs, base=folder)
         return model.to(ctx.device).eval()
 
 
 def source_of(classifier: dict[str, Any]) -> ModelSource:
     """The ModelSource of a target entry's JSON (TargetSpec.to_json)."""
-    from ..models.pretrained import ModelSource
-
     loading = dict(classifier["load"])
     for key in ("mean", "std"):
         if loading.get(key) is not None:
             loading[key] = tuple(loading[key])
     return ModelSource(name=classifier["name"], params=classifier["params"], **loading)
-
-
-def resolved(source: ModelSource, folder: Path | None) -> ModelSource:
-    """``source`` with its relative file paths taken from ``folder`` (the suite's)."""
-    if folder is None:
-        return source
-    changes = {}
-    if source.weights is not None and not Path(source.weights).is_absolute():
-        changes["weights"] = str(folder / source.weights)
-    if Path(source.name).suffix and ":" not in source.name and not Path(source.name).is_absolute():
-        changes["name"] = str(folder / source.name)
-    return replace(source, **changes) if changes else source

@@ -46,6 +46,7 @@ def card(suite: Suite, results: Results, model: Any, rows: pd.DataFrame, norm: s
     flags = sorted({f for text in rows["flags"] for f in str(text).split(";") if f})
     return {
         "name": model.label,
+        "target": model.base,
         "architecture": model.architecture,
         "defense": model.defense,
         "dataset": suite.dataset.name,

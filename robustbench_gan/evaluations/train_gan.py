@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import UserError
 from ..gans.metrics import gan_metrics
 from ..gans.train import train_gan
+from ..models.pretrained import has_features
 from ..registry import DATASETS, GENERATORS
 from ..report.plots import gan_curves_plot
 from ..report.results import Results
@@ -86,6 +87,7 @@ class TrainGan(Evaluation):
         monitor = None
         if spec.monitor is not None:
             judge = ctx.load(cell.deps[0])
+            needs_features(judge, spec.monitor["judge"])
             n, seed = spec.monitor["n"], spec.seed
 
             def monitor(g: nn.Module) -> dict[str, float]:
@@ -130,6 +132,16 @@ class TrainGan(Evaluation):
         if not len(curves):
             return {}
         return {"gan_curves": gan_curves_plot(curves, folder / "gan_curves.png")}
+
+
+def needs_features(judge: nn.Module, label: str) -> None:
+    """The judge's penultimate features feed FID: a model without them is named."""
+    if not has_features(judge):
+        raise UserError(
+            f"the judge {label!r} has no features() for FID: name its penultimate layer in "
+            'its [[targets]] entry (features = "layer4") or pick another judge',
+            where="gan_metrics.judge",
+        )
 
 
 def generators_of(suite: Suite) -> list[GeneratorSpec]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,9 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     board = read_leaderboard(run_dir)
     # domain-shift rows (no eps ball) stay in the run's own tables; they rank nothing here
     board = board[board["norm"] != DOMAIN_NORM].copy()
+    cards = read_cards(run_dir)
+    if len(cards):
+        board = board.merge(cards, how="left", on=["target", "defense", "norm"])
     board["schema_version"] = SCHEMA_VERSION
     board["published"] = dt.date.today().isoformat()
     written = []
@@ -48,6 +52,31 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
         write_atomic(path.with_suffix(".html"), render_html(title, ranked).encode())
         written += [path, path.with_suffix(".md"), path.with_suffix(".html")]
     return written
+
+
+CARD_COLUMNS = ["architecture", "number_forward_passes", "weights_sha256"]
+
+
+def read_cards(run_dir: str | Path) -> pd.DataFrame:
+    """The model cards of a run (model_cards.json), as columns to join on the leaderboard's
+    target, defense and norm; empty for a run written before cards existed."""
+    path = Path(run_dir) / "model_cards.json"
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        cards = json.loads(path.read_text(encoding="utf-8"))
+        rows = [
+            {
+                "target": card["target"],
+                "defense": card["defense"],
+                "norm": str(card["threat_model"]).lower(),
+                **{key: card.get(key) for key in CARD_COLUMNS},
+            }
+            for card in cards
+        ]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a list of model cards ({exc})") from None
+    return pd.DataFrame(rows, columns=["target", "defense", "norm", *CARD_COLUMNS])
 
 
 def merge_rows(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:

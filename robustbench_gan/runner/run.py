@@ -18,7 +18,7 @@ from .. import __version__
 from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..evaluations import EVALUATIONS
-from ..registry import DATASETS
+from ..registry import DATASETS, search_path
 from ..report.markdown import render_report
 from ..report.results import Finished, ModelInfo, Results
 from ..report.tables import Tables, build_tables
@@ -164,7 +164,8 @@ def run_locked(
             suite_dir=str(Path(suite.path).parent.resolve()),
         )
         try:
-            counts = run_cells(plan, ctx)
+            with search_path(Path(suite.path).parent):  # module:attr plugins beside the suite
+                counts = run_cells(plan, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise exc.at(str(suite.path)) from None
         results = collect_results(plan, store, data.num_classes)

@@ -49,7 +49,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..gans.train import GanTrainConfig
-from ..registry import ATTACKS, DATASETS, DEFENSES, GENERATORS
+from ..registry import ATTACKS, DATASETS, DEFENSES, GENERATORS, Registry, search_path
 from .fields import (
     budgets,
     check_kwargs,
@@ -106,7 +106,8 @@ def load_suite(path: str | Path, device: str = "cpu") -> Suite:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read suite: {exc}", where=where) from None
     try:
-        return parse_suite(per_device(raw, device), path)
+        with search_path(path.parent):  # module:attr plugins beside the suite file
+            return parse_suite(per_device(raw, device), path)
     except UserError as exc:
         raise UserError(
             exc.message, where=f"{where}: {exc.where}" if exc.where else where
@@ -207,6 +208,15 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     return dataclasses.replace(suite, sections=freeze(sections))
 
 
+def origin_of(registry: Registry, name: str, where: str) -> dict[str, str] | None:
+    """Where a plugin's code comes from when it is not this package's (its cells' ids cover
+    it, so editing a plugin's file or upgrading its package invalidates its results)."""
+    try:
+        return registry.origin(name)
+    except UserError as exc:
+        raise exc.at(f"{where}.name") from None
+
+
 def evaluation_kinds() -> list[Any]:
     """The registered kinds of evaluation (imported here: they build on this module)."""
     from ..evaluations import EVALUATIONS
@@ -226,7 +236,8 @@ def dataset_spec(raw: Mapping[str, Any]) -> PluginSpec:
                 where=f"dataset.{key}",
             )
     check_kwargs(DATASETS, name, params, "dataset")
-    return PluginSpec(name=name, label=name, params=freeze(params), where="dataset")
+    origin = origin_of(DATASETS, name, "dataset")
+    return PluginSpec(name, name, freeze(params), "dataset", origin)
 
 
 def inception_path(value: Any, suite_path: Path) -> str | None:
@@ -260,7 +271,7 @@ def generator_spec(entry: Mapping[str, Any], index: int) -> GeneratorSpec:
     except (TypeError, ValueError) as exc:
         raise UserError(str(exc), where=f"{where}.train") from None
     return GeneratorSpec(
-        name=name, label=label, params=freeze(params), where=where, train=freeze(train)
+        name, label, freeze(params), where, origin_of(GENERATORS, name, where), train=freeze(train)
     )
 
 
@@ -294,9 +305,8 @@ def attack_spec(entry: Mapping[str, Any], index: int, default_eps: tuple[float, 
             "ball holds every image (0-255 scale? write 8/255 for 8 grey levels)",
             where=f"{where}.eps" if "eps" in entry else "eval.eps",
         )
-    return AttackSpec(
-        name=name, label=label, params=freeze(params), where=where, norm=norm, eps=eps
-    )
+    origin = origin_of(ATTACKS, name, where)
+    return AttackSpec(name, label, freeze(params), where, origin, norm=norm, eps=eps)
 
 
 def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
@@ -348,7 +358,8 @@ def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
         ("static_models",) if spec.get("static") else ()
     )
     construct(DEFENSES, name, params, where, skip=runtime)
-    return DefenseSpec(name=name, label=label, params=freeze(params), where=where, **spec)
+    origin = origin_of(DEFENSES, name, where)
+    return DefenseSpec(name, label, freeze(params), where, origin, **spec)
 
 
 def check_defense_links(

@@ -49,8 +49,11 @@ class TargetSpec(PluginSpec):
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         if self.source is not None:  # how to load it, as written (paths relative to the suite)
-            loading = dataclasses.asdict(self.source)
-            out["load"] = {k: v for k, v in sorted(loading.items()) if k not in ("name", "params")}
+            fields = [f.name for f in dataclasses.fields(self.source)]
+            loading = {k: getattr(self.source, k) for k in fields if k not in ("name", "params")}
+            out["load"] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in sorted(loading.items())
+            }
             out["fingerprint"] = dict(sorted((self.fingerprint or {}).items()))
         return out
 

@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..models.archives import is_archive
+from ..models.pretrained import ModelSource, fingerprint
 from ..models.train import TrainConfig
 from ..registry import CLASSIFIERS
 from .fields import check_kwargs, freeze, split_entry, table, train_config, typed
 from .specs import TargetSpec
 
 RUNNER_INPUTS = ("in_shape", "num_classes", "mean", "std")  # what the runner gives a factory
-LOADING_KEYS = ("weights", "mean", "std", "features", "threat_model", "model_dir", "download")
-ARCHIVE_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".jit")
+LOADING_KEYS = (
+    "weights", "mean", "std", "features", "dataset", "threat_model", "model_dir", "download",
+)  # fmt: skip
 MODEL_DIR_ENV = "RBG_MODEL_DIR"
 
 
@@ -31,21 +34,33 @@ def target_spec(
         unexpected = [k for k in LOADING_KEYS if k in entry]
         if unexpected:
             raise UserError(
-                f"{unexpected[0]!r} is for loaded models: add weights = \"file\" to load "
+                f'{unexpected[0]!r} is for loaded models: add weights = "file" to load '
                 f"{name}, or remove it to train one",
                 where=f"{where}.{unexpected[0]}",
             )
         name, label, params = split_entry(entry, where, reserved=("train",))
         check_kwargs(CLASSIFIERS, name, params, where, runner_sets=RUNNER_INPUTS)
         config = train_config(table(entry, "train", where), f"{where}.train", base=train)
-        return TargetSpec(name=name, label=label, params=freeze(params), where=where, train=config)
+        origin = CLASSIFIERS.origin(name)
+        return TargetSpec(name, label, freeze(params), where, origin, train=config)
     if "train" in entry:
         raise UserError("a loaded model is used as it is, never trained", where=f"{where}.train")
-    from ..models.pretrained import ModelSource, fingerprint
-
     _, label, params = split_entry(entry, where, reserved=LOADING_KEYS)
     if "label" not in entry:
         label = default_label(name)
+    return loaded_target(entry, where, name, label, params, folder, dataset)
+
+
+def loaded_target(
+    entry: Mapping[str, Any],
+    where: str,
+    name: str,
+    label: str,
+    params: Mapping[str, Any],
+    folder: Path,
+    dataset: str,
+) -> TargetSpec:
+    """A target loaded as it is: ``entry`` holds the loading keys (weights, mean, ...)."""
     source = ModelSource(
         name=name,
         params=freeze(params),
@@ -53,17 +68,23 @@ def target_spec(
         mean=channel_values(entry.get("mean"), f"{where}.mean"),
         std=channel_values(entry.get("std"), f"{where}.std"),
         features=typed(entry.get("features"), str, f"{where}.features"),
-        dataset=dataset if name.startswith("robustbench:") else None,
+        dataset=typed(entry.get("dataset", dataset), str, f"{where}.dataset")
+        if name.startswith("robustbench:")
+        else None,
         threat_model=typed(entry.get("threat_model"), str, f"{where}.threat_model"),
         model_dir=model_dir(entry, where, folder) if name.startswith("robustbench:") else None,
         download=typed(entry.get("download", False), bool, f"{where}.download"),
     )
     if (source.mean is None) != (source.std is None):
-        raise UserError("mean and std go together", where=f"{where}.{'std' if source.mean else 'mean'}")
+        raise UserError(
+            "mean and std go together", where=f"{where}.{'std' if source.mean else 'mean'}"
+        )
     if name.startswith("robustbench:") and source.threat_model is None:
-        raise UserError('is required for a RobustBench model, e.g. "Linf"', where=f"{where}.threat_model")
-    try:
-        found = fingerprint(source, folder)
+        raise UserError(
+            'is required for a RobustBench model, e.g. "Linf"', where=f"{where}.threat_model"
+        )
+    try:  # an in-memory module (the Python API) is fingerprinted by its caller
+        found = {} if name.startswith("object:") else fingerprint(source, folder)
     except UserError as exc:
         raise exc.at(where) from None
     return TargetSpec(
@@ -71,6 +92,7 @@ def target_spec(
         label=label,
         params=freeze(params),
         where=where,
+        origin=None if name.startswith("object:") or is_archive(name) else CLASSIFIERS.origin(name),
         source=source,
         fingerprint=freeze(found),
     )
@@ -78,16 +100,12 @@ def target_spec(
 
 def is_loaded(name: str, entry: Mapping[str, Any]) -> bool:
     """Whether the entry names a model to load (weights, an archive, the model zoo)."""
-    return (
-        "weights" in entry
-        or name.startswith("robustbench:")
-        or Path(name).suffix.lower() in ARCHIVE_SUFFIXES
-    )
+    return "weights" in entry or name.startswith("robustbench:") or is_archive(name)
 
 
 def default_label(name: str) -> str:
     """``models/net.pt2`` -> ``net``; ``torchvision:resnet18`` -> ``resnet18``."""
-    if Path(name).suffix.lower() in ARCHIVE_SUFFIXES:
+    if is_archive(name):
         return Path(name).stem
     return name.rpartition(":")[2].rpartition(".")[2]
 
@@ -118,7 +136,7 @@ def model_dir(entry: Mapping[str, Any], where: str, folder: Path) -> str:
     if env:
         return env
     raise UserError(
-        f"a RobustBench model needs its model folder: set model_dir = \"...\" here or "
+        f'a RobustBench model needs its model folder: set model_dir = "..." here or '
         f"${MODEL_DIR_ENV} (it holds <dataset>/<threat_model>/<name>.pt)",
         where=f"{where}.model_dir",
     )

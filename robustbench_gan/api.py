@@ -1,0 +1,237 @@
+"""The Python API: ``benchmark(model, ...)``, one model on a dataset's official test points.
+
+In the spirit of RobustBench's ``benchmark``: the model is used as it is (nothing is
+trained), on the first ``n_examples`` images of the dataset's official test split in file
+order, under the strongest worst case of the catalog or the attacks named. The run goes
+through the same plan, cache, tables and report as a suite, so ``out`` gets the same files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from torch import nn
+
+from .errors import UserError
+from .evaluations.load_classifier import IN_MEMORY
+from .report.schema import WORST_CASE
+from .suite import Suite, TargetSpec, parse_suite
+from .suite.fields import freeze, parse_eps
+from .suite.targets import LOADING_KEYS, default_label, loaded_target
+
+NORMS = {"linf": "linf", "l2": "l2"}
+STANDARD = "standard"  # the strongest worst case the catalog has (worst_case's default list)
+
+
+@dataclass
+class BenchmarkResult:
+    """What ``benchmark`` measured. ``attacks`` holds the leaderboard rows of the model (one
+    per attack and budget, then the worst case), ``broken_by`` per image the first attack
+    (in the order given) that fooled it at the largest budget ('' when none did, 'clean'
+    when the clean image was already misclassified)."""
+
+    clean_acc: float
+    robust_acc: float
+    attacks: pd.DataFrame
+    flags: list[str]
+    broken_by: list[str]
+    model_card: dict[str, Any]
+    out: Path | None
+
+
+def benchmark(
+    model: nn.Module | str,
+    *,
+    dataset: str,
+    threat_model: str = "Linf",
+    eps: float | str,
+    n_examples: int = 1000,
+    attacks: str | Sequence[str] = STANDARD,
+    batch_size: int = 256,
+    device: str = "auto",
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    weights: str | Path | None = None,
+    params: dict[str, Any] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    progress: bool = False,
+) -> BenchmarkResult:
+    """Attack ``model`` (an ``nn.Module``, or a reference such as ``"torchvision:resnet18"``,
+    ``"my_module:Net"``, ``"model.pt2"`` or ``"robustbench:NAME"`` with ``weights`` and
+    constructor ``params``) on the first ``n_examples`` test images of ``dataset`` at budget
+    ``eps`` (a number or a string such as ``"8/255"``). The model receives images in [0, 1];
+    ``mean``/``std`` put a normalization layer in front. ``attacks`` is ``"standard"`` or a
+    list of registered attack names. Results are cached in ``cache_dir`` like a suite's;
+    with ``out`` the run also writes its CSVs, report.md, model_cards.json and
+    model_card.json there."""
+    from .runner.run import run_suite
+
+    suite = benchmark_suite(
+        model,
+        dataset=dataset,
+        threat_model=threat_model,
+        eps=eps,
+        n_examples=n_examples,
+        attacks=attacks,
+        batch_size=batch_size,
+        seed=seed,
+        weights=weights,
+        params=params or {},
+        mean=mean,
+        std=std,
+    )
+    with tempfile.TemporaryDirectory(prefix="rbg-benchmark-") as tmp:
+        target = Path(out) if out is not None else Path(tmp) / "out"
+        summary = run_suite(
+            suite,
+            out=target,
+            device=device,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
+        result = summarize(summary, suite, None if out is None else target)
+    if result.out is not None:
+        card = json.dumps(result.model_card, indent=2, allow_nan=False)
+        (result.out / "model_card.json").write_text(card + "\n", encoding="utf-8")
+    return result
+
+
+def benchmark_suite(
+    model: nn.Module | str,
+    *,
+    dataset: str,
+    threat_model: str,
+    eps: float | str,
+    n_examples: int,
+    attacks: str | Sequence[str],
+    batch_size: int,
+    seed: int,
+    weights: str | Path | None = None,
+    params: dict[str, Any] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    folder: Path | None = None,
+) -> Suite:
+    """The one-model suite ``benchmark`` and ``rbg eval`` run (paths relative to ``folder``,
+    the working directory by default)."""
+    folder = folder or Path.cwd()
+    norm = NORMS.get(str(threat_model).lower())
+    if norm is None:
+        raise UserError(f"threat_model must be Linf or L2, got {threat_model!r}")
+    budget = parse_eps(eps, "eps")
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+        raise UserError(f"n_examples must be a positive integer, got {n_examples!r}")
+    raw = {
+        "name": "benchmark",
+        "description": "One model on the first n test images of the official split.",
+        "seed": seed,
+        "dataset": {"name": dataset, "test_only": True},
+        "eval": {"eps": [budget], "n": n_examples, "batch_size": batch_size},
+        "targets": [{"name": "mlp"}],  # replaced below: the model is loaded, not trained
+        "attacks": attack_entries(attacks, norm, budget),
+    }
+    suite = parse_suite(raw, folder / "benchmark.toml")
+    target = model_target(model, weights, params or {}, mean, std, folder, dataset)
+    return dataclasses.replace(suite, name=f"benchmark-{target.label}", targets=(target,))
+
+
+def attack_entries(attacks: str | Sequence[str], norm: str, eps: float) -> list[dict[str, Any]]:
+    if isinstance(attacks, str):
+        if attacks != STANDARD:
+            raise UserError(f"attacks must be {STANDARD!r} or a list of attack names")
+        return [{"name": "worst_case", "label": STANDARD, "norm": norm, "eps": [eps]}]
+    if not attacks or not all(isinstance(a, str) for a in attacks):
+        raise UserError("attacks must be 'standard' or a non-empty list of attack names")
+    from .registry import ATTACKS
+    from .runner.context import accepts
+
+    entries = []
+    for name in attacks:
+        entry: dict[str, Any] = {"name": name, "eps": [eps]}
+        if accepts(ATTACKS.get(name), "norm"):  # an attack of both norms runs the one asked
+            entry["norm"] = norm
+        entries.append(entry)
+    return entries
+
+
+def model_target(
+    model: nn.Module | str,
+    weights: str | Path | None,
+    params: dict[str, Any],
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    folder: Path,
+    dataset: str,
+) -> TargetSpec:
+    """The benchmarked model as a loaded target; an ``nn.Module`` is kept in this process
+    and identified by the sha256 of its class and weights."""
+    entry: dict[str, Any] = {}
+    if weights is not None:
+        entry["weights"] = str(weights)
+    if mean is not None:
+        entry["mean"], entry["std"] = list(mean), list(std or ())
+    if isinstance(model, str):
+        label = default_label(model)
+        return loaded_target(entry, "model", model, label, freeze(params), folder, dataset)
+    if not isinstance(model, nn.Module):
+        raise UserError(f"model must be an nn.Module or a model name, got {type(model).__name__}")
+    if weights is not None or params:
+        raise UserError("weights and params go with a model name, not an nn.Module")
+    name = f"object:{module_sha256(model)}"
+    IN_MEMORY[name] = model
+    extra = {k: v for k, v in entry.items() if k in LOADING_KEYS}
+    target = loaded_target(extra, "model", name, type(model).__name__, freeze({}), folder, dataset)
+    return dataclasses.replace(target, fingerprint=freeze({"object_sha256": name[7:]}))
+
+
+def module_sha256(model: nn.Module) -> str:
+    """sha256 of a module's class and every tensor of its state dict."""
+    digest = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def summarize(summary: Any, suite: Suite, out: Path | None) -> BenchmarkResult:
+    board = summary.tables["leaderboard"]
+    rows = board[board["eps"] == board["eps"].max()]
+    worst = rows[rows["attack"] == WORST_CASE]
+    robust = float((worst if len(worst) else rows)["robust_acc"].min())
+    cards = summary.tables.documents["model_cards.json"]
+    flags = sorted({f for text in board["flags"] for f in str(text).split(";") if f})
+    shown = board.drop(columns=[c for c in board.columns if c.startswith("_")])
+    return BenchmarkResult(
+        clean_acc=float(board["clean_acc"].iloc[0]),
+        robust_acc=robust,
+        attacks=shown.reset_index(drop=True),
+        flags=flags,
+        broken_by=broken_by(rows),
+        model_card=cards[0],
+        out=out,
+    )
+
+
+def broken_by(rows: pd.DataFrame) -> list[str]:
+    """Per image, the first attack (in suite order) whose example fooled the model."""
+    single = rows[rows["attack"] != WORST_CASE]
+    clean = single["_clean"].iloc[0]
+    out = ["clean" if bit == "0" else "" for bit in clean]
+    for attack, correct in zip(single["attack"], single["_correct"]):
+        for i, bit in enumerate(correct):
+            if bit == "0" and out[i] == "":
+                out[i] = attack
+    return out

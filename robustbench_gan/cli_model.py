@@ -1,0 +1,170 @@
+"""`rbg eval` and `rbg verify`: one model from the command line, as RobustBench takes it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+MODEL_HELP = (
+    "MODULE:ATTR | torchvision:NAME | robustbench:NAME | FILE.pt2 (torch.export) | "
+    "FILE.pt (TorchScript) | a registered classifier name (with --weights)"
+)
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``eval`` and ``verify`` subcommands to the ``rbg`` parser."""
+    evaluate = commands.add_parser(
+        "eval", help="benchmark one model (loaded as it is) on the official test points"
+    )
+    model_arguments(evaluate)
+    evaluate.add_argument("--n", type=int, default=1000, help="first N test images (default 1000)")
+    evaluate.add_argument(
+        "--attacks",
+        default="standard",
+        help="'standard' (the strongest worst case) or attack names separated by commas",
+    )
+    evaluate.add_argument("--out", help="output folder (default: results/eval-<model>)")
+    evaluate.add_argument("--cache-dir", help="store of finished cells (as for rbg run)")
+    evaluate.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    verify = commands.add_parser(
+        "verify", help="check someone else's adversarial examples for the first N test points"
+    )
+    model_arguments(verify)
+    verify.add_argument("--adv", required=True, help="a .pt file: a tensor (N, C, H, W)")
+    verify.add_argument("--device", default="cpu", help="cpu | cuda")
+
+
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("--weights", help="a state dict (loaded with weights_only=True)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument (VALUE read as JSON, else as text); repeatable",
+    )
+    parser.add_argument(
+        "--mean", help="per-channel mean of a normalization layer, e.g. 0.5,0.5,0.5"
+    )
+    parser.add_argument("--std", help="per-channel std of that layer")
+    parser.add_argument("--dataset", required=True, help="a registered dataset, e.g. cifar10")
+    parser.add_argument("--threat-model", default="Linf", help="Linf | L2 (default Linf)")
+    parser.add_argument("--eps", required=True, help="the budget, e.g. 8/255 or 0.3")
+    parser.add_argument("--data-dir", help="local root of datasets (default: $RBG_DATA_DIR)")
+
+
+def params_of(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"--param wants KEY=VALUE with KEY a name, got {pair!r}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def channels(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"{flag} wants numbers separated by commas, got {text!r}") from None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .api import benchmark, benchmark_suite
+    from .suite.targets import default_label
+
+    attacks = args.attacks if args.attacks == "standard" else args.attacks.split(",")
+    mean, std = channels(args.mean, "--mean"), channels(args.std, "--std")
+    common = {
+        "dataset": args.dataset,
+        "threat_model": args.threat_model,
+        "eps": args.eps,
+        "n_examples": args.n,
+        "attacks": attacks,
+        "weights": args.weights,
+        "params": params_of(args.param),
+        "mean": mean,
+        "std": std,
+    }
+    benchmark_suite(args.model, batch_size=args.batch_size, seed=args.seed, **common)  # checks
+    out = (
+        Path(args.out) if args.out else Path("results") / f"eval-{safe(default_label(args.model))}"
+    )
+    result = benchmark(
+        args.model,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        out=out,
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+        **common,
+    )
+    card = result.model_card
+    print(
+        f"rbg: {card['name']} on {card['dataset']} ({card['threat_model']}, eps {card['eps']}, "
+        f"{card['n_examples']} images): clean {result.clean_acc:.4f}, robust "
+        f"{result.robust_acc:.4f}" + (f"; flags: {', '.join(result.flags)}" if result.flags else "")
+    )
+    print(f"rbg: results in {out}/ (model_card.json, leaderboard.csv, report.md, ...)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .api import model_target
+    from .evaluations.load_classifier import LoadClassifier
+    from .registry import DATASETS
+    from .runner.context import Context
+    from .suite.fields import parse_eps
+    from .verify import load_adversarial, verify_adversarial
+
+    adv = load_adversarial(args.adv)
+    data = DATASETS.create(args.dataset, root=args.data_dir, test_only=True, max_test=len(adv))
+    if len(data.x_test) < len(adv):
+        raise UserError(f"{args.adv} holds {len(adv)} images, the test split {len(data.x_test)}")
+    target = model_target(
+        args.model,
+        args.weights,
+        params_of(args.param),
+        channels(args.mean, "--mean"),
+        channels(args.std, "--std"),
+        Path.cwd(),
+        args.dataset,
+    )
+    import torch
+
+    ctx = Context(data=data, device=torch.device(args.device), store=None)  # type: ignore[arg-type]
+    model = LoadClassifier().build(target.to_json(), ctx)
+    report = verify_adversarial(
+        model,
+        data.x_test[: len(adv)],
+        data.y_test[: len(adv)],
+        adv,
+        eps=parse_eps(args.eps, "--eps"),
+        norm=args.threat_model,
+        device=args.device,
+    )
+    print(report.summary())
+    return 0 if bool(report.valid.all()) else 1
+
+
+def safe(text: str) -> str:
+    """``text`` reduced to characters safe in a file name."""
+    kept = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._")
+    return kept[:64] or "model"

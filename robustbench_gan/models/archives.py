@@ -1,0 +1,196 @@
+"""Models that come with their weights: torch.export and TorchScript archives, robustbench.
+
+Used by ``models/pretrained.py``. An archive is self-contained (``*.pt2``: a program saved
+by ``torch.export.save``, with a dynamic batch dimension if it is to see other batch sizes;
+``*.pt``, ``*.pth``, ``*.ts``, ``*.jit``: TorchScript saved by ``torch.jit.save``). A
+robustbench model is built by the optional ``robustbench`` package from its weights file
+``<model_dir>/<dataset>/<threat_model>/<NAME>.pt``, fetched only when ``download`` is true.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+
+EXPORT_SUFFIXES = (".pt2",)
+TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
+ROBUSTBENCH = "robustbench"
+ROBUSTBENCH_DATASETS = ("cifar10", "cifar100", "imagenet")
+ROBUSTBENCH_THREATS = ("Linf", "L2", "corruptions", "corruptions_3d")
+
+
+def is_archive(name: str) -> bool:
+    """Whether the model name is the path of an archive (by its suffix)."""
+    return ":" not in name and Path(name).suffix.lower() in EXPORT_SUFFIXES + TORCHSCRIPT_SUFFIXES
+
+
+def resolve_path(path: str | Path, base: Path | None) -> Path:
+    """``path`` with ``~`` expanded, relative to ``base`` (the suite file's folder) if given."""
+    resolved = Path(path).expanduser()
+    return resolved if resolved.is_absolute() or base is None else Path(base) / resolved
+
+
+class ExportedModule(nn.Module):
+    """A torch.export program as a module. Its train/eval behaviour was fixed when it was
+    exported, and the program refuses ``train()``/``eval()``; here they only set the flag,
+    so code that switches modes (attacks, ``predict``) works on it."""
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.program(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> ExportedModule:
+        self.training = mode
+        return self
+
+
+def load_archive(path: Path) -> nn.Module:
+    """The module saved in an archive, on the CPU; errors are one-line UserErrors."""
+    if not path.is_file():
+        raise UserError(f"no model archive at {path}")
+    export = path.suffix.lower() in EXPORT_SUFFIXES
+    kind = "torch.export" if export else "TorchScript"
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a {kind} archive (not a zip file)")
+    logger = logging.getLogger("torch.export")  # logs a traceback before raising
+    level = logger.level
+    try:
+        logger.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings():  # torch.jit warns that it is deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            if export:
+                module = ExportedModule(torch.export.load(str(path)).module())
+            else:
+                module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        reason = _hint(path, export) or f"{type(exc).__name__}: {lines[0] if lines else ''}"
+        raise UserError(f"{path}: cannot load it as a {kind} archive ({reason})") from None
+    finally:
+        logger.setLevel(level)
+    if not isinstance(module, nn.Module):
+        raise UserError(f"{path}: the {kind} archive holds a {type(module).__name__}")
+    return module
+
+
+def _hint(path: Path, export: bool) -> str:
+    """Why a zip file is not the archive its suffix says, when that is recognisable."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return ""
+    saved = any(n.endswith("/data.pkl") for n in names)
+    if saved and not any(n.endswith(("/constants.pkl", "/archive_format")) for n in names):
+        return (
+            "it looks like a torch.save file: a state dict goes in `weights`, beside the "
+            "name of the code that builds the model"
+        )
+    if not export and any(n.endswith("/archive_format") for n in names):
+        return "it looks like a torch.export program: name it *.pt2"
+    return ""
+
+
+# -- robustbench ----------------------------------------------------------------
+def robustbench_path(
+    name: str, dataset: str, threat_model: str, model_dir: str, base: Path | None
+) -> Path:
+    """Where robustbench reads the weights of ``name`` (``corruptions_3d`` shares the
+    ``corruptions`` folder)."""
+    folder = threat_model.replace("corruptions_3d", "corruptions")
+    return resolve_path(model_dir, base) / dataset / folder / f"{name}.pt"
+
+
+def robustbench_files(
+    name: str,
+    dataset: str | None,
+    threat_model: str | None,
+    model_dir: str | None,
+    base: Path | None,
+) -> list[Path]:
+    """The weights file(s) of a robustbench model that exist (ensembles: ``NAME_m*.pt``)."""
+    path = robustbench_path(name, *_robustbench_fields(dataset, threat_model, model_dir), base)
+    members = re.compile(rf"{re.escape(name)}_m\d+\.pt")
+    found = {p for p in path.parent.glob(f"{name}_m*.pt") if members.fullmatch(p.name)}
+    return sorted(found | ({path} if path.is_file() else set()))
+
+
+def _robustbench_fields(
+    dataset: str | None, threat_model: str | None, model_dir: str | None
+) -> tuple[str, str, str]:
+    missing = [
+        key
+        for key, value in (
+            ("dataset", dataset),
+            ("threat_model", threat_model),
+            ("model_dir", model_dir),
+        )
+        if not value
+    ]
+    if missing:
+        raise UserError(
+            f"a robustbench model needs {', '.join(missing)} "
+            '(e.g. dataset = "cifar10", threat_model = "Linf", model_dir = "models")'
+        )
+    assert dataset and threat_model and model_dir
+    if dataset not in ROBUSTBENCH_DATASETS:
+        raise UserError(f"robustbench dataset {dataset!r}: one of {list(ROBUSTBENCH_DATASETS)}")
+    if threat_model not in ROBUSTBENCH_THREATS:
+        raise UserError(
+            f"robustbench threat_model {threat_model!r}: one of {list(ROBUSTBENCH_THREATS)}"
+        )
+    return dataset, threat_model, model_dir
+
+
+def load_robustbench(
+    name: str,
+    *,
+    dataset: str | None,
+    threat_model: str | None,
+    model_dir: str | None,
+    download: bool = False,
+    base: Path | None = None,
+) -> nn.Module:
+    """robustbench's model ``name`` (its own normalization inside; images in [0, 1]).
+
+    Needs the ``robustbench`` package; reads the weights from ``model_dir`` (relative to
+    ``base``) and downloads them only when ``download`` is true.
+    """
+    dataset, threat_model, model_dir = _robustbench_fields(dataset, threat_model, model_dir)
+    try:
+        from robustbench.utils import load_model
+    except ImportError:
+        raise UserError(
+            f"robustbench:{name} needs the robustbench package: pip install robustbench "
+            '(or pip install "robustbench_gan[robustbench]")'
+        ) from None
+    path = robustbench_path(name, dataset, threat_model, model_dir, base)
+    if not download and not robustbench_files(name, dataset, threat_model, model_dir, base):
+        raise UserError(
+            f"robustbench:{name}: no weights file at {path}; put the file there, or set "
+            "download = true to let robustbench fetch it"
+        )
+    try:
+        model: Any = load_model(
+            model_name=name,
+            model_dir=str(resolve_path(model_dir, base)),
+            dataset=dataset,
+            threat_model=threat_model,
+        )
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"robustbench:{name} ({dataset}, {threat_model}): {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"robustbench:{name} gave a {type(model).__name__}, not a torch module")
+    return model

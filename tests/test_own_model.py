@@ -1,0 +1,199 @@
+"""Benchmarking a model trained elsewhere: the suite, `rbg eval` and the Python API agree,
+the weights are used as they are, and nothing stale is served when files change."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+import robustbench_gan
+from robustbench_gan.cli import main
+from robustbench_gan.registry import DATASETS
+from robustbench_gan.runner.run import run_suite
+
+NET = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    """A plain module: no in_shape, no features(), images in [0, 1]."""
+
+    def __init__(self, hidden: int = 32):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+    def forward(self, x):
+        return self.body(x)
+'''
+N = 120
+EPS = 0.1
+
+
+@pytest.fixture
+def own_model(tmp_path, monkeypatch):
+    """A module file and a state dict trained outside the tool, in the working directory."""
+    (tmp_path / "tinynet.py").write_text(textwrap.dedent(NET))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tinynet
+
+    data = DATASETS.create("digits", seed=0)
+    torch.manual_seed(0)
+    model = tinynet.Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        F.cross_entropy(model(data.x_train), data.y_train).backward()
+        opt.step()
+    torch.save(model.state_dict(), tmp_path / "net.pt")
+    yield tmp_path, model.eval()
+    monkeypatch.delitem(__import__("sys").modules, "tinynet")
+
+
+def suite_text(attacks: str = '"fgsm", "pgd"') -> str:
+    entries = "\n".join(f"[[attacks]]\nname = {a.strip()}" for a in attacks.split(","))
+    return f"""
+name = "own"
+[dataset]
+name = "digits"
+test_only = true
+[eval]
+eps = [{EPS}]
+n = {N}
+[[targets]]
+name = "tinynet:Net"
+label = "net"
+weights = "net.pt"
+{entries}
+"""
+
+
+def accuracies(board: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    rows = board[board["attack"] != "worst_case"]
+    return {a: (c, r) for a, c, r in zip(rows["attack"], rows["clean_acc"], rows["robust_acc"])}
+
+
+def test_suite_eval_and_api_agree_and_use_the_weights_as_they_are(own_model, capsys):
+    folder, model = own_model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = DATASETS.create("digits", seed=0, test_only=True)
+    with torch.no_grad():
+        direct = int((model(data.x_test[:N]).argmax(1) == data.y_test[:N]).sum()) / N
+
+    (folder / "own.toml").write_text(suite_text())
+    suite = run_suite(
+        folder / "own.toml", out=folder / "suite", cache_dir=folder / "c", progress=False
+    )
+    from_suite = accuracies(suite.tables["leaderboard"])
+
+    api = robustbench_gan.benchmark(
+        "tinynet:Net", weights="net.pt", dataset="digits", eps=EPS, n_examples=N,
+        attacks=["fgsm", "pgd"], cache_dir=folder / "c2", out=folder / "api",
+    )  # fmt: skip
+    assert main([
+        "eval", "--model", "tinynet:Net", "--weights", "net.pt", "--dataset", "digits",
+        "--eps", str(EPS), "--n", str(N), "--attacks", "fgsm,pgd", "--out", "cli",
+        "--cache-dir", "c3", "--no-progress",
+    ]) == 0  # fmt: skip
+    from_cli = accuracies(pd.read_csv(folder / "cli" / "leaderboard.csv"))
+
+    assert from_suite == accuracies(api.attacks) == from_cli
+    assert from_suite["fgsm"][0] == pytest.approx(direct, abs=1e-12) == api.clean_acc
+    assert api.robust_acc == min(r for _, r in from_suite.values())
+    card = json.loads((folder / "cli" / "model_card.json").read_text())
+    assert card["clean_acc"] == api.clean_acc and card["threat_model"] == "Linf"
+    assert card["n_examples"] == N and card["number_forward_passes"] == 1
+    assert len(api.broken_by) == N and set(api.broken_by) <= {"", "clean", "fgsm", "pgd"}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    loaded = torch.load(folder / "net.pt", weights_only=True)
+    assert all(torch.equal(before[k], v) for k, v in loaded.items())  # never written
+
+
+def test_an_in_memory_module_is_benchmarked_too(own_model):
+    _, model = own_model
+    first = robustbench_gan.benchmark(
+        model, dataset="digits", eps=EPS, n_examples=40, attacks=["fgsm"]
+    )
+    again = robustbench_gan.benchmark(
+        model, dataset="digits", eps=EPS, n_examples=40, attacks=["fgsm"]
+    )
+    assert first.clean_acc == again.clean_acc and first.robust_acc <= first.clean_acc
+
+
+def test_new_weights_or_new_code_are_never_served_from_the_cache(own_model):
+    folder, model = own_model
+    (folder / "own.toml").write_text(suite_text('"fgsm"'))
+
+    def run():
+        out = run_suite(
+            folder / "own.toml", out=folder / "o", cache_dir=folder / "c", progress=False
+        )
+        return out.counts, out.tables["leaderboard"]["clean_acc"].iloc[0]
+
+    counts, clean = run()
+    assert run()[0]["run"] == 0  # unchanged: all cached
+    state = model.state_dict()
+    torch.save({k: torch.zeros_like(v) for k, v in state.items()}, folder / "net.pt")
+    counts, zeroed = run()
+    assert counts["run"] > 0 and zeroed != clean  # the new weights are evaluated
+    torch.save(state, folder / "net.pt")
+    source = (folder / "tinynet.py").read_text()
+    (folder / "tinynet.py").write_text(source + "\n# an edit\n")
+    counts, _ = run()
+    assert counts["run"] > 0  # edited plugin source: recomputed
+
+
+def test_standard_is_at_least_as_strong_as_pgd40(own_model):
+    folder, _ = own_model
+    text = suite_text('"worst_case"\nlabel = "standard"').replace(
+        "eps = [0.1]", "eps = [0.05, 0.1]"
+    )
+    text += '[[attacks]]\nname = "pgd"\nlabel = "pgd40"\nsteps = 40\nrandom_start = true\n'
+    (folder / "s.toml").write_text(text)
+    board = run_suite(folder / "s.toml", out=folder / "o", cache_dir=folder / "c", progress=False)
+    rows = board.tables["leaderboard"]
+    for eps in (0.05, 0.1):
+        at = rows[rows["eps"] == eps].set_index("attack")["robust_acc"]
+        assert at["standard"] <= at["pgd40"] + 0.005, (eps, at.to_dict())
+
+
+def test_a_judge_without_features_is_named_in_one_line(own_model):
+    from robustbench_gan.errors import UserError
+
+    folder, _ = own_model
+    text = suite_text('"fgsm"') + (
+        '[[generators]]\nname = "cdcgan"\nngf = 8\nndf = 8\ntrain = { steps = 2 }\n'
+        '[gan_metrics]\njudge = "net"\nn = 20\n'
+    )
+    (folder / "judge.toml").write_text(text)
+    with pytest.raises(UserError, match=r"gan_metrics.judge: the judge 'net' has no features\(\)"):
+        run_suite(folder / "judge.toml", out=folder / "o", cache_dir=folder / "c", progress=False)
+
+
+def test_rbg_verify_checks_external_examples(own_model, capsys):
+    folder, model = own_model
+    data = DATASETS.create("digits", seed=0, test_only=True)
+    x, y = data.x_test[:20], data.y_test[:20]
+    x_req = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x_req), y).backward()
+    adv = (x + 0.1 * x_req.grad.sign()).clamp(0, 1).detach()
+    torch.save(adv, folder / "adv.pt")
+    args = ["verify", "--model", "tinynet:Net", "--weights", "net.pt", "--adv", "adv.pt",
+            "--dataset", "digits", "--eps", "0.1"]  # fmt: skip
+    assert main(args) == 0
+    valid = capsys.readouterr().out
+    with torch.no_grad():
+        expected = int((model(adv).argmax(1) == y).sum()) / 20
+    assert f"{expected:.4f}" in valid
+    bad = adv.clone()
+    bad[3] = (x[3] + 0.3).clamp(0, 1)  # outside the ball
+    bad[5, 0, 0, 0] = 1.5  # outside [0, 1]
+    torch.save(bad, folder / "adv.pt")
+    assert main(args) == 1
+    assert torch.equal(torch.load(folder / "adv.pt", weights_only=True), bad)  # never clipped
