@@ -197,3 +197,48 @@ def test_rbg_verify_checks_external_examples(own_model, capsys):
     torch.save(bad, folder / "adv.pt")
     assert main(args) == 1
     assert torch.equal(torch.load(folder / "adv.pt", weights_only=True), bad)  # never clipped
+
+
+def test_a_torchvision_architecture_trains_and_loads(tmp_path, fake_cifar10):
+    """torchvision:NAME gets only its entry's arguments (no in_shape): trained by a suite, and
+    loaded from the weights that training wrote."""
+    fake_cifar10(tmp_path / "data", per_batch=10)
+    text = """
+name = "tv"
+[dataset]
+name = "cifar10"
+[train]
+epochs = 1
+batch_size = 16
+[eval]
+eps = [0, 0.01]
+n = 8
+[[targets]]
+name = "torchvision:squeezenet1_1"
+label = "squeeze"
+num_classes = 10
+[[attacks]]
+name = "fgsm"
+"""
+    (tmp_path / "tv.toml").write_text(text)
+    run = run_suite(
+        tmp_path / "tv.toml", out=tmp_path / "o", cache_dir=tmp_path / "c",
+        data_dir=tmp_path / "data", progress=False,
+    )  # fmt: skip
+    trained = run.tables["leaderboard"]
+    from robustbench_gan.runner.store import Store
+
+    store = Store(tmp_path / "c")
+    record = next(r for r in map(store.get, [trained["cell_id"].iloc[0]]) if r)
+    train_cell = record.spec["model"]["trained"]
+    state = store.load_tensors(store.get(train_cell).artifacts["state"])
+    store.close()
+    torch.save(state, tmp_path / "squeeze.pt")
+    loaded_text = text.replace('label = "squeeze"', 'label = "squeeze"\nweights = "squeeze.pt"')
+    (tmp_path / "tv2.toml").write_text(loaded_text)
+    again = run_suite(
+        tmp_path / "tv2.toml", out=tmp_path / "o2", cache_dir=tmp_path / "c",
+        data_dir=tmp_path / "data", progress=False,
+    )  # fmt: skip
+    columns = ["attack", "eps", "clean_acc", "robust_acc"]
+    pd.testing.assert_frame_equal(trained[columns], again.tables["leaderboard"][columns])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from torch import nn
+
+from ..models.pretrained import ModelSource, load_classifier
 from ..models.train import TrainConfig, train_classifier
-from ..registry import CLASSIFIERS
-from ..runner.context import CellOutput, Context, build, build_defense
+from ..runner.context import CellOutput, Context, build_defense
 from ..runner.plan import Cell, ModelRef, Plan
 from ..runner.store import CellRecord
 from ..suite import DefenseSpec, Suite
@@ -93,7 +96,7 @@ class TrainClassifier(Evaluation):
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         spec: TrainSpec = cell.spec  # type: ignore[assignment]
         seed_everything(spec.seed)
-        model = build(CLASSIFIERS, spec.classifier, ctx.classifier_inputs())
+        model = build_classifier(spec.classifier, ctx)
         defense = None
         if spec.defense is not None:
             extra: dict[str, Any] = {}
@@ -120,9 +123,17 @@ class TrainClassifier(Evaluation):
         return CellOutput(result.to_json(), {"state": state_bytes(model)})
 
     def load(self, record: CellRecord, ctx: Context) -> Any:
-        model = build(CLASSIFIERS, record.spec["classifier"], ctx.classifier_inputs())
+        model = build_classifier(record.spec["classifier"], ctx)
         model.load_state_dict(ctx.store.load_tensors(record.artifacts["state"]))
         return model.to(ctx.device).eval()
+
+
+def build_classifier(classifier: dict[str, Any], ctx: Context) -> nn.Module:
+    """A fresh classifier: a registered one gets the data's shape, classes, mean and std; a
+    ``module:attr`` or ``torchvision:`` factory its entry's keys and those its signature names."""
+    source = ModelSource(classifier["name"], classifier["params"])
+    folder = Path(ctx.suite_dir) if ctx.suite_dir else None
+    return load_classifier(source, runner_inputs=ctx.classifier_inputs(), base=folder)
 
 
 def model_defense(plan: Plan, defense: DefenseSpec, gans: dict[Any, str]) -> ModelRef:

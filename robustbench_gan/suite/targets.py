@@ -39,7 +39,9 @@ def target_spec(
                 where=f"{where}.{unexpected[0]}",
             )
         name, label, params = split_entry(entry, where, reserved=("train",))
-        check_kwargs(CLASSIFIERS, name, params, where, runner_sets=RUNNER_INPUTS)
+        # a registered classifier gets these from the runner; another factory from its entry
+        runner_sets = RUNNER_INPUTS if ":" not in name else ()
+        check_kwargs(CLASSIFIERS, name, params, where, runner_sets=runner_sets)
         config = train_config(table(entry, "train", where), f"{where}.train", base=train)
         origin = CLASSIFIERS.origin(name)
         return TargetSpec(name, label, freeze(params), where, origin, train=config)
