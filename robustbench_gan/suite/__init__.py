@@ -1,6 +1,7 @@
 """Suite files: TOML in, frozen dataclasses out (``load_suite``); see load.py for the format."""
 
-from .load import DEVICE_TYPES, load_suite, parse_suite, per_device
+from .fields import DEVICE_TYPES, per_device
+from .load import load_suite, parse_suite
 from .specs import (
     BASELINE_GAN_LABEL,
     WORST_CASE_LABEL,

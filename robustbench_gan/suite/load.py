@@ -56,6 +56,7 @@ from .fields import (
     construct,
     entries,
     freeze,
+    per_device,
     registry_get,
     split_entry,
     table,
@@ -112,38 +113,6 @@ def load_suite(path: str | Path, device: str = "cpu") -> Suite:
         raise UserError(
             exc.message, where=f"{where}: {exc.where}" if exc.where else where
         ) from None
-
-
-DEVICE_TYPES = ("cpu", "cuda")
-
-
-def per_device(raw: Mapping[str, Any], device: str) -> dict[str, Any]:
-    """The suite with every per-device ``batch_size`` table replaced by ``device``'s value."""
-
-    def pick(table: Any, where: str) -> Any:
-        if not isinstance(table, dict):
-            return table
-        out = dict(table)
-        value = out.get("batch_size")
-        if isinstance(value, dict):
-            unknown_keys(value, set(DEVICE_TYPES), f"{where}.batch_size")
-            if device not in value:
-                raise UserError(f"has no entry for {device}", where=f"{where}.batch_size")
-            out["batch_size"] = value[device]
-        return out
-
-    resolved = dict(raw)
-    for key in ("train", "eval"):
-        resolved[key] = pick(raw.get(key), key)
-    for key in ("targets", "defenses", "generators"):
-        if isinstance(raw.get(key), list):
-            resolved[key] = [
-                {**e, "train": pick(e.get("train"), f"{key}[{i}].train")}
-                if isinstance(e, dict) and "train" in e
-                else e
-                for i, e in enumerate(raw[key])
-            ]
-    return {k: v for k, v in resolved.items() if v is not None}
 
 
 def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
