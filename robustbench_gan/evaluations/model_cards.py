@@ -79,6 +79,6 @@ def worst_by_eps(rows: pd.DataFrame) -> dict[float, float]:
 def eps_text(eps: float) -> str:
     """A budget as people write it: ``8/255`` when it is a whole number of grey levels."""
     levels = Fraction(eps).limit_denominator(255)
-    if levels.denominator == 255 and math.isclose(float(levels), eps, rel_tol=0, abs_tol=1e-12):
+    if levels.denominator == 255 and math.isclose(float(levels), eps, rel_tol=0, abs_tol=1e-9):
         return f"{levels.numerator}/255"
     return f"{eps:g}"
