@@ -226,12 +226,13 @@ def summarize(summary: Any, suite: Suite, out: Path | None) -> BenchmarkResult:
 
 
 def broken_by(rows: pd.DataFrame) -> list[str]:
-    """Per image, the first attack (in suite order) whose example fooled the model."""
+    """Per image, the first attack (in suite order) whose example fooled the model; within
+    a composite (``standard``), the part of it that did."""
     single = rows[rows["attack"] != WORST_CASE]
     clean = single["_clean"].iloc[0]
     out = ["clean" if bit == "0" else "" for bit in clean]
-    for attack, correct in zip(single["attack"], single["_correct"]):
+    for attack, correct, parts in zip(single["attack"], single["_correct"], single["_fooled_by"]):
         for i, bit in enumerate(correct):
             if bit == "0" and out[i] == "":
-                out[i] = attack
+                out[i] = parts[i] if isinstance(parts, list) and parts[i] else attack
     return out

@@ -242,3 +242,13 @@ name = "fgsm"
     )  # fmt: skip
     columns = ["attack", "eps", "clean_acc", "robust_acc"]
     pd.testing.assert_frame_equal(trained[columns], again.tables["leaderboard"][columns])
+
+
+def test_standard_says_which_part_broke_each_image(own_model):
+    _, model = own_model
+    result = robustbench_gan.benchmark(model, dataset="digits", eps=0.1, n_examples=30)
+    parts = {"apgd_ce", "apgd_dlr (targeted)", "square"}
+    assert set(result.broken_by) <= {"", "clean"} | parts
+    broken = sum(b in parts for b in result.broken_by)
+    assert broken == round((result.clean_acc - result.robust_acc) * 30)
+    assert result.model_card["attacks"] == ["standard"]

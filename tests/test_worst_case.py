@@ -103,3 +103,21 @@ def test_targeted_parts_cycle_through_the_likeliest_wrong_classes(setup, monkeyp
 def test_bad_configurations(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ATTACKS.create("worst_case", **kwargs)
+
+
+def test_the_composite_says_which_part_fooled_each_image(setup):
+    """fooled_by marks exactly the clean-correct images whose example is misclassified, each
+    by the first part (in order) that fooled it; the plain attacks report no parts."""
+    model, x, y = setup
+    attack = ATTACKS.create("worst_case", attacks=["fgsm", {"name": "pgd", "steps": 5}], seed=0)
+    assert attack.parts == ("fgsm", "pgd")
+    result = attack(model, x, y, [0.0, 0.1, 0.3])
+    assert len(attack.fooled_by) == 3
+    for i, fooled_by in enumerate(attack.fooled_by):
+        broken = (result.clean_pred == y) & (result.pred[i] != y)
+        assert torch.equal(fooled_by >= 0, broken), i
+    assert (attack.fooled_by[0] == -1).all()  # eps 0 fools nothing
+    fgsm_alone = ATTACKS.create("fgsm", seed=0)(model, x, y, [0.1])
+    by_fgsm = (fgsm_alone.clean_pred == y) & (fgsm_alone.pred[0] != y)
+    assert torch.equal(attack.fooled_by[1] == 0, by_fgsm)  # FGSM runs first, on every image
+    assert ATTACKS.create("pgd").parts == () and ATTACKS.create("pgd").fooled_by is None

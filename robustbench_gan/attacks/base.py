@@ -131,6 +131,16 @@ class Attack(abc.ABC):
         """
         return None
 
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The attacks a composite runs in turn (worst_case's list); empty for one attack.
+        A composite also fills :attr:`fooled_by` when called."""
+        return ()
+
+    #: for a composite, per budget of the last call: the index in :attr:`parts` of the part
+    #: whose example fooled each image (-1: none did), shape ``(N,)`` each
+    fooled_by: list[Tensor] | None = None
+
     @abc.abstractmethod
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None

@@ -26,6 +26,14 @@ STANDARD = (
 )
 
 
+def part_name(spec: str | Mapping[str, Any]) -> str:
+    """A part's name for attribution: ``apgd_dlr`` or ``apgd_dlr (targeted)``."""
+    if isinstance(spec, str):
+        return spec
+    name = str(spec.get("name"))
+    return f"{name} (targeted)" if spec.get("targeted") else name
+
+
 @ATTACKS.register("worst_case", aliases=("autoattack_like",))
 class WorstCase(Attack):
     """Run ``attacks`` in order, each only on the images the earlier ones left robust,
@@ -68,6 +76,29 @@ class WorstCase(Attack):
             raise ValueError("worst_case needs at least one attack")
         self.attacks = [self._build(spec, seed, batch_size) for spec in attacks]
         self.black_box = all(a.black_box for a in self.attacks)
+        self._names = tuple(part_name(spec) for spec in attacks)
+        self._batches: list[Tensor] | None = None  # recording while a budget runs
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return self._names
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.fooled_by = []
+        return super().__call__(*args, **kwargs)
+
+    def _attack_budget(self, model: nn.Module, x: Tensor, *rest: Any) -> Any:
+        """One budget, batch by batch (the base's loop), keeping which part fooled which image."""
+        self._batches = []
+        try:
+            out = super()._attack_budget(model, x, *rest)
+            batches, self._batches = self._batches, None
+        finally:
+            self._batches = None
+        fooled_by = torch.cat(batches) if batches else torch.full((len(x),), -1)
+        if self.fooled_by is not None:
+            self.fooled_by.append(fooled_by)
+        return out
 
     def _build(self, spec: str | Mapping[str, Any], seed: int, batch_size: int) -> Attack:
         params = {"name": spec} if isinstance(spec, str) else dict(spec)
@@ -90,15 +121,19 @@ class WorstCase(Attack):
             logits = model(x)
         robust = logits.argmax(1) == y
         ranked = logits.argsort(1, descending=True)
-        for attack in self.attacks:
+        fooled_by = torch.full((len(x),), -1, dtype=torch.long)
+        for index, attack in enumerate(self.attacks):
             attack.rng = self.rng
+            before = robust.clone()
             if not attack.targeted:
                 self._attack_robust(attack, model, x, y, eps, adv, robust, None)
-                continue
-            for rank in range(min(self.n_target_classes, ranked.shape[1] - 1)):
-                self._attack_robust(
-                    attack, model, x, y, eps, adv, robust, self._target_class(ranked, y, rank)
-                )
+            else:
+                for rank in range(min(self.n_target_classes, ranked.shape[1] - 1)):
+                    target = self._target_class(ranked, y, rank)
+                    self._attack_robust(attack, model, x, y, eps, adv, robust, target)
+            fooled_by[(before & ~robust).cpu()] = index
+        if self._batches is not None:  # not in generate() (adversarial training)
+            self._batches.append(fooled_by)
         return adv
 
     @staticmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ class BudgetResult(Record):
     seconds: float
     correct: str
     iterations: list[float] | None = None  # robust accuracy after k iterations
+    fooled_by: list[int] | None = None  # a composite's part that fooled each image (-1: none)
+
+    OPTIONAL = ("fooled_by",)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class AttackOutcome(Record):
     versions: str
     per_eps: list[BudgetResult]
     train_seconds: float = 0.0
+    parts: list[str] = field(default_factory=list)  # a composite's attacks, in order
+
+    OPTIONAL = ("parts",)
 
 
 @EVALUATIONS.register
@@ -109,6 +115,7 @@ class Attack(Evaluation):
             random_classes(y, ctx.data.num_classes, spec.seed) if attack.targeted else None
         )
         outcome: AttackResult = attack(model, x, y, spec.eps, target_class=target_class)
+        fooled_by = attack.fooled_by if attack.parts else None
         delta = (outcome.adv - x.unsqueeze(0)).flatten(2)
         correct = outcome.pred == y.unsqueeze(0)
         clean_correct = outcome.clean_pred == y
@@ -122,6 +129,7 @@ class Attack(Evaluation):
                 seconds=outcome.seconds[i],
                 correct=bits(correct[i]),
                 iterations=iteration_curve(outcome, i, attack),
+                fooled_by=fooled_by[i].tolist() if fooled_by else None,
             )
             for i, eps in enumerate(outcome.eps)
         ]
@@ -136,6 +144,7 @@ class Attack(Evaluation):
             device=ctx.device_name,
             versions=ctx.versions,
             per_eps=per_eps,
+            parts=list(attack.parts),
         )
         return CellOutput(result.to_json(), {"adv": tensors_to_bytes({"adv": outcome.adv})})
 
@@ -212,7 +221,7 @@ Outcomes = dict[tuple[str, str], tuple[str, AttackOutcome]]  # (model, attack) -
 def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.DataFrame:
     """One row per model, attack and eps, then per model the worst case over its attacks.
     Private columns for later stages: ``_correct``, ``_clean``, ``_black_box``, ``_model``
-    (the model's suite label)."""
+    (the model's suite label), ``_fooled_by`` (a composite's part that fooled each image)."""
     rows: list[dict[str, Any]] = []
     for label, model in results.models.items():
         model_rows = []
@@ -241,6 +250,9 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
                         "_clean": res.clean_correct,
                         "_black_box": res.black_box,
                         "_model": label,
+                        "_fooled_by": [res.parts[k] if k >= 0 else "" for k in entry.fooled_by]
+                        if entry.fooled_by is not None
+                        else None,
                     }
                 )
         rows += model_rows + worst_case_rows(model_rows)
@@ -249,7 +261,8 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
     frame["dataset"] = suite.dataset.name
     frame["seed"] = suite.seed
     frame["flags"] = ""  # filled by the audit kind
-    return frame[[*LEADERBOARD_COLUMNS, "_correct", "_clean", "_black_box", "_model"]]
+    private = ["_correct", "_clean", "_black_box", "_model", "_fooled_by"]
+    return frame[[*LEADERBOARD_COLUMNS, *private]]
 
 
 def worst_case_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
