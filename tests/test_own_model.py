@@ -150,17 +150,41 @@ def test_new_weights_or_new_code_are_never_served_from_the_cache(own_model):
 
 
 def test_standard_is_at_least_as_strong_as_pgd40(own_model):
+    """On every model (one loaded, two trained here), 'standard' leaves at most half a point
+    more than PGD-40 with a random start at the same budget."""
     folder, _ = own_model
-    text = suite_text('"worst_case"\nlabel = "standard"').replace(
-        "eps = [0.1]", "eps = [0.05, 0.1]"
-    )
-    text += '[[attacks]]\nname = "pgd"\nlabel = "pgd40"\nsteps = 40\nrandom_start = true\n'
+    text = f"""
+name = "strength"
+[dataset]
+name = "digits"
+[train]
+epochs = 6
+[eval]
+eps = [0.05, 0.1]
+n = 60
+[[targets]]
+name = "tinynet:Net"
+label = "net"
+weights = "net.pt"
+[[targets]]
+name = "lenet"
+[[targets]]
+name = "small_cnn"
+[[attacks]]
+name = "worst_case"
+label = "standard"
+[[attacks]]
+name = "pgd"
+label = "pgd40"
+steps = 40
+random_start = true
+"""
     (folder / "s.toml").write_text(text)
     board = run_suite(folder / "s.toml", out=folder / "o", cache_dir=folder / "c", progress=False)
     rows = board.tables["leaderboard"]
-    for eps in (0.05, 0.1):
-        at = rows[rows["eps"] == eps].set_index("attack")["robust_acc"]
-        assert at["standard"] <= at["pgd40"] + 0.005, (eps, at.to_dict())
+    for (target, eps), group in rows.groupby(["target", "eps"]):
+        at = group.set_index("attack")["robust_acc"]
+        assert at["standard"] <= at["pgd40"] + 0.005, (target, eps, at.to_dict())
 
 
 def test_a_judge_without_features_is_named_in_one_line(own_model):
