@@ -153,7 +153,7 @@ def test_standard_is_at_least_as_strong_as_pgd40(own_model):
     """On every model (one loaded, two trained here), 'standard' leaves at most half a point
     more than PGD-40 with a random start at the same budget."""
     folder, _ = own_model
-    text = f"""
+    text = """
 name = "strength"
 [dataset]
 name = "digits"
