@@ -131,6 +131,11 @@ def benchmark_suite(
     if norm is None:
         raise UserError(f"threat_model must be Linf or L2, got {threat_model!r}")
     budget = parse_eps(eps, "eps")
+    if norm == "linf" and budget > 1:
+        raise UserError(
+            f"eps {budget:g} is above 1: Linf budgets are on the [0, 1] pixel scale "
+            "(0-255 scale? write 8/255 for 8 grey levels)"
+        )
     if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
         raise UserError(f"n_examples must be a positive integer, got {n_examples!r}")
     raw = {

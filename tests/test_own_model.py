@@ -276,3 +276,14 @@ def test_standard_says_which_part_broke_each_image(own_model):
     broken = sum(b in parts for b in result.broken_by)
     assert broken == round((result.clean_acc - result.robust_acc) * 30)
     assert result.model_card["attacks"] == ["standard"]
+
+
+def test_eval_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    common = ["eval", "--dataset", "digits", "--n", "10", "--cache-dir", "c", "--no-progress"]
+    assert main([*common, "--model", "torchvision:resnet18", "--param", "num_classes=10",
+                 "--eps", "8/255"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert "fails on the data's images (shape (1, 8, 8)" in err and "\n" not in err
+    assert main([*common, "--model", "torchvision:resnet18", "--eps", "8"]) == 2
+    assert "eps 8 is above 1" in capsys.readouterr().err

@@ -59,7 +59,14 @@ class LoadClassifier(Evaluation):
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         start = time.perf_counter()
         model = self.build(cell.spec.classifier, ctx)  # type: ignore[attr-defined]
-        test_acc = share(predict(model, ctx.data.x_test) == ctx.data.y_test)
+        try:
+            test_acc = share(predict(model, ctx.data.x_test) == ctx.data.y_test)
+        except RuntimeError as exc:  # wrong input shape or channel count for this data
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"model {cell.label.removeprefix('load ')!r} fails on the data's images "
+                f"(shape {tuple(ctx.data.shape)}, values in [0, 1]): {first}"
+            ) from None
         parameters = sum(p.numel() for p in model.parameters())
         ctx.loaded[cell.id] = model
         result = LoadResult(test_acc, time.perf_counter() - start, parameters)

@@ -167,7 +167,7 @@ def run_locked(
             with search_path(Path(suite.path).parent):  # module:attr plugins beside the suite
                 counts = run_cells(plan, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
-            raise exc.at(str(suite.path)) from None
+            raise (exc.at(str(suite.path)) if suite.path.is_file() else exc) from None
         results = collect_results(plan, store, data.num_classes)
         tables = build_tables(suite, results)
         write_outputs(suite, results, tables, out_dir, device=ctx.device_name)
