@@ -101,7 +101,7 @@ def benchmark(
             cache_dir=cache_dir,
             progress=progress,
         )
-        result = summarize(summary, suite, None if out is None else target)
+        result = summarize(summary, None if out is None else target)
     if result.out is not None:
         card = json.dumps(result.model_card, indent=2, allow_nan=False)
         (result.out / "model_card.json").write_text(card + "\n", encoding="utf-8")
@@ -211,7 +211,8 @@ def module_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def summarize(summary: Any, suite: Suite, out: Path | None) -> BenchmarkResult:
+def summarize(summary: Any, out: Path | None) -> BenchmarkResult:
+    """The benchmark's result from the run's tables."""
     board = summary.tables["leaderboard"]
     rows = board[board["eps"] == board["eps"].max()]
     worst = rows[rows["attack"] == WORST_CASE]

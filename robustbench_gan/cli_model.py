@@ -85,7 +85,7 @@ def channels(text: str | None, flag: str) -> list[float] | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .api import benchmark, benchmark_suite
+    from .api import benchmark
     from .suite.targets import default_label
 
     attacks = args.attacks if args.attacks == "standard" else args.attacks.split(",")
@@ -101,7 +101,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "mean": mean,
         "std": std,
     }
-    benchmark_suite(args.model, batch_size=args.batch_size, seed=args.seed, **common)  # checks
     out = (
         Path(args.out) if args.out else Path("results") / f"eval-{safe(default_label(args.model))}"
     )
