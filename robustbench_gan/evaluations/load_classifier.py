@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from .common import share
 from .records import Record
 from .registry import EVALUATIONS
 
-IN_MEMORY: dict[str, nn.Module] = {}  # "object:<sha256>" -> a model handed to the Python API
+# "object:<sha256>" -> a model handed to the Python API, for as long as its caller holds it
+IN_MEMORY: weakref.WeakValueDictionary[str, nn.Module] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ class LoadClassifier(Evaluation):
         source = source_of(classifier)
         if source.name.startswith("object:"):
             if source.name not in IN_MEMORY:
-                raise UserError(f"the model {source.name} was handed to another process")
+                raise UserError(
+                    f"the model {source.name} is gone: benchmark() holds it only while it runs, "
+                    "in this process"
+                )
             model = IN_MEMORY[source.name]
         else:
             folder = Path(ctx.suite_dir) if ctx.suite_dir else None
