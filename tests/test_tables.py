@@ -45,3 +45,28 @@ def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_p
     written = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     written["flags"] = written["flags"].fillna("").astype(object)  # '' reads back as NaN
     pd.testing.assert_frame_equal(tables.csv_files()["leaderboard.csv"], written, check_dtype=False)
+
+
+def test_csv_cells_never_start_a_formula(tmp_path, tiny_suite):
+    """A label that a spreadsheet would run as a formula is written with an apostrophe in
+    front (OWASP's advice), in the run's CSVs and in published ones; numbers stay numbers."""
+    from robustbench_gan.report.format import csv_text
+    from robustbench_gan.report.publish import publish
+
+    frame = pd.DataFrame({"a": ["=1+1", "+x", "-y", "@z", "ok", None], "n": [-1.5, 2, 3, 4, 5, 6]})
+    back = pd.read_csv(__import__("io").StringIO(csv_text(frame)), keep_default_na=False)
+    assert list(back["a"]) == ["'=1+1", "'+x", "'-y", "'@z", "ok", ""]
+    assert list(back["n"]) == [-1.5, 2, 3, 4, 5, 6]
+
+    text = tiny_suite.read_text().replace('name = "fgsm"', 'name = "fgsm"\nlabel = "=HYPERLINK(1)"')
+    tiny_suite.write_text(text)
+    out = tmp_path / "out"
+    run_suite(tiny_suite, out=out, cache_dir=tmp_path / "c", progress=False)
+    for name in ("leaderboard.csv", "transfer.csv", "curves_eps.csv"):
+        cells = pd.read_csv(out / name, keep_default_na=False).astype(str).to_numpy().ravel()
+        assert not any(c.startswith(("=", "+", "@")) for c in cells), name
+        assert "'=HYPERLINK(1)" in cells
+    for path in publish(out, tmp_path / "results"):
+        if path.suffix == ".csv":
+            cells = pd.read_csv(path, keep_default_na=False).astype(str).to_numpy().ravel()
+            assert "'=HYPERLINK(1)" in cells and not any(c.startswith("=") for c in cells)

@@ -49,3 +49,23 @@ def robust_accuracy_matrix(board: pd.DataFrame, attack: str, norm: str) -> pd.Da
     matrix.columns = ["clean"] + [f"eps {c:g}" for c in matrix.columns[1:]]
     matrix.index = [f"{m} (flagged)" if m in flagged else m for m in matrix.index]
     return matrix.reset_index(names="model")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV, safe to open in a spreadsheet: a text cell that would start a
+    formula is prefixed with an apostrophe (OWASP's advice on CSV injection); numbers and
+    every other text are written as they are."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = [neutralised(v) for v in safe[column]]
+    return safe.to_csv(index=False)
+
+
+def neutralised(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..checkpoint import write_atomic
 from ..errors import UserError
-from .format import markdown_table
+from .format import csv_text, markdown_table
 from .schema import DOMAIN_NORM, WORST_CASE
 
 SCHEMA_VERSION = 1
@@ -45,7 +45,7 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
         path = Path(results) / f"{dataset}-{norm}.csv"
         merged = merge_rows(read_leaderboard(path) if path.exists() else None, rows)
-        write_atomic(path, merged.to_csv(index=False).encode())
+        write_atomic(path, csv_text(merged).encode())
         ranked = ranking(merged)
         title = f"{dataset}, {norm} leaderboard"
         write_atomic(path.with_suffix(".md"), render_markdown(title, ranked).encode())

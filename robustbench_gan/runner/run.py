@@ -19,6 +19,7 @@ from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..evaluations import EVALUATIONS
 from ..registry import DATASETS, search_path
+from ..report.format import csv_text
 from ..report.markdown import render_report
 from ..report.results import Finished, ModelInfo, Results
 from ..report.tables import Tables, build_tables
@@ -223,7 +224,7 @@ def write_outputs(
         staging = Path(tmp)
         plots = render_plots(suite, results, tables, staging)
         for name, frame in tables.csv_files().items():
-            frame.to_csv(staging / name, index=False)
+            (staging / name).write_text(csv_text(frame), encoding="utf-8")
         for name, document in tables.documents.items():
             text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
             (staging / name).write_text(text + "\n", encoding="utf-8")
