@@ -96,3 +96,15 @@ def test_publish_reads_the_model_cards(tmp_path):
     (run / "model_cards.json").write_text("{not json")
     with pytest.raises(Exception, match="not a list of model cards"):
         publish(run, tmp_path / "results")
+
+
+def test_published_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        for path in publish(QUICKSTART, tmp_path / "results"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    finally:
+        os.umask(previous)
