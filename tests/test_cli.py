@@ -182,3 +182,28 @@ def test_amp_changes_only_the_training_cells(tmp_path):
     assert trained.isdisjoint(c.id for c in amp.by_kind("train_classifier"))
     gans = {c.id for c in plain.by_kind("train_gan")}
     assert gans.isdisjoint(c.id for c in amp.by_kind("train_gan"))
+
+
+def test_dry_run_into_a_closed_pipe_is_quiet(tmp_path):
+    """`rbg run --dry-run SUITE | head -1`: no BrokenPipeError traceback, exit 0."""
+    command = (
+        f"{sys.executable} -m robustbench_gan run --dry-run suites/quickstart.toml "
+        f"--cache-dir {tmp_path} | head -1; exit ${{PIPESTATUS[0]}}"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Error" not in proc.stderr and len(proc.stdout.splitlines()) == 1
+
+
+def test_compare_and_publish_refuse_a_csv_that_is_not_a_leaderboard(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert main(["compare", str(bad), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not a leaderboard (missing columns: suite, dataset" in err and err.count("\n") == 1
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "leaderboard.csv").write_text("a,b\n1,2\n")
+    assert main(["publish", str(run), "--results", str(tmp_path / "r")]) == 2

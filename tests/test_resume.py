@@ -110,3 +110,12 @@ def test_force_recomputes_the_cells_it_names(tmp_path, tiny_suite):
         first.tables["leaderboard"].drop(columns=timing),
         everything.tables["leaderboard"].drop(columns=timing),
     )
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed(tmp_path, tiny_suite):
+    out = tmp_path / "out"
+    stale = out / ".partial-abc123"
+    (stale / "plots").mkdir(parents=True)
+    (stale / "leaderboard.csv").write_text("half")
+    run_suite(tiny_suite, out=out, cache_dir=tmp_path / "cache", progress=False)
+    assert not list(out.glob(".partial-*")) and (out / "leaderboard.csv").is_file()

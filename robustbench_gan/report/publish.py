@@ -13,7 +13,7 @@ import pandas as pd
 from ..checkpoint import write_atomic
 from ..errors import UserError
 from .format import csv_text, markdown_table
-from .schema import DOMAIN_NORM, WORST_CASE
+from .schema import DOMAIN_NORM, LEADERBOARD_COLUMNS, WORST_CASE
 
 SCHEMA_VERSION = 1
 KEY = ["target", "defense", "attack", "norm", "eps"]
@@ -25,7 +25,13 @@ def read_leaderboard(path: str | Path) -> pd.DataFrame:
     file = path / "leaderboard.csv" if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"{path}: no leaderboard.csv here (give a run folder or a CSV)")
-    board = pd.read_csv(file, keep_default_na=False, na_values=[""], dtype={"flags": str})
+    try:
+        board = pd.read_csv(file, keep_default_na=False, na_values=[""], dtype={"flags": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"{file}: not a leaderboard CSV ({exc})") from None
+    missing = [c for c in LEADERBOARD_COLUMNS if c not in board.columns]
+    if missing:
+        raise UserError(f"{file}: not a leaderboard (missing columns: {', '.join(missing)})")
     board["flags"] = board["flags"].fillna("")
     return board
 

@@ -218,8 +218,11 @@ def model_info(model: ModelRef, cells: dict[str, Finished]) -> ModelInfo:
 def write_outputs(
     suite: Suite, results: Results, tables: Tables, out_dir: Path, *, device: str
 ) -> None:
-    """Write CSVs, plots and report.md into a temporary folder, then move them into place."""
+    """Write CSVs, plots and report.md into a temporary folder, then move them into place
+    (a staging folder left by a run killed while writing is removed first)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
         staging = Path(tmp)
         plots = render_plots(suite, results, tables, staging)
