@@ -7,6 +7,7 @@ A user error (bad suite, unknown plugin, missing data) prints one line,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import os
 import sys
@@ -116,8 +117,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_dry_run(args: argparse.Namespace) -> int:
     from .runner.run import default_cache_dir, prepare
     from .runner.store import Store
+    from .suite import load_suite
+    from .suite.fields import freeze
 
-    _, _, plan = prepare(args.suite, args.data_dir, amp=args.amp)
+    suite = load_suite(args.suite)
+    if suite.dataset.params.get("download"):  # a dry run reads what is there, fetches nothing
+        params = freeze({**suite.dataset.params, "download": False})
+        suite = dataclasses.replace(
+            suite, dataset=dataclasses.replace(suite.dataset, params=params)
+        )
+    _, _, plan = prepare(suite, args.data_dir, amp=args.amp)
     store = Store(args.cache_dir or default_cache_dir())
     labels = {cell.id: cell.label for cell in plan.cells}
     try:

@@ -207,3 +207,20 @@ def test_compare_and_publish_refuse_a_csv_that_is_not_a_leaderboard(tmp_path, ca
     run.mkdir()
     (run / "leaderboard.csv").write_text("a,b\n1,2\n")
     assert main(["publish", str(run), "--results", str(tmp_path / "r")]) == 2
+
+
+def test_dry_run_never_downloads(tmp_path, capsys, monkeypatch):
+    import torchvision.datasets.utils
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a dry run tried to download")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", refuse)
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", refuse)
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        '[dataset]\nname = "mnist"\ndownload = true\n[eval]\neps = [0]\n'
+        '[[targets]]\nname = "mlp"\n[[attacks]]\nname = "fgsm"\n'
+    )
+    code = main(["run", "--dry-run", str(suite), "--data-dir", str(tmp_path / "empty")])
+    assert code == 2 and "t10k" in capsys.readouterr().err

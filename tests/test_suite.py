@@ -65,6 +65,20 @@ def test_budgets_are_sorted(tmp_path):
 
 
 BAD = [
+    ('name = "mini"', 'name = "mini"\nseed = -1', "seed: must be a whole number >= 0"),
+    (
+        'name = "mini"',
+        'name = "mini"\n[train]\nepochs = 2.5',
+        "train: epochs must be a whole number",
+    ),
+    (
+        'name = "mini"',
+        'name = "mini"\n[train]\nbatch_size = 1.5',
+        "train: batch_size must be a whole",
+    ),
+    ('name = "mini"', 'name = "mini"\n[train]\nlr = inf', "train: lr must be a finite number"),
+    ("eps = [0, 0.1]", "eps = [0, 0.1]\nbatch_size = 0", "eval.batch_size: must be >= 1"),
+    ('name = "mini"', 'name = "mini"\n[gan_metrics]\nn = 0', "gan_metrics.n: must be >= 2"),
     ("eps = [0, 0.1]", "eps = [0, -0.1]", "eval.eps[1]: must be >= 0"),
     ("eps = [0, 0.1]", 'eps = [0, "x"]', "eval.eps[1]: must be a number or a fraction"),
     ("eps = [0, 0.1]", 'eps = [0, "8/0"]', "eval.eps[1]: must be a number or a fraction"),

@@ -110,6 +110,8 @@ def run_suite(
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
     torch_device = resolve_device(device)
     set_cpu_threads(threads)
     suite, data, plan = prepare(suite_path, data_dir, amp=amp, device=torch_device.type)

@@ -122,6 +122,8 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     unknown_keys(raw, CORE_KEYS | set(owned), "")
     name = typed(raw.get("name", path.stem), str, "name")
     seed = typed(raw.get("seed", 0), int, "seed")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"must be a whole number >= 0, got {seed}", where="seed")
     train = train_config(table(raw, "train"), "train")
     dataset = dataset_spec(raw)
     eval_table = table(raw, "eval")
@@ -131,6 +133,8 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     if n_eval is not None and (typed(n_eval, int, "eval.n") < 1):
         raise UserError(f"must be >= 1, got {n_eval}", where="eval.n")
     batch_size = typed(eval_table.get("batch_size", 256), int, "eval.batch_size")
+    if batch_size < 1:
+        raise UserError(f"must be >= 1, got {batch_size}", where="eval.batch_size")
 
     targets = tuple(
         target_spec(e, i, train, path.parent, dataset.name)
@@ -150,6 +154,8 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     gan_table = table(raw, "gan_metrics")
     unknown_keys(gan_table, {"judge", "n", "inception_weights", "baseline"}, "gan_metrics")
     judge = gan_table.get("judge", targets[0].label if generators else None)
+    if typed(gan_table.get("n", 1000), int, "gan_metrics.n") < 2:
+        raise UserError("must be >= 2 (generated images compared)", where="gan_metrics.n")
     if judge is not None and judge not in [t.label for t in targets]:
         raise UserError(f"judge {judge!r} is not a target label", where="gan_metrics.judge")
     suite = Suite(
