@@ -119,3 +119,34 @@ def test_a_staging_folder_left_by_a_killed_run_is_removed(tmp_path, tiny_suite):
     (stale / "leaderboard.csv").write_text("half")
     run_suite(tiny_suite, out=out, cache_dir=tmp_path / "cache", progress=False)
     assert not list(out.glob(".partial-*")) and (out / "leaderboard.csv").is_file()
+
+
+def test_the_store_checks_its_rows(tmp_path, tiny_suite, capsys):
+    """An edited number or broken JSON in a row is noticed and recomputed; the tables come
+    out as before. A store file that is not a database is one line naming it."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    first = run_suite(tiny_suite, out=out, cache_dir=cache, progress=False)
+    db = sqlite3.connect(cache / "store.sqlite")
+    (cell_id, result), (other, _) = db.execute(
+        "SELECT id, result FROM cells WHERE kind = 'attack' LIMIT 2"
+    ).fetchall()
+    edited = result.replace('"robust_acc": 0', '"robust_acc": 1', 1)
+    assert edited != result
+    db.execute("UPDATE cells SET result = ? WHERE id = ?", (edited, cell_id))
+    db.execute("UPDATE cells SET result = '{not json' WHERE id = ?", (other,))
+    db.commit()
+    db.close()
+    again = run_suite(tiny_suite, out=out, cache_dir=cache, progress=False)
+    err = capsys.readouterr().err
+    assert f"cell {cell_id} is corrupt (its checksum does not match)" in err
+    assert f"cell {other} is corrupt" in err and again.counts["run"] == 2
+    timing = ["seconds"]
+    pd.testing.assert_frame_equal(
+        first.tables["leaderboard"].drop(columns=timing),
+        again.tables["leaderboard"].drop(columns=timing),
+    )
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "store.sqlite").write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(UserError, match="store.sqlite is not a readable result store"):
+        run_suite(tiny_suite, out=tmp_path / "o2", cache_dir=bad, progress=False)
