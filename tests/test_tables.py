@@ -70,3 +70,37 @@ def test_csv_cells_never_start_a_formula(tmp_path, tiny_suite):
         if path.suffix == ".csv":
             cells = pd.read_csv(path, keep_default_na=False).astype(str).to_numpy().ravel()
             assert "'=HYPERLINK(1)" in cells and not any(c.startswith("=") for c in cells)
+
+
+def test_user_text_in_reports_carries_no_html(tmp_path, tiny_suite):
+    from robustbench_gan.report.publish import publish
+
+    text = (
+        tiny_suite.read_text()
+        .replace(
+            'name = "tiny"',
+            'name = "tiny"\ndescription = "<img src=x onerror=alert(1)>"\n'
+            'notes = "<script>alert(1)</script> & more"',
+        )
+        .replace('name = "fgsm"', 'name = "fgsm"\nlabel = "a|<b>"')
+    )
+    tiny_suite.write_text(text)
+    out = tmp_path / "out"
+    run_suite(tiny_suite, out=out, cache_dir=tmp_path / "c", progress=False)
+    report = (out / "report.md").read_text()
+    assert "<script>" not in report and "<img" not in report and "<b>" not in report
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in report
+    assert "a\\|&lt;b&gt;" in report  # a column bar in a label does not split a table row
+    for path in publish(out, tmp_path / "results"):
+        if path.suffix in (".md", ".html"):
+            assert "<b>" not in path.read_text(), path
+
+
+def test_a_label_never_writes_outside_the_output_folder(tmp_path, tiny_suite):
+    text = tiny_suite.read_text().replace('name = "pgd"', 'name = "pgd"\nlabel = "../../../up"')
+    tiny_suite.write_text(text)
+    out = tmp_path / "deep" / "out"
+    run_suite(tiny_suite, out=out, cache_dir=tmp_path / "c", progress=False)
+    written = {p.resolve() for p in tmp_path.rglob("*.png")}
+    assert written and all(out.resolve() in p.parents for p in written)
+    assert any(p.name.startswith("transfer_") and "_up-" in p.name for p in written)

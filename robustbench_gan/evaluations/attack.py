@@ -16,7 +16,7 @@ from torch import Tensor
 from ..attacks.base import AttackResult
 from ..checkpoint import tensors_to_bytes
 from ..registry import ATTACKS
-from ..report.format import markdown_table, robust_accuracy_matrix
+from ..report.format import markdown_table, robust_accuracy_matrix, safe_name
 from ..report.plots import iteration_plot, robust_accuracy_plot
 from ..report.results import Results
 from ..report.schema import (
@@ -175,8 +175,8 @@ class Attack(Evaluation):
         for attack in suite.attacks:
             part = curves[curves["attack"] == attack.label]
             if len(part):
-                path = folder / f"iterations_{attack.label}.png"
-                made[f"iterations_{attack.label}"] = iteration_plot(part, attack.label, path)
+                name = f"iterations_{safe_name(attack.label)}"
+                made[name] = iteration_plot(part, attack.label, folder / f"{name}.png")
         return made
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:

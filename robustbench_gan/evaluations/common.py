@@ -10,6 +10,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from ..checkpoint import tensors_to_bytes
+from ..report.format import safe_name
 
 
 def share(mask: Tensor, of: Tensor | None = None) -> float:
@@ -36,9 +37,10 @@ def artifact_pngs(
     ``folder/<prefix><label>.png``; returns plot name -> path."""
     made = {}
     for label, finished in cells.items():
-        path = folder / f"{prefix}{label}.png"
+        name = f"{prefix}{safe_name(label)}"
+        path = folder / f"{name}.png"
         path.write_bytes(finished.artifacts[artifact])
-        made[f"{prefix}{label}"] = path
+        made[name] = path
     return made
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import UserError
-from ..report.format import markdown_table
+from ..report.format import escape, markdown_table
 from ..report.results import Results
 from ..report.tables import Tables
 from ..suite import AttackSpec, Suite
@@ -114,7 +114,7 @@ class References(Evaluation):
                 "",
                 *asymmetry_text(references),
             ]
-        lines += [suite.notes.strip()] if suite.notes else []
+        lines += [escape(suite.notes.strip())] if suite.notes else []
         return [Section(10, "Beside the papers", lines)]
 
 
@@ -203,7 +203,7 @@ def finding_text(finding: FindingSpec, transfer: pd.DataFrame) -> list[str]:
     better, worse = means[finding.better], means[finding.worse]
     verdict = "holds here" if better > worse else "**does not hold here**"
     return [
-        f"Finding: {finding.claim} Under {finding.attack} at eps {finding.eps:g} from "
+        f"Finding: {escape(finding.claim)} Under {finding.attack} at eps {finding.eps:g} from "
         f"{', '.join(finding.sources)}, {finding.better} keeps {better:.3f} accuracy on average "
         f"and {finding.worse} {worse:.3f}: the finding {verdict}.",
         "",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..report.format import safe_name
 from ..report.plots import transfer_heatmap
 from ..report.results import Results
 from ..report.schema import TRANSFER_COLUMNS
@@ -117,9 +118,9 @@ class Transfer(Evaluation):
         made = {}
         for attack in suite.attacks:
             if any(e > 0 for e in attack.eps):  # at eps 0 nothing is crafted, nothing transfers
-                path = folder / f"transfer_{attack.label}.png"
-                made[f"transfer_{attack.label}"] = transfer_heatmap(
-                    tables["transfer"], attack.label, path
+                name = f"transfer_{safe_name(attack.label)}"
+                made[name] = transfer_heatmap(
+                    tables["transfer"], attack.label, folder / f"{name}.png"
                 )
         return made
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import html
 import math
+import re
 from collections.abc import Iterable
 
 import pandas as pd
 
 
 def fmt(value: object) -> str:
+    """A table cell: numbers to 3 decimals, text escaped (no HTML, no stray column bars)."""
     if value is pd.NA:
         return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
+    return escape(str(value)).replace("|", "\\|")
+
+
+def escape(text: str) -> str:
+    """User text for Markdown: ``<``, ``>`` and ``&`` as entities, so a suite's notes or
+    labels cannot carry HTML (a script, an image with an onerror) into a report."""
+    return html.escape(text, quote=False)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -35,7 +45,8 @@ def with_model_column(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def lines_of(title: str, body: Iterable[str]) -> list[str]:
-    return [f"## {title}", "", *body, ""]
+    """A section: its title (escaped: titles hold labels) and its lines."""
+    return [f"## {escape(title)}", "", *body, ""]
 
 
 def robust_accuracy_matrix(board: pd.DataFrame, attack: str, norm: str) -> pd.DataFrame:
@@ -69,3 +80,16 @@ def neutralised(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def safe_name(label: str) -> str:
+    """A label as part of a file name: itself when made of letters, digits and ``_.+-`` (and
+    not starting with a dot); otherwise those characters kept, the rest as ``_``, and a
+    short hash of the label so two labels never share a file."""
+    if SAFE_NAME.fullmatch(label) and not label.startswith("."):
+        return label
+    kept = re.sub(r"[^A-Za-z0-9_.+-]", "_", label).lstrip(".")[:48]
+    return f"{kept}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from ..evaluations import EVALUATIONS
 from ..suite import Suite
-from .format import lines_of
+from .format import escape, lines_of
 from .tables import Tables
 
 
@@ -22,7 +22,7 @@ def render_report(
     lines = [
         f"# {suite.name}: robustness report",
         "",
-        suite.description,
+        escape(suite.description),
         "",
         f"Dataset `{suite.dataset.name}`, {int(board['n_eval'].iloc[0])} test images attacked, "
         f"seed {suite.seed}, device {device}, {versions}.",
