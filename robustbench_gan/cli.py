@@ -1,4 +1,4 @@
-"""The `rbg` command: run | list | validate | publish | compare.
+"""The `rbg` command: run | eval | verify | list | validate | publish | compare.
 
 A user error (bad suite, unknown plugin, missing data) prints one line,
 ``rbg: error: <where>: <what>``, and exits with status 2; a bug keeps its traceback.
@@ -12,6 +12,7 @@ import fnmatch
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import cli_model
 from .errors import UserError
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
+    validate.add_argument(
+        "--data-dir",
+        help="also check that the dataset is found there (or in $RBG_DATA_DIR) and loads",
+    )
 
     publish = commands.add_parser(
         "publish", help="merge a run into results/<dataset>-<norm>.csv and render leaderboards"
@@ -118,14 +123,8 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     from .runner.run import default_cache_dir, prepare
     from .runner.store import Store
     from .suite import load_suite
-    from .suite.fields import freeze
 
-    suite = load_suite(args.suite)
-    if suite.dataset.params.get("download"):  # a dry run reads what is there, fetches nothing
-        params = freeze({**suite.dataset.params, "download": False})
-        suite = dataclasses.replace(
-            suite, dataset=dataclasses.replace(suite.dataset, params=params)
-        )
+    suite = without_download(load_suite(args.suite))  # a dry run fetches nothing
     _, _, plan = prepare(suite, args.data_dir, amp=args.amp)
     store = Store(args.cache_dir or default_cache_dir())
     labels = {cell.id: cell.label for cell in plan.cells}
@@ -164,14 +163,30 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .runner.run import load_data
     from .suite import load_suite
 
     suite = load_suite(args.suite)
+    found = ""
+    if args.data_dir is not None:  # the data too, as `rbg run` would read it (no download)
+        data = load_data(without_download(suite), args.data_dir)
+        found = f"; data: {len(data.x_train)} train and {len(data.x_test)} test images"
     print(
         f"{args.suite}: ok ({len(suite.targets)} targets, {len(suite.generators)} generators, "
-        f"{len(suite.defenses)} defenses, {len(suite.attacks)} attacks, {len(suite.eps)} budgets)"
+        f"{len(suite.defenses)} defenses, {len(suite.attacks)} attacks, {len(suite.eps)} budgets"
+        f"{found})"
     )
     return 0
+
+
+def without_download(suite: Any) -> Any:
+    """The suite with its dataset's ``download`` off: checks read what is there."""
+    from .suite.fields import freeze
+
+    if not suite.dataset.params.get("download"):
+        return suite
+    params = freeze({**suite.dataset.params, "download": False})
+    return dataclasses.replace(suite, dataset=dataclasses.replace(suite.dataset, params=params))
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

@@ -224,3 +224,18 @@ def test_dry_run_never_downloads(tmp_path, capsys, monkeypatch):
     )
     code = main(["run", "--dry-run", str(suite), "--data-dir", str(tmp_path / "empty")])
     assert code == 2 and "t10k" in capsys.readouterr().err
+
+
+def test_validate_checks_the_data_when_given_a_folder(tmp_path, capsys):
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        '[dataset]\nname = "mnist"\n[eval]\neps = [0]\n[[targets]]\nname = "mlp"\n'
+        '[[attacks]]\nname = "fgsm"\n'
+    )
+    assert main(["validate", str(suite)]) == 0  # the file alone
+    assert main(["validate", str(suite), "--data-dir", str(tmp_path / "empty")]) == 2
+    assert "t10k" in capsys.readouterr().err
+    digits = tmp_path / "d.toml"
+    digits.write_text(suite.read_text().replace('"mnist"', '"digits"'))
+    assert main(["validate", str(digits), "--data-dir", str(tmp_path)]) == 0
+    assert "data: 1437 train and 360 test images" in capsys.readouterr().out
