@@ -25,7 +25,7 @@ from .evaluations.load_classifier import IN_MEMORY
 from .report.schema import WORST_CASE
 from .suite import Suite, TargetSpec, parse_suite
 from .suite.fields import freeze, parse_eps
-from .suite.targets import LOADING_KEYS, default_label, loaded_target
+from .suite.targets import default_label, loaded_target
 
 NORMS = {"linf": "linf", "l2": "l2"}
 STANDARD = "standard"  # the strongest worst case the catalog has (worst_case's default list)
@@ -160,12 +160,12 @@ def attack_entries(attacks: str | Sequence[str], norm: str, eps: float) -> list[
     if not attacks or not all(isinstance(a, str) for a in attacks):
         raise UserError("attacks must be 'standard' or a non-empty list of attack names")
     from .registry import ATTACKS
-    from .runner.context import accepts
+    from .utils import takes_keyword
 
     entries = []
     for name in attacks:
         entry: dict[str, Any] = {"name": name, "eps": [eps]}
-        if accepts(ATTACKS.get(name), "norm"):  # an attack of both norms runs the one asked
+        if takes_keyword(ATTACKS.get(name), "norm"):  # an attack of both norms runs the one asked
             entry["norm"] = norm
         entries.append(entry)
     return entries
@@ -196,8 +196,7 @@ def model_target(
         raise UserError("weights and params go with a model name, not an nn.Module")
     name = f"object:{module_sha256(model)}"
     IN_MEMORY[name] = model
-    extra = {k: v for k, v in entry.items() if k in LOADING_KEYS}
-    target = loaded_target(extra, "model", name, type(model).__name__, freeze({}), folder, dataset)
+    target = loaded_target(entry, "model", name, type(model).__name__, freeze({}), folder, dataset)
     return dataclasses.replace(target, fingerprint=freeze({"object_sha256": name[7:]}))
 
 

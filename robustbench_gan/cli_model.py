@@ -86,6 +86,7 @@ def channels(text: str | None, flag: str) -> list[float] | None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import benchmark
+    from .report.format import safe_name
     from .suite.targets import default_label
 
     attacks = args.attacks if args.attacks == "standard" else args.attacks.split(",")
@@ -102,7 +103,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "std": std,
     }
     out = (
-        Path(args.out) if args.out else Path("results") / f"eval-{safe(default_label(args.model))}"
+        Path(args.out)
+        if args.out
+        else Path("results") / f"eval-{safe_name(default_label(args.model))}"
     )
     result = benchmark(
         args.model,
@@ -157,13 +160,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         adv,
         eps=parse_eps(args.eps, "--eps"),
         norm=args.threat_model,
-        device=args.device,
     )
     print(report.summary())
     return 0 if bool(report.valid.all()) else 1
-
-
-def safe(text: str) -> str:
-    """``text`` reduced to characters safe in a file name."""
-    kept = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._")
-    return kept[:64] or "model"

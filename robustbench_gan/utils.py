@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,3 +59,16 @@ def predict(model: torch.nn.Module, x: Tensor, *, batch_size: int = 512) -> Tens
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def takes_keyword(factory: Callable[..., Any], name: str) -> bool:
+    """Whether ``factory``'s signature names the keyword argument ``name`` (``**kwargs``
+    does not count: the runner passes only what a plugin asks for)."""
+    try:
+        parameter = inspect.signature(factory).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import UserError
+from .utils import predict
 
 NORMS = {"linf": "Linf", "l2": "L2"}
 LINF_TOLERANCE = 1e-6  # absolute, on the [0, 1] scale
@@ -90,7 +91,6 @@ def verify_adversarial(
     eps: float,
     norm: str = "Linf",
     batch_size: int = 256,
-    device: torch.device | str = "cpu",
 ) -> VerifyReport:
     """Check ``adv`` (adversarial images for the first ``len(adv)`` points of ``x``, ``y``)
     and score ``model`` on them; nothing is clipped or changed, ``model`` included (put it
@@ -128,8 +128,8 @@ def verify_adversarial(
     nonfinite, out_of_range, distance = nonfinite.cpu(), out_of_range.cpu(), distance.cpu()
     valid = ~(nonfinite | out_of_range | outside_ball)
 
-    clean_pred = _predict(model, x, batch_size, device)
-    adv_pred = _predict(model, adv, batch_size, device)
+    clean_pred = predict(model, x, batch_size=batch_size)
+    adv_pred = predict(model, adv, batch_size=batch_size)
     y = y.cpu()
     clean_correct, adv_correct = clean_pred == y, adv_pred == y
     robust = torch.where(valid, adv_correct, clean_correct)
@@ -150,16 +150,6 @@ def verify_adversarial(
         robust_acc_valid=float(adv_correct[valid].float().mean()) if n_valid else float("nan"),
         robust_acc=float(robust.float().mean()),
     )
-
-
-@torch.no_grad()
-def _predict(model: nn.Module, x: Tensor, batch_size: int, device: torch.device | str) -> Tensor:
-    """Predicted classes, in batches on ``device`` (copies: ``x`` itself is not touched)."""
-    out = [
-        model(x[i : i + batch_size].to(device)).argmax(dim=1).cpu()
-        for i in range(0, len(x), max(1, batch_size))
-    ]
-    return torch.cat(out)
 
 
 def load_adversarial(path: str | Path) -> Tensor:

@@ -86,6 +86,18 @@ def train_tiny_cnn(x, y, *, epochs: int = 6, seed: int = 0) -> TinyCNN:
     return model.eval()
 
 
+def fit_full_batch(model: nn.Module, x, y, *, steps: int) -> nn.Module:
+    """``model`` fitted as a user would outside the tool: full-batch Adam at lr 0.01."""
+    import torch.nn.functional as F
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
 TINY_SUITE = """
 name = "tiny"
 [dataset]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fit_full_batch
 
 import robustbench_gan
 from robustbench_gan.cli import main
@@ -45,12 +46,7 @@ def own_model(tmp_path, monkeypatch):
 
     data = DATASETS.create("digits", seed=0)
     torch.manual_seed(0)
-    model = tinynet.Net()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(30):
-        opt.zero_grad()
-        F.cross_entropy(model(data.x_train), data.y_train).backward()
-        opt.step()
+    model = fit_full_batch(tinynet.Net(), data.x_train, data.y_train, steps=30)
     torch.save(model.state_dict(), tmp_path / "net.pt")
     yield tmp_path, model.eval()
     monkeypatch.delitem(__import__("sys").modules, "tinynet")

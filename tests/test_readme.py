@@ -80,7 +80,7 @@ def own_model_block(kind: str) -> str:
 
 def test_the_three_routes_for_your_own_model_run_and_agree(tmp_path, monkeypatch):
     import torch
-    import torch.nn.functional as F
+    from conftest import fit_full_batch
 
     from robustbench_gan.cli import main
     from robustbench_gan.registry import DATASETS
@@ -94,12 +94,7 @@ def test_the_three_routes_for_your_own_model_run_and_agree(tmp_path, monkeypatch
 
     data = DATASETS.create("digits", seed=0)
     torch.manual_seed(0)
-    net = my_models.Net()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(20):
-        opt.zero_grad()
-        F.cross_entropy(net(data.x_train), data.y_train).backward()
-        opt.step()
+    net = fit_full_batch(my_models.Net(), data.x_train, data.y_train, steps=20)
     torch.save(net.state_dict(), tmp_path / "net.pt")
     monkeypatch.delitem(sys.modules, "my_models")
 

@@ -42,13 +42,6 @@ class LatentSettings(Record):
     auxiliary: str
     params: Mapping[str, Any]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "auxiliary": self.auxiliary,
-            "params": dict(sorted(self.params.items())),
-        }
-
 
 @dataclass(frozen=True)
 class LatentSpec(Record):

@@ -12,13 +12,6 @@ from .base import Evaluation
 
 E = TypeVar("E", bound=type[Evaluation])
 GROUP = "robustbench_gan.evaluations"
-NOT_KINDS = {
-    "base",
-    "registry",
-    "records",
-    "common",
-    "attack_text",
-}  # helper modules of this folder
 
 
 class EvaluationRegistry:
@@ -51,7 +44,7 @@ class EvaluationRegistry:
         self._loaded = True
         package = importlib.import_module(__package__)
         for module in pkgutil.iter_modules(package.__path__):
-            if not module.name.startswith("_") and module.name not in NOT_KINDS:
+            if not module.name.startswith("_"):  # helper modules register nothing
                 importlib.import_module(f"{__package__}.{module.name}")
         for entry in metadata.entry_points(group=GROUP):
             try:

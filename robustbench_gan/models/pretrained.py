@@ -12,7 +12,6 @@ downloaded unless a robustbench source says ``download = true``.
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from ..checkpoint import sha256_file
 from ..errors import UserError
 from ..registry import CLASSIFIERS
+from ..utils import takes_keyword
 from .archives import (
     ROBUSTBENCH,
     is_archive,
@@ -173,7 +173,7 @@ def _build(source: ModelSource, runner_inputs: dict[str, Any], base: Path | None
         if prefix is None:
             inputs = runner_inputs  # a registered classifier takes them all, as when trained
         else:
-            inputs = {k: v for k, v in runner_inputs.items() if _names(factory, k)}
+            inputs = {k: v for k, v in runner_inputs.items() if takes_keyword(factory, k)}
         try:
             model = factory(**{**inputs, **params})
         except UserError:
@@ -183,18 +183,6 @@ def _build(source: ModelSource, runner_inputs: dict[str, Any], base: Path | None
     if not isinstance(model, nn.Module):
         raise UserError(f"classifier {name!r} built a {type(model).__name__}, not a torch module")
     return model.cpu()
-
-
-def _names(factory: Callable[..., Any], name: str) -> bool:
-    """Whether ``factory``'s signature names the parameter ``name`` (not ``**kwargs``)."""
-    try:
-        parameter = inspect.signature(factory).parameters.get(name)
-    except (TypeError, ValueError):
-        return False
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.KEYWORD_ONLY,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    )
 
 
 def _normalization(source: ModelSource) -> Normalize | None:

@@ -9,7 +9,6 @@ are not written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -36,14 +35,8 @@ class Tables:
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self._frames[name]
 
-    def get(self, name: str) -> pd.DataFrame | None:
-        return self._frames.get(name)
-
     def __contains__(self, name: object) -> bool:
         return name in self._frames
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._frames)
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         frames = self.__dict__.get("_frames", {})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from ..data.split import DataSplit
 from ..errors import UserError
 from ..evaluations import EVALUATIONS
 from ..registry import DEFENSES, Registry
+from ..utils import takes_keyword
 from .store import Store
 
 
@@ -86,15 +86,6 @@ def build(registry: Registry, spec: dict[str, Any], inputs: dict[str, Any]) -> A
 
 def build_defense(spec: dict[str, Any], extra: dict[str, Any], seed: int) -> Any:
     """A defense from its spec, given the suite's ``seed`` when its factory takes one."""
-    if accepts(DEFENSES.get(spec["name"]), "seed"):
+    if takes_keyword(DEFENSES.get(spec["name"]), "seed"):
         extra = {**extra, "seed": seed}
     return build(DEFENSES, spec, extra)
-
-
-def accepts(factory: Any, name: str) -> bool:
-    """Whether ``factory`` takes a keyword argument ``name``."""
-    try:
-        parameters = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters
