@@ -1,13 +1,16 @@
 """robustbench_gan: adversarial robustness benchmarks for PyTorch classifiers, GANs in the loop.
 
 ``robustbench_gan.benchmark(model, dataset=..., eps=...)`` evaluates one model (api.py);
-``rbg run SUITE`` runs a suite file.
+``rbg run SUITE`` runs a suite file; ``@robustbench_gan.plugin`` marks a factory function a
+suite may name as ``module:attr`` (registry.py).
 """
 
 from typing import Any
 
+from .registry import plugin
+
 __version__ = "0.1.0"
-__all__ = ["BenchmarkResult", "__version__", "benchmark"]
+__all__ = ["BenchmarkResult", "__version__", "benchmark", "plugin"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from .errors import UserError
+
 
 class CorruptFileError(Exception):
     """A file's content does not match the sha256 recorded when it was written."""
@@ -45,6 +47,16 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def confined(root: str | os.PathLike[str], name: str | os.PathLike[str]) -> Path:
+    """``root / name``, after checking that the resolved path lies inside the resolved
+    ``root`` (a name holding ``..`` or an absolute path would write elsewhere)."""
+    base = Path(root).resolve()
+    path = (base / name).resolve()
+    if not path.is_relative_to(base):
+        raise UserError(f"refusing to write {name!s}: it would land outside {root}")
+    return path
 
 
 def current_umask() -> int:

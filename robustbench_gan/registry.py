@@ -18,16 +18,8 @@ plugin and is imported on use, unless its prefix is a namespace of the registry:
 ``art:FastGradientMethod`` asks the ``art`` namespace of ATTACKS (an adapter) for
 the factory of ART's attack of that name.
 
-Where ``module:attr`` modules are found: first in the search folders (``search=`` of
-``get``/``origin``, or every ``with Registry.search_path(folder):`` around the call, e.g. the
-folder of the suite file that names the plugin), then on ``sys.path`` as usual, then in the
-working directory (which a console script such as ``rbg`` does not put on ``sys.path``). A
-module found in a search folder is imported with that folder prepended to ``sys.path`` for
-the duration of the import only. If a module of the same top-level name was imported before
-from another search folder (two suites, each with its own ``my_models.py``), it is replaced in
-``sys.modules``, and so is one whose file changed since (so the code that runs is the code
-``origin`` hashed); one imported the usual way (site-packages, ``sys.path``) is never
-replaced: that is a UserError asking to rename the file.
+Where ``module:attr`` modules are found is plugin_modules.py's to say (the suite's folder
+first, then ``sys.path``, then the working directory).
 
 ``Registry.origin(name)`` says what a cache key must cover for a plugin that is not part of
 this project: the sha256 of a ``module:attr`` plugin's source file, or the distribution and
@@ -36,53 +28,31 @@ version of an entry-point plugin.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import fnmatch
-import hashlib
 import importlib
 import importlib.util
-import os
 import pkgutil
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 from importlib import metadata
-from importlib.machinery import ModuleSpec, PathFinder
-from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 
 from .errors import UserError
+from .plugin_modules import Folder, find_spec, folders_of, import_module, search_path, source_sha256
 
 T = TypeVar("T", bound=Callable[..., Any])
-Folder = str | os.PathLike[str]
-
-# folders searched first for ``module:attr`` plugins, innermost ``search_path`` first
-_SEARCH: ContextVar[tuple[Path, ...]] = ContextVar("robustbench_gan_search", default=())
-# top-level module name -> sha256 of its file when it was imported from a search folder
-_FROM_SEARCH: dict[str, str] = {}
-
-
-@contextlib.contextmanager
-def search_path(*folders: Folder) -> Iterator[None]:
-    """Within the block, ``module:attr`` plugins of every registry are looked up in
-    ``folders`` first (before ``sys.path``). Nests; applies to the current thread or asyncio
-    task only (a context variable), so concurrent callers do not see each other's folders."""
-    token = _SEARCH.set((*(Path(f).resolve() for f in folders), *_SEARCH.get()))
-    try:
-        yield
-    finally:
-        _SEARCH.reset(token)
 
 
 class Registry:
     """Names to factories for one kind of plugin (attack, dataset, ...)."""
 
-    def __init__(self, kind: str, *, builtins: str, group: str) -> None:
+    def __init__(
+        self, kind: str, *, builtins: str, group: str, accepts: tuple[str, ...] = ()
+    ) -> None:
         self.kind = kind
         self.group = group
         self._builtins = builtins
+        self._accepts = accepts
         self._factories: dict[str, Callable[..., Any]] = {}
         self._aliases: dict[str, str] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
@@ -172,8 +142,8 @@ class Registry:
             module_name = name.partition(":")[0]
             if module_name in self.namespaces():
                 return None
-            spec = _find_spec(module_name, _folders(search), self.kind)
-            return {"module": module_name, "sha256": _source_sha256(spec)}
+            spec = find_spec(module_name, folders_of(search), self.kind)
+            return {"module": module_name, "sha256": source_sha256(spec)}
         key = self.canonical(name)
         if key in self._factories and key not in self._from_entry_points:
             return None
@@ -237,116 +207,79 @@ class Registry:
     def _import_attr(self, spec: str, search: Sequence[Folder] = ()) -> Callable[..., Any]:
         module_name, _, attr = spec.partition(":")
         try:
-            obj: Any = _import_module(module_name, _folders(search), self.kind)
+            obj: Any = import_module(module_name, folders_of(search), self.kind)
             for part in attr.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as exc:
             raise UserError(f"cannot import {self.kind} {spec!r}: {exc}") from exc
         if not callable(obj):
             raise UserError(f"{self.kind} {spec!r} is not callable")
+        if self._accepts and not self._is_plugin(obj):
+            bases = ", ".join(a.rpartition(":")[2] for a in self._accepts)
+            raise UserError(
+                f"{spec!r} was not called: a module:attr {self.kind} must be a subclass of "
+                f"{bases} or a function marked @robustbench_gan.plugin"
+            )
         return obj
 
-
-# -- module:attr lookup --------------------------------------------------------
-def _folders(search: Sequence[Folder]) -> tuple[Path, ...]:
-    return (*(Path(f).resolve() for f in search), *_SEARCH.get())
-
-
-def _providing_folder(module_name: str, folders: Sequence[Path]) -> Path | None:
-    """The folder to import ``module_name`` from, or None to import it the usual way."""
-    top = module_name.partition(".")[0]
-    for folder in folders:
-        if PathFinder.find_spec(top, [str(folder)]) is not None:
-            return folder
-    if top in sys.modules or importlib.util.find_spec(top) is not None:
-        return None
-    cwd = Path.cwd()
-    return cwd if PathFinder.find_spec(top, [str(cwd)]) is not None else None
+    def _is_plugin(self, obj: Any) -> bool:
+        """A class of one of the kinds this registry builds, or a factory marked ``@plugin``."""
+        if getattr(obj, PLUGIN_MARK, False) is True:
+            return True
+        if not isinstance(obj, type):
+            return False
+        for ref in self._accepts:
+            module, _, attr = ref.partition(":")
+            if issubclass(obj, getattr(importlib.import_module(module), attr)):
+                return True
+        return False
 
 
-def _find_in(folder: Path, module_name: str) -> ModuleSpec | None:
-    """The spec of ``module_name`` under ``folder``, found without importing anything."""
-    spec, name, locations = None, "", [str(folder)]
-    for part in module_name.split("."):
-        name = f"{name}.{part}" if name else part
-        spec = PathFinder.find_spec(name, locations)
-        if spec is None:
-            return None
-        locations = list(spec.submodule_search_locations or [])
-    return spec
+PLUGIN_MARK = "__robustbench_gan_plugin__"
 
 
-def _find_spec(module_name: str, folders: Sequence[Path], kind: str) -> ModuleSpec:
-    """The spec of the module ``_import_module`` would import (parents may be imported)."""
-    try:
-        folder = _providing_folder(module_name, folders)
-        if folder is not None:
-            spec = _find_in(folder, module_name)
-        else:
-            spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError) as exc:
-        raise UserError(f"cannot find the module of {kind} {module_name!r}: {exc}") from exc
-    if spec is None:
-        raise UserError(f"cannot find the module of {kind} {module_name!r}")
-    return spec
+def plugin(factory: T) -> T:
+    """Mark a factory function as a plugin, so a suite may name it as ``module:attr``.
+
+    A ``module:attr`` name imports and calls code, so the resolved object must be a class of
+    the registry's kind (an Attack, an ``nn.Module`` classifier, a GAN, a Defense) or a
+    function marked with this decorator; anything else (``subprocess:run``) is refused
+    before it is called.
+    """
+    setattr(factory, PLUGIN_MARK, True)
+    return factory
 
 
-def _location(spec: ModuleSpec | None) -> str | None:
-    """A module's file (or a namespace package's first folder), resolved."""
-    if spec is None:
-        return None
-    if spec.origin and spec.has_location:
-        return str(Path(spec.origin).resolve())
-    paths = list(spec.submodule_search_locations or [])
-    return str(Path(paths[0]).resolve()) if paths else spec.origin
-
-
-def _source_sha256(spec: ModuleSpec) -> str:
-    if not (spec.origin and spec.has_location and Path(spec.origin).is_file()):
-        return ""
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
-
-
-def _import_module(module_name: str, folders: Sequence[Path], kind: str) -> ModuleType:
-    """Import ``module_name``, from the first of ``folders`` that holds it if any."""
-    folder = _providing_folder(module_name, folders)
-    if folder is None:
-        return importlib.import_module(module_name)
-    top = module_name.partition(".")[0]
-    spec = PathFinder.find_spec(top, [str(folder)])
-    assert spec is not None  # _providing_folder found it there
-    loaded, sha = sys.modules.get(top), _source_sha256(spec)
-    if loaded is not None:
-        same = _location(getattr(loaded, "__spec__", None)) == _location(spec)
-        if top not in _FROM_SEARCH and not same:
-            raise UserError(
-                f"the {kind} module {top!r} in {folder} has the name of a module already "
-                f"imported from {getattr(loaded, '__file__', None) or '(built in)'}; rename it"
-            )
-        if top in _FROM_SEARCH and not (same and _FROM_SEARCH[top] == sha):
-            for key in [k for k in sys.modules if k == top or k.startswith(f"{top}.")]:
-                del sys.modules[key]
-    entry = str(folder)
-    sys.path.insert(0, entry)
-    try:
-        module = importlib.import_module(module_name)
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(entry)
-    _FROM_SEARCH[top] = sha
-    return module
-
-
-DATASETS = Registry("dataset", builtins="robustbench_gan.data", group="robustbench_gan.datasets")
+# a dataset has no base class: a module:attr dataset is a function marked @plugin
+DATASETS = Registry(
+    "dataset",
+    builtins="robustbench_gan.data",
+    group="robustbench_gan.datasets",
+    accepts=("robustbench_gan.data.split:DataSplit",),
+)
 CLASSIFIERS = Registry(
-    "classifier", builtins="robustbench_gan.models", group="robustbench_gan.classifiers"
+    "classifier",
+    builtins="robustbench_gan.models",
+    group="robustbench_gan.classifiers",
+    accepts=("torch.nn:Module",),
 )
 GENERATORS = Registry(
-    "generator", builtins="robustbench_gan.gans", group="robustbench_gan.generators"
+    "generator",
+    builtins="robustbench_gan.gans",
+    group="robustbench_gan.generators",
+    accepts=("robustbench_gan.gans.base:GAN",),
 )
-ATTACKS = Registry("attack", builtins="robustbench_gan.attacks", group="robustbench_gan.attacks")
+ATTACKS = Registry(
+    "attack",
+    builtins="robustbench_gan.attacks",
+    group="robustbench_gan.attacks",
+    accepts=("robustbench_gan.attacks.base:Attack",),
+)
 DEFENSES = Registry(
-    "defense", builtins="robustbench_gan.defenses", group="robustbench_gan.defenses"
+    "defense",
+    builtins="robustbench_gan.defenses",
+    group="robustbench_gan.defenses",
+    accepts=("robustbench_gan.defenses.base:Defense",),
 )
 
 REGISTRIES: dict[str, Registry] = {

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from sklearn.datasets import load_digits
 
+from ..bounds import Count, Fraction
 from ..registry import DATASETS
 from .split import (
     DataSplit,
@@ -24,10 +25,10 @@ def digits(
     *,
     root: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
-    max_train: int | None = None,
-    max_test: int | None = None,
+    max_train: Count | None = None,
+    max_test: Count | None = None,
     test_only: bool = False,
 ) -> DataSplit:
     """1,797 digits as (N, 1, 8, 8) in [0, 1], split stratified with ``seed``.

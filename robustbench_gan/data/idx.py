@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bounds import Count, Fraction
 from ..errors import UserError
 from ..registry import DATASETS
 from .digits import DIGIT_NAMES
@@ -177,14 +178,16 @@ def load_idx_dataset(
     """
     test_files, train_files = locate(source, resolve_root(root), download)
     x_test, y_test = read_pair(test_files)
-    x, y = images_to_tensor(x_test, scale=255.0), labels_to_tensor(y_test)
+    x = images_to_tensor(x_test, scale=255.0, source=test_files[0])
+    y = labels_to_tensor(y_test)
     if test_only:
         return official_test_split(source.name, x, y, source.class_names, max_test=max_test)
     if train_files is None:
         parts = stratified_split(x, y, test_fraction=test_fraction, seed=seed)
     else:
         x_train, y_train = read_pair(train_files)
-        parts = (images_to_tensor(x_train, scale=255.0), labels_to_tensor(y_train), x, y)
+        x_train_t = images_to_tensor(x_train, scale=255.0, source=train_files[0])
+        parts = (x_train_t, labels_to_tensor(y_train), x, y)
     split = DataSplit(source.name, *parts, len(source.class_names), source.class_names)
     return split.limited(max_train=max_train, max_test=max_test, seed=seed)
 
@@ -194,10 +197,10 @@ def mnist(
     *,
     root: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
-    max_train: int | None = None,
-    max_test: int | None = None,
+    max_train: Count | None = None,
+    max_test: Count | None = None,
     test_only: bool = False,
 ) -> DataSplit:
     """MNIST as (N, 1, 28, 28) in [0, 1] from IDX files under ``root`` (or $RBG_DATA_DIR).
@@ -225,10 +228,10 @@ def fashion_mnist(
     *,
     root: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
-    max_train: int | None = None,
-    max_test: int | None = None,
+    max_train: Count | None = None,
+    max_test: Count | None = None,
     test_only: bool = False,
 ) -> DataSplit:
     """Fashion-MNIST as (N, 1, 28, 28) in [0, 1] from IDX files under ``root`` (or $RBG_DATA_DIR).

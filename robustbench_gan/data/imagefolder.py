@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..bounds import Count
 from ..errors import UserError
 from ..registry import DATASETS
 from .split import (
@@ -183,8 +184,8 @@ def imagefolder(
     root: str | Path | None = None,
     seed: int = 0,
     download: bool = False,
-    max_train: int | None = None,
-    max_test: int | None = None,
+    max_train: Count | None = None,
+    max_test: Count | None = None,
     test_only: bool = False,
     channels: int = 3,
     resize: int | Sequence[int] | None = None,

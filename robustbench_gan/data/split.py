@@ -41,6 +41,13 @@ class DataSplit:
                 )
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise ValueError(f"{self.name}: train and test images differ in shape")
+        for part in ("train", "test"):
+            y = getattr(self, f"y_{part}")
+            if len(y) and not (0 <= int(y.min()) and int(y.max()) < self.num_classes):
+                raise UserError(
+                    f"{self.name} {part}: labels must lie in 0..{self.num_classes - 1}, "
+                    f"found {int(y.min())}..{int(y.max())}"
+                )
         if len(self.class_names) != self.num_classes:
             raise ValueError(
                 f"{self.name}: {len(self.class_names)} class names for {self.num_classes} classes"
@@ -173,9 +180,22 @@ def resolve_root(root: str | Path | None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def images_to_tensor(images: np.ndarray, *, scale: float) -> Tensor:
-    """uint8 (or numeric) NCHW array to float32 in [0, 1], dividing by ``scale``."""
-    return torch.from_numpy(np.array(images, dtype=np.float32, order="C")).div_(scale)
+def images_to_tensor(images: np.ndarray, *, scale: float, source: object = "images") -> Tensor:
+    """uint8 (or numeric) NCHW array to float32 in [0, 1], dividing by ``scale``.
+
+    Pixels that are not finite or fall outside [0, ``scale``] (a float file holding NaN, or
+    values on another scale) are a UserError naming ``source`` (the file they came from).
+    """
+    x = torch.from_numpy(np.array(images, dtype=np.float32, order="C"))
+    if images.dtype != np.uint8 and x.numel():
+        if not torch.isfinite(x).all():
+            raise UserError(f"{source}: pixel values must be finite (found NaN or inf)")
+        low, high = float(x.min()), float(x.max())
+        if low < 0 or high > scale:
+            raise UserError(
+                f"{source}: pixel values must lie in [0, {scale:g}], found [{low:g}, {high:g}]"
+            )
+    return x.div_(scale)
 
 
 def labels_to_tensor(labels: np.ndarray) -> Tensor:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bounds import Count, Fraction
 from ..errors import UserError
 from ..registry import DATASETS
 from .digits import DIGIT_NAMES
@@ -119,10 +120,10 @@ def cifar10(
     *,
     root: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
-    max_train: int | None = None,
-    max_test: int | None = None,
+    max_train: Count | None = None,
+    max_test: Count | None = None,
     test_only: bool = False,
 ) -> DataSplit:
     """CIFAR-10, official split, (N, 3, 32, 32) in [0, 1]; ``test_fraction`` is ignored.
@@ -146,10 +147,10 @@ def svhn(
     *,
     root: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
-    max_train: int | None = None,
-    max_test: int | None = None,
+    max_train: Count | None = None,
+    max_test: Count | None = None,
     test_only: bool = False,
 ) -> DataSplit:
     """SVHN cropped digits, official train/test split, (N, 3, 32, 32) in [0, 1]; label 0 is digit 0.

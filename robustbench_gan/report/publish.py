@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..checkpoint import write_atomic
+from ..checkpoint import confined, write_atomic
 from ..errors import UserError
-from .format import csv_text, markdown_table
+from .format import csv_text, markdown_table, safe_name
 from .schema import DOMAIN_NORM, LEADERBOARD_COLUMNS, WORST_CASE
 
 SCHEMA_VERSION = 1
@@ -49,7 +49,7 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     board["published"] = dt.date.today().isoformat()
     written = []
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
-        path = Path(results) / f"{dataset}-{norm}.csv"
+        path = confined(results, f"{safe_name(str(dataset))}-{safe_name(str(norm))}.csv")
         merged = merge_rows(read_leaderboard(path) if path.exists() else None, rows)
         write_atomic(path, csv_text(merged).encode())
         ranked = ranking(merged)

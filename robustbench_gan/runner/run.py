@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..checkpoint import confined
 from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..evaluations import EVALUATIONS
@@ -229,10 +230,10 @@ def write_outputs(
         staging = Path(tmp)
         plots = render_plots(suite, results, tables, staging)
         for name, frame in tables.csv_files().items():
-            (staging / name).write_text(csv_text(frame), encoding="utf-8")
+            confined(staging, name).write_text(csv_text(frame), encoding="utf-8")
         for name, document in tables.documents.items():
             text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
-            (staging / name).write_text(text + "\n", encoding="utf-8")
+            confined(staging, name).write_text(text + "\n", encoding="utf-8")
         text = render_report(suite, tables, plots, device=device, versions=versions())
         (staging / "report.md").write_text(text, encoding="utf-8")
         if (out_dir / "plots").exists():
@@ -249,4 +250,8 @@ def render_plots(suite: Suite, results: Results, tables: Tables, staging: Path) 
     made = {}
     for kind in EVALUATIONS.ordered():
         made.update(kind.plots(suite, results, tables, plots_dir))
-    return {name: str(path.relative_to(staging)) for name, path in made.items()}
+    # a plot written outside the plots folder (a label as a path) is refused, not moved
+    return {
+        name: str(confined(plots_dir, path).relative_to(staging.resolve()))
+        for name, path in made.items()
+    }

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ..bounds import check_ranges
 from ..errors import UserError
 from ..models.train import TrainConfig
 from ..registry import Registry
@@ -138,6 +140,7 @@ def check_kwargs(
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # builtins without a signature: nothing to check
         return
+    check_ranges(factory, params, where)
     if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         return
     for key in params:
@@ -198,3 +201,20 @@ def per_device(raw: Mapping[str, Any], device: str) -> dict[str, Any]:
                 for i, e in enumerate(raw[key])
             ]
     return {k: v for k, v in resolved.items() if v is not None}
+
+
+#: a suite name: it names the output folder (results/<name>), so it is one plain path part
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+
+
+def suite_name(name: str, given: bool) -> str:
+    """``name`` if it is letters, digits and ``_.+-`` (not starting with a dot or a dash), at
+    most 100 characters; otherwise one line saying so, and where the name came from."""
+    if SUITE_NAME.fullmatch(name):
+        return name
+    source = "" if given else ' (taken from the file name; set name = "..." in the suite)'
+    raise UserError(
+        f"{name[:60]!r} is not a usable suite name: it names the output folder, so it must be "
+        f"1-100 letters, digits and _.+- starting with a letter or digit{source}",
+        where="name",
+    )

@@ -59,6 +59,7 @@ from .fields import (
     per_device,
     registry_get,
     split_entry,
+    suite_name,
     table,
     train_config,
     typed,
@@ -120,7 +121,7 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     kinds = evaluation_kinds()
     owned = {key: kind for kind in kinds for key in kind.suite_sections}
     unknown_keys(raw, CORE_KEYS | set(owned), "")
-    name = typed(raw.get("name", path.stem), str, "name")
+    name = suite_name(typed(raw.get("name", path.stem), str, "name"), "name" in raw)
     seed = typed(raw.get("seed", 0), int, "seed")
     if not 0 <= seed < 2**63:
         raise UserError(f"must be a whole number >= 0, got {seed}", where="seed")
