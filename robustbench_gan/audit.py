@@ -34,6 +34,10 @@ FLAG_MEANINGS = {
     "accuracy: the attack cannot follow the model's gradients",
     "near_chance": "clean accuracy is within 1.5x of chance (1 / number of classes): check the "
     "input scale ([0, 1]), the normalization and the class order before reading robustness",
+    "invalid_output": "the attack returned non-finite images for some inputs; they were "
+    "counted as not fooled (a bug in the attack: its robust accuracy is an upper bound)",
+    "projected_output": "the attack returned images outside the eps-ball or [0, 1]; they were "
+    "projected back (an attack that ignores its budget may be weaker than it should be)",
     "naive_evaluation": "the attacks saw only the classifier, not the purifier in front of it "
     "(Defense-GAN, gradient = naive): a number for comparison, not a robustness claim; the "
     "BPDA + EOT row of the same model is the one to trust",

@@ -1,8 +1,10 @@
-"""Small helpers shared across stages: seeding and batching."""
+"""Small helpers shared across stages: seeding, batching, counting a model's passes."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import math
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.hooks import RemovableHandle
 
 
 def seed_everything(seed: int) -> None:
@@ -72,3 +75,37 @@ def takes_keyword(factory: Callable[..., Any], name: str) -> bool:
         inspect.Parameter.KEYWORD_ONLY,
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
     )
+
+
+class PassCounter:
+    """Counts the rows through a model's forward and the rows whose gradient comes back
+    through its output, by a forward hook on the top-level module: any code that calls
+    ``model(x)`` is counted (adapters, black-box queries, composites). NaN if the model
+    takes no hooks."""
+
+    def __init__(self) -> None:
+        self.forward = 0.0
+        self.backward = 0.0
+
+    @contextlib.contextmanager
+    def watching(self, model: torch.nn.Module) -> Iterator[PassCounter]:
+        handle: RemovableHandle | None = None
+        try:
+            handle = model.register_forward_hook(self._on_forward, with_kwargs=True)
+        except (AttributeError, RuntimeError, TypeError):  # a module that takes no hooks
+            self.forward = self.backward = math.nan
+        try:
+            yield self
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    def _on_forward(self, module: object, args: tuple, kwargs: dict, output: object) -> None:
+        inputs = [*args, *kwargs.values()]
+        if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() > 0:
+            self.forward += inputs[0].shape[0]
+        if isinstance(output, Tensor) and output.requires_grad:
+            output.register_hook(self._on_backward)
+
+    def _on_backward(self, grad: Tensor) -> None:
+        self.backward += grad.shape[0]

@@ -76,6 +76,8 @@ FAST: dict[str, dict[str, object]] = {
     "apgd_dlr": {"steps": PGD_STEPS},
     "cw_l2": {"steps": 20, "binary_search_steps": 3},
     "square": {"n_queries": 100},
+    "fab": {"steps": 10},
+    "autoattack": {"steps": 5, "n_queries": 50, "n_target_classes": 2},
     "worst_case": {
         "attacks": [{"name": "apgd_ce", "steps": 5}, {"name": "square", "n_queries": 50}]
     },

@@ -20,6 +20,8 @@ FAST: dict[str, dict] = {
     "deepfool": {"steps": 5},
     "cw_l2": {"steps": 5, "binary_search_steps": 2},
     "worst_case": {"attacks": [{"name": "apgd_ce", "steps": 3}]},
+    "fab": {"steps": 3},
+    "autoattack": {"steps": 3, "n_queries": 20, "n_target_classes": 2},
     "art:FastGradientMethod": {},
     "foolbox:LinfPGD": {"steps": 3},
 }

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import ATTACKS
-from .pgd import PGD
+from .pgd import PGD, rows, take
 
 
 def apgd_checkpoints(n_iter: int) -> list[int]:
@@ -49,10 +49,15 @@ class APGD(PGD):
         restarts: random restarts (paper: 1); later ones attack only the
             samples earlier ones did not break.
         rho: the fraction of rising steps below which the step is halved (0.75).
+        eot_iter: draws each gradient is averaged over (1; AutoAttack's ``rand``
+            version: 20), Expectation over Transformation for randomized defenses
+            (Athalye et al. 2018); the loss is averaged too, the logits are the last draw's.
 
     Per sample it returns the first iterate that succeeds (and reports its
     step), else the point of highest loss. Also takes ``targeted``, ``seed``,
-    ``batch_size``.
+    ``batch_size``. Cost per image and restart: ``steps + 1`` forward and ``steps``
+    backward passes (the last iterate's gradient is never used; each pass with a
+    gradient ``eot_iter`` times), fewer once every image of a batch is fooled.
     """
 
     targeted_supported: ClassVar[bool] = True
@@ -65,6 +70,7 @@ class APGD(PGD):
         steps: int = 100,
         restarts: int = 1,
         rho: float = 0.75,
+        eot_iter: int = 1,
         targeted: bool = False,
         seed: int = 0,
         batch_size: int = 256,
@@ -81,27 +87,53 @@ class APGD(PGD):
         )
         if not 0 < rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {rho}")
+        if eot_iter < 1:
+            raise ValueError(f"eot_iter must be >= 1, got {eot_iter}")
         self.rho = float(rho)
+        self.eot_iter = int(eot_iter)
 
     @abc.abstractmethod
     def loss(self, logits: Tensor, y: Tensor, target_class: Tensor | None) -> Tensor:
         """Per-sample loss to ascend."""
 
     def _loss_and_gradient(
-        self, model: nn.Module, x_adv: Tensor, y: Tensor, target_class: Tensor | None
+        self,
+        model: nn.Module,
+        x_adv: Tensor,
+        y: Tensor,
+        target_class: Tensor | None,
+        need_grad: bool = True,
     ) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-sample loss, its input gradient (zeros, and no backward pass, unless
+        ``need_grad``) and the logits at ``x_adv``."""
+        if not need_grad:
+            with torch.no_grad():
+                logits = model(x_adv)
+                return self.loss(logits, y, target_class), torch.zeros_like(x_adv), logits
         x_adv = x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            logits = model(x_adv)
-            loss = self.loss(logits, y, target_class)
-            (grad,) = torch.autograd.grad(loss.sum(), x_adv)
-        return loss.detach(), grad.detach(), logits.detach()
+        total_loss, total_grad = torch.zeros(()), torch.zeros(())
+        for _ in range(self.eot_iter):  # EOT: a randomized model's gradient, averaged
+            with torch.enable_grad():
+                logits = model(x_adv)
+                loss = self.loss(logits, y, target_class)
+                (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+            if self.eot_iter == 1:
+                return loss.detach(), grad.detach(), logits.detach()
+            total_loss, total_grad = total_loss + loss.detach(), total_grad + grad.detach()
+        return total_loss / self.eot_iter, total_grad / self.eot_iter, logits.detach()
 
     def _run(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        target_class: Tensor | None,
+        check_last: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """One restart: per sample the first successful iterate (else the highest-loss one)
-        and the step at which it was found (-1: never)."""
+        and the step at which it was found (-1: never). Every iterate is checked (its
+        loss needs the forward pass anyway), so ``check_last`` changes nothing."""
         first = x.clone()
         step = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
         cur = self.project(x + self._random_delta(x, eps), x, eps)
@@ -114,19 +146,36 @@ class APGD(PGD):
         best_at_checkpoint, last_checkpoint = best_loss.clone(), 0
         checkpoints = set(apgd_checkpoints(self.steps)) - {0}
         shape = (-1, *([1] * (x.dim() - 1)))
+        # the rows still attacked (None: all), as in PGD: fooled samples leave the batch
+        index, xs, ys, ts, fs, ss = None, x, y, target_class, first, step
         for k in range(1, self.steps + 1):
-            if (step >= 0).all():
-                break
-            z = self.project(cur + eta.view(shape) * self._direction(grad), x, eps)
+            keep = self._live(ss)
+            if keep is not None:
+                if index is not None:  # write the leaving rows' results back
+                    first[index], step[index] = fs, ss
+                if len(keep) == 0:
+                    return first, step
+                index = keep if index is None else index[keep]
+                xs, ys, ts, fs, ss, cur, prev, best, loss, grad = take(
+                    keep, xs, ys, ts, fs, ss, cur, prev, best, loss, grad
+                )
+                best_loss, best_grad, eta, rises, reduced, best_at_checkpoint = take(
+                    keep, best_loss, best_grad, eta, rises, reduced, best_at_checkpoint
+                )
+            z = self.project(cur + eta.view(shape) * self._direction(grad), xs, eps)
             a = 1.0 if k == 1 else self.momentum
-            prev, cur = cur, self.project(cur + a * (z - cur) + (1 - a) * (cur - prev), x, eps)
-            new_loss, grad, logits = self._loss_and_gradient(model, cur, y, target_class)
-            self._keep_first_success(first, step, k, cur, logits, y, target_class)
+            prev, cur = cur, self.project(cur + a * (z - cur) + (1 - a) * (cur - prev), xs, eps)
+            # the last iterate's gradient would never be used: a forward pass only
+            last = k == self.steps
+            new_loss, grad, logits = self._loss_and_gradient(model, cur, ys, ts, not last)
+            self._keep_first_success(fs, ss, k, cur, logits, ys, ts)
             rises += (new_loss > loss).to(rises.dtype)
             loss = new_loss
-            up = loss > best_loss
-            best[up], best_loss[up], best_grad[up] = cur[up], loss[up], grad[up]
-            if k in checkpoints:
+            up = loss > best_loss  # kept without a device sync
+            torch.where(rows(up, cur), cur, best, out=best)
+            torch.where(up, loss, best_loss, out=best_loss)
+            torch.where(rows(up, grad), grad, best_grad, out=best_grad)
+            if k in checkpoints and not last:  # a halving after the last step changes nothing
                 stalled = ~reduced & (best_loss <= best_at_checkpoint)
                 halve = (rises < self.rho * (k - last_checkpoint)) | stalled
                 eta[halve] /= 2
@@ -134,7 +183,9 @@ class APGD(PGD):
                 loss[halve] = best_loss[halve]
                 reduced, best_at_checkpoint, last_checkpoint = halve, best_loss.clone(), k
                 rises.zero_()
-        first[step < 0] = best[step < 0]
+        torch.where(rows(ss < 0, fs), best, fs, out=fs)
+        if index is not None:
+            first[index], step[index] = fs, ss
         return first, step
 
 

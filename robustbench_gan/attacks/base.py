@@ -1,9 +1,10 @@
 """The attack base class: it owns the budget loop, projection, clipping and success.
 
 A subclass implements one method, :meth:`Attack.perturb`, for one batch at one
-budget. Whatever it returns is projected onto the eps-ball around the clean
-input and clipped to [0, 1] here, so no attack can forget either, and the
-success mask is computed here from the model's predictions on that final point.
+budget. Whatever it returns is checked (shape, finite values; leaving the ball or
+[0, 1] is flagged), projected onto the eps-ball around the clean input and clipped
+to [0, 1] here, so no attack can forget either, and the success mask is computed
+here from the model's predictions on that final point.
 
 Conventions (see docs/conventions.md): images are float32 NCHW in [0, 1], the model
 normalizes internally and returns logits, eps is on the [0, 1] scale.
@@ -18,15 +19,18 @@ import numbers
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..utils import batch_slices, labels_of, model_device, torch_generator
+from ..errors import UserError
+from ..utils import PassCounter, batch_slices, labels_of, model_device, torch_generator
 
 NORMS = ("linf", "l2")
+#: how far an output may leave [0, 1] or the ball (plus this much of eps for L2) unflagged
+TOLERANCE = 1e-6
 
 
 @dataclass
@@ -44,7 +48,19 @@ class AttackResult:
         success_step: int64 ``(len(eps), N)`` for iterative attacks: the number of
             iterations after which a sample was first fooled (0: at the start
             point), -1 if never; ``None`` when the attack does not track it. It
-            gives robust accuracy against the number of iterations for free.
+            gives robust accuracy against the number of iterations for free. A final
+            success the attack left at -1 is at its last iterate (:attr:`~Attack.iterations`).
+        forward_passes: per budget, rows through the model's forward while crafting,
+            divided by N (black-box: queries per image), counted at the model's boundary
+            (adapters, composites), without the base's clean and final predictions; a
+            minimal attack's one run counts in every row, like seconds. NaN: no hooks.
+        backward_passes: per budget, rows whose gradient went back through the model's
+            output while crafting, divided by N.
+        invalid_output: bool ``(len(eps), N)``: a non-finite output (NaN, inf), replaced
+            by the clean image (so no success; its success step is the clean image's).
+        projected_output: bool ``(len(eps), N)``: the output left [0, 1] or the eps-ball
+            by more than :data:`TOLERANCE` (for L2 also relative to eps) and was projected;
+            for a minimal attack, only its unbounded output leaving [0, 1] counts.
     """
 
     eps: tuple[float, ...]
@@ -54,6 +70,10 @@ class AttackResult:
     clean_pred: Tensor
     seconds: tuple[float, ...] = ()
     success_step: Tensor | None = None
+    forward_passes: tuple[float, ...] = ()
+    backward_passes: tuple[float, ...] = ()
+    invalid_output: Tensor | None = None
+    projected_output: Tensor | None = None
 
     def accuracy(self, y: Tensor) -> Tensor:
         """Robust accuracy at each budget, shape ``(len(eps),)``."""
@@ -74,14 +94,27 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     was_training = model.training
     flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
+    model.requires_grad_(False)
     try:
         yield model
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
         model.train(was_training)
+
+
+class Run(NamedTuple):
+    """One budget's crafting: images (CPU), success steps and the books kept on it."""
+
+    adv: Tensor
+    step: Tensor | None
+    iterations: int | None
+    seconds: float
+    forward: float
+    backward: float
+    invalid: Tensor
+    projected: Tensor
+    clean: bool = False  # the images are the clean batch (eps 0)
 
 
 class Attack(abc.ABC):
@@ -178,62 +211,71 @@ class Attack(abc.ABC):
         eps: float | Sequence[float],
         *,
         target_class: Tensor | None = None,
+        clean_pred: Tensor | None = None,
     ) -> AttackResult:
-        """Attack ``model`` on ``(x, y)`` at every budget in ``eps``."""
+        """Attack ``model`` on ``(x, y)`` at every budget in ``eps``.
+
+        ``clean_pred``: the model's predictions on ``x``, if already known (shared by
+        several attacks on one model); the clean prediction pass is then skipped.
+        """
         budgets = self._check_inputs(x, y, eps, target_class)
         x = x.detach().float().cpu()
         y = y.detach().long().cpu()
         target_class = target_class.detach().long().cpu() if target_class is not None else None
+        if clean_pred is not None:
+            if not isinstance(clean_pred, Tensor) or clean_pred.shape != y.shape:
+                raise ValueError(f"clean_pred must be {len(y)} predicted labels")
+            clean_pred = clean_pred.detach().long().cpu()
         with frozen(model):
             device = model_device(model)
-            clean_pred = self._predict(model, x, device)
+            if clean_pred is None:
+                clean_pred = self._predict(model, x, device)
             if self.minimal:
-                advs, steps, seconds = self._cut_minimal(model, x, y, budgets, target_class, device)
+                run = self._attack_budget(model, x, y, math.inf, target_class, device)
+                runs = [self._cut(run, x, e) for e in budgets]
             else:
-                advs, steps, seconds = [], [], []
-                for e in budgets:
-                    start = time.perf_counter()
-                    adv_e, steps_e = self._attack_budget(model, x, y, e, target_class, device)
-                    advs.append(adv_e)
-                    steps.append(steps_e)
-                    seconds.append(time.perf_counter() - start)
-            adv = torch.stack(advs)
-            pred = torch.stack([self._predict(model, a, device) for a in adv])
+                runs = [self._attack_budget(model, x, y, e, target_class, device) for e in budgets]
+            # an eps-0 row is the clean batch itself: its predictions are known
+            preds = [clean_pred if r.clean else self._predict(model, r.adv, device) for r in runs]
+            pred = torch.stack(preds)
+        success = self.succeeded(pred, y, target_class)
+        at_start = torch.where(self.succeeded(clean_pred, y, target_class), 0, -1)
+        n = max(len(x), 1)
         return AttackResult(
             eps=budgets,
-            adv=adv,
-            success=self.succeeded(pred, y, target_class),
+            adv=torch.stack([r.adv for r in runs]),
+            success=success,
             pred=pred,
             clean_pred=clean_pred,
-            seconds=tuple(seconds),
-            success_step=self._stack_steps(steps, clean_pred, y, target_class),
+            seconds=tuple(r.seconds for r in runs),
+            success_step=self._stack_steps(runs, success, at_start),
+            forward_passes=tuple(r.forward / n for r in runs),
+            backward_passes=tuple(r.backward / n for r in runs),
+            invalid_output=torch.stack([r.invalid for r in runs]),
+            projected_output=torch.stack([r.projected for r in runs]),
         )
 
-    def _cut_minimal(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        budgets: tuple[float, ...],
-        target_class: Tensor | None,
-        device: torch.device,
-    ) -> tuple[list[Tensor], list[Tensor | None], list[float]]:
-        """Run a minimal-perturbation attack once; project it onto each budget's ball."""
-        start = time.perf_counter()
-        raw, _ = self._attack_budget(model, x, y, math.inf, target_class, device)
-        seconds = time.perf_counter() - start
-        advs = [self.project(raw, x, e) if e > 0 else x.clone() for e in budgets]
-        # the one run serves every budget: each row carries its full time
-        return advs, [None] * len(budgets), [seconds] * len(budgets)
+    def _cut(self, run: Run, x: Tensor, eps: float) -> Run:
+        """A minimal attack's one run cut to budget ``eps`` by projection; the run serves
+        every budget, so each row carries its full time and passes."""
+        if eps > 0:
+            return run._replace(adv=self.project(run.adv, x, eps), step=None)
+        no = torch.zeros_like(run.invalid)
+        return run._replace(adv=x.clone(), step=None, clean=True, invalid=no, projected=no)
 
-    def _stack_steps(
-        self, steps: list[Tensor | None], clean_pred: Tensor, y: Tensor, target_class: Tensor | None
-    ) -> Tensor | None:
-        """Per-budget success steps; at eps 0 a sample is fooled at step 0 or never."""
-        if all(s is None for s in steps):
+    @staticmethod
+    def _stack_steps(runs: list[Run], success: Tensor, at_start: Tensor) -> Tensor | None:
+        """Per-budget success steps; at eps 0 (and for an invalid output) a sample is fooled
+        at step 0 or never; a final success the attack left at -1 is at its last iterate."""
+        if all(r.step is None for r in runs):
             return None
-        at_start = torch.where(self.succeeded(clean_pred, y, target_class), 0, -1)
-        return torch.stack([s if s is not None else at_start for s in steps])
+        steps = []
+        for run, fooled in zip(runs, success):
+            step = at_start if run.step is None else torch.where(run.invalid, at_start, run.step)
+            if run.step is not None and run.iterations is not None:
+                step = torch.where((step < 0) & fooled, run.iterations, step)
+            steps.append(step)
+        return torch.stack(steps)
 
     def _attack_budget(
         self,
@@ -243,29 +285,58 @@ class Attack(abc.ABC):
         eps: float,
         target_class: Tensor | None,
         device: torch.device,
-    ) -> tuple[Tensor, Tensor | None]:
-        """Adversarial images at one budget, batch by batch, and success steps if tracked."""
-        if eps == 0:
-            return x.clone(), None
+    ) -> Run:
+        """Adversarial images at one budget, batch by batch, with the run's books."""
+        if eps == 0 or len(x) == 0:
+            no = torch.zeros(len(x), dtype=torch.bool)
+            return Run(x.clone(), None, None, 0.0, 0.0, 0.0, no, no, clean=True)
         self.rng = torch_generator(self.seed, device)
-        out, steps = [], []
-        for s in batch_slices(len(x), self.batch_size):
-            xb, yb = x[s].to(device), y[s].to(device)
-            tb = target_class[s].to(device) if target_class is not None else None
-            result = self.perturb(model, xb, yb, eps, tb)
-            adv, step = result if isinstance(result, tuple) else (result, None)
-            out.append(self.project(adv.detach(), xb, eps).cpu())
-            steps.append(step)
-        if not out:
-            return x.clone(), None
+        out, steps, flags = [], [], []
+        counter = PassCounter()
+        start = time.perf_counter()
+        with counter.watching(model):
+            for s in batch_slices(len(x), self.batch_size):
+                xb, yb = x[s].to(device), y[s].to(device)
+                tb = target_class[s].to(device) if target_class is not None else None
+                adv, step, bad, moved = self._checked(self.perturb(model, xb, yb, eps, tb), xb, eps)
+                out.append(adv.cpu())
+                steps.append(step)
+                flags.append(torch.stack([bad, moved]).cpu())
+        seconds = time.perf_counter() - start
         tracked = None if any(s is None for s in steps) else torch.cat([s.cpu() for s in steps])
-        return torch.cat(out), tracked
+        invalid, projected = torch.cat(flags, dim=1)
+        passes = (counter.forward, counter.backward)
+        return Run(torch.cat(out), tracked, self.iterations, seconds, *passes, invalid, projected)
+
+    def _checked(self, result: object, x: Tensor, eps: float) -> tuple[Tensor, Any, Tensor, Tensor]:
+        """One batch's output projected, its success steps, which images were not finite (the
+        clean ones stand in) and which left the ball (not checked at eps = inf) or [0, 1]."""
+        adv, step = result if isinstance(result, tuple) and len(result) == 2 else (result, None)
+        name = getattr(self, "label", type(self).__name__)
+        if not isinstance(adv, Tensor) or adv.shape != x.shape:
+            got = f"a {type(adv).__name__}"
+            got = f"images of shape {tuple(adv.shape)}" if isinstance(adv, Tensor) else got
+            raise UserError(f"attack {name} returned {got} for a batch of shape {tuple(x.shape)}")
+        if step is not None and (not isinstance(step, Tensor) or step.shape != (len(x),)):
+            raise UserError(f"attack {name} returned success steps that are not one per image")
+        adv = adv.detach().to(device=x.device, dtype=x.dtype)
+        invalid = ~torch.isfinite(adv).flatten(1).all(1)
+        if invalid.any():
+            adv = torch.where(invalid.view(-1, *([1] * (x.dim() - 1))), x, adv)
+        flat = adv.flatten(1)
+        outside = (flat.amin(1) < -TOLERANCE) | (flat.amax(1) > 1 + TOLERANCE)
+        if math.isfinite(eps):
+            delta = flat - x.flatten(1)
+            if self.norm == "linf":
+                outside |= delta.abs().amax(1) > eps + TOLERANCE
+            else:
+                outside |= delta.norm(dim=1) > eps * (1 + TOLERANCE) + TOLERANCE
+        return self.project(adv, x, eps), step, invalid, outside
 
     @torch.no_grad()
     def _predict(self, model: nn.Module, x: Tensor, device: torch.device) -> Tensor:
-        preds = [
-            labels_of(model, x[s].to(device)).cpu() for s in batch_slices(len(x), self.batch_size)
-        ]
+        slices = batch_slices(len(x), self.batch_size)
+        preds = [labels_of(model, x[s].to(device)).cpu() for s in slices]
         return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
 
     # -- helpers for subclasses -----------------------------------------------
@@ -328,11 +399,8 @@ class Attack(abc.ABC):
         if self.targeted:
             if target_class is None:
                 raise ValueError("a targeted attack needs target_class=<labels>")
-            if (
-                not isinstance(target_class, Tensor)
-                or target_class.shape != y.shape
-                or target_class.is_floating_point()
-            ):
+            t = target_class
+            if not isinstance(t, Tensor) or t.shape != y.shape or t.is_floating_point():
                 raise ValueError(f"target_class must be integer labels of shape {tuple(y.shape)}")
         elif target_class is not None:
             raise ValueError(
@@ -342,11 +410,8 @@ class Attack(abc.ABC):
         if not budgets:
             raise ValueError("eps must hold at least one budget")
         for e in budgets:
-            if (
-                isinstance(e, bool)
-                or not isinstance(e, numbers.Real)
-                or not math.isfinite(e)
-                or e < 0
+            if isinstance(e, bool) or not (
+                isinstance(e, numbers.Real) and 0 <= float(e) < math.inf
             ):
                 raise ValueError(f"eps must be finite numbers >= 0, got {e!r}")
         return tuple(float(e) for e in budgets)

@@ -38,4 +38,5 @@ class FGM(Attack):
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        return x + eps * l2_normalized(self.gradient(model, x, y, target_class))
+        step = eps * l2_normalized(self.gradient(model, x, y, target_class))
+        return (x + step).clamp_(0.0, 1.0)  # clipping only shortens the step

@@ -30,4 +30,4 @@ class FGSM(Attack):
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        return x + eps * self.gradient(model, x, y, target_class).sign()
+        return (x + eps * self.gradient(model, x, y, target_class).sign()).clamp_(0.0, 1.0)

@@ -57,14 +57,24 @@ class MIFGSM(PGD):
         self._momentum: Tensor | None = None
 
     def _run(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        target_class: Tensor | None,
+        check_last: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """PGD's loop, with the momentum reset at the start of every run."""
         self._momentum = torch.zeros_like(x)
         try:
-            return super()._run(model, x, y, eps, target_class)
+            return super()._run(model, x, y, eps, target_class, check_last)
         finally:
             self._momentum = None
+
+    def _keep_rows(self, keep: Tensor) -> None:
+        if self._momentum is not None:
+            self._momentum = self._momentum[keep]
 
     def _direction(self, grad: Tensor) -> Tensor:
         l1 = grad.abs().flatten(1).sum(dim=1).clamp_min(1e-12)

@@ -27,9 +27,12 @@ STANDARD = (
 
 
 def part_name(spec: str | Mapping[str, Any]) -> str:
-    """A part's name for attribution: ``apgd_dlr`` or ``apgd_dlr (targeted)``."""
+    """A part's name for attribution: its ``label`` if it has one, else ``apgd_dlr`` or
+    ``apgd_dlr (targeted)``."""
     if isinstance(spec, str):
         return spec
+    if isinstance(spec.get("label"), str):
+        return str(spec["label"])
     name = str(spec.get("name"))
     return f"{name} (targeted)" if spec.get("targeted") else name
 
@@ -103,6 +106,7 @@ class WorstCase(Attack):
     def _build(self, spec: str | Mapping[str, Any], seed: int, batch_size: int) -> Attack:
         params = {"name": spec} if isinstance(spec, str) else dict(spec)
         name = params.pop("name", None)
+        params.pop("label", None)  # attribution only
         if not isinstance(name, str) or name == "worst_case":
             raise ValueError(f"each attack needs a name (not worst_case itself), got {spec!r}")
         factory = ATTACKS.get(name)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
@@ -22,8 +19,6 @@ from ..report.results import Results
 from ..report.schema import (
     CURVE_KEYS,
     DOMAIN_NORM,
-    LEADERBOARD_COLUMNS,
-    TRANSFER_COLUMNS,
     WORST_CASE,
 )
 from ..report.tables import Tables
@@ -31,9 +26,16 @@ from ..runner.context import CellOutput, Context, build
 from ..runner.plan import Cell, Plan
 from ..suite import Suite
 from ..utils import torch_generator
+from .attack_samples import contributions_table, contributions_text, samples_table
+from .attack_tables import (
+    attack_cost_table,
+    iteration_table,
+    leaderboard_table,
+    white_box_transfer,
+)
 from .attack_text import attack_cost_text, curves_text, worst_case_text
 from .base import Evaluation, Section
-from .common import bits, share, unbits
+from .common import bits, pack, share
 from .records import Record
 from .registry import EVALUATIONS
 
@@ -62,6 +64,13 @@ class BudgetResult(Record):
     correct: str
     iterations: list[float] | None = None  # robust accuracy after k iterations
     fooled_by: list[int] | None = None  # a composite's part that fooled each image (-1: none)
+    forward_passes: float | None = None  # model passes per image spent crafting (queries)
+    backward_passes: float | None = None
+    invalid_output: int = 0  # images whose attack output was not finite (kept clean)
+    projected_output: int = 0  # images the attack returned outside the ball or [0, 1]
+    pred: str = ""  # per image: the prediction on the adversarial example (packed)
+    linf: str = ""  # per image: the perturbation's Linf and L2 norms (packed)
+    l2: str = ""
 
     OPTIONAL = ("fooled_by",)
 
@@ -79,6 +88,8 @@ class AttackOutcome(Record):
     per_eps: list[BudgetResult]
     train_seconds: float = 0.0
     parts: list[str] = field(default_factory=list)  # a composite's attacks, in order
+    labels: str = ""  # per image: the true class and the clean prediction (packed)
+    clean_pred: str = ""
 
     OPTIONAL = ("parts",)
 
@@ -87,8 +98,8 @@ class AttackOutcome(Record):
 class Attack(Evaluation):
     """Runs each [[attacks]] entry on each model; keeps the adversarial examples (for the
     transfer cells). Tables: leaderboard.csv (with the per-image worst case over the attacks
-    of a norm), the diagonal of transfer.csv, curves_eps.csv, curves_iterations.csv and the
-    attack-cost table."""
+    of a norm), the diagonal of transfer.csv, curves_eps.csv, curves_iterations.csv, the
+    attack-cost table, samples.csv and attack_contributions.csv (attack_samples.py)."""
 
     kind = "attack"
     order = 50
@@ -114,9 +125,13 @@ class Attack(Evaluation):
         target_class = (
             random_classes(y, ctx.data.num_classes, spec.seed) if attack.targeted else None
         )
-        outcome: AttackResult = attack(model, x, y, spec.eps, target_class=target_class)
+        clean_pred = ctx.clean_predictions(spec.model, model, x)
+        outcome: AttackResult = attack(
+            model, x, y, spec.eps, target_class=target_class, clean_pred=clean_pred
+        )
         fooled_by = attack.fooled_by if attack.parts else None
         delta = (outcome.adv - x.unsqueeze(0)).flatten(2)
+        linf, l2 = delta.abs().amax(2), delta.norm(dim=2)
         correct = outcome.pred == y.unsqueeze(0)
         clean_correct = outcome.clean_pred == y
         per_eps = [
@@ -124,12 +139,19 @@ class Attack(Evaluation):
                 eps=eps,
                 robust_acc=share(correct[i]),
                 attack_success_rate=share(~correct[i], of=clean_correct),
-                mean_linf=float(delta[i].abs().amax(1).mean()),
-                mean_l2=float(delta[i].norm(dim=1).mean()),
+                mean_linf=float(linf[i].mean()),
+                mean_l2=float(l2[i].mean()),
                 seconds=outcome.seconds[i],
                 correct=bits(correct[i]),
                 iterations=iteration_curve(outcome, i, attack),
                 fooled_by=fooled_by[i].tolist() if fooled_by else None,
+                forward_passes=outcome.forward_passes[i],
+                backward_passes=outcome.backward_passes[i],
+                invalid_output=flagged(outcome.invalid_output, i),
+                projected_output=flagged(outcome.projected_output, i),
+                pred=pack(outcome.pred[i], CLASS),
+                linf=pack(linf[i], NORM),
+                l2=pack(l2[i], NORM),
             )
             for i, eps in enumerate(outcome.eps)
         ]
@@ -145,8 +167,13 @@ class Attack(Evaluation):
             versions=ctx.versions,
             per_eps=per_eps,
             parts=list(attack.parts),
+            labels=pack(y, CLASS),
+            clean_pred=pack(outcome.clean_pred, CLASS),
         )
         return CellOutput(result.to_json(), {"adv": tensors_to_bytes({"adv": outcome.adv})})
+
+    def current(self, result: Mapping[str, Any]) -> bool:
+        return "clean_pred" in result and all("linf" in e for e in result["per_eps"])
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         outcomes = {key: (f.cell_id, AttackOutcome.from_json(f.result)) for key, f in
@@ -164,6 +191,13 @@ class Attack(Evaluation):
             "iteration_curves", iteration_table(results, outcomes), csv="curves_iterations.csv"
         )
         tables.set("attack_cost", attack_cost_table(outcomes))
+        samples = samples_table(suite, results, outcomes)
+        tables.set("samples", samples, csv="samples.csv")
+        tables.set(
+            "attack_contributions",
+            contributions_table(suite, outcomes, samples),
+            csv="attack_contributions.csv",
+        )
 
     def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict:
         made = {
@@ -186,11 +220,23 @@ class Attack(Evaluation):
             if attack != WORST_CASE and norm != DOMAIN_NORM:
                 table = markdown_table(robust_accuracy_matrix(board, attack, norm))
                 out.append(Section(30, f"Attack `{attack}` ({norm})", [table]))
+        contributions = tables["attack_contributions"]
+        if len(contributions):
+            title = "Which attack broke which image"
+            out.append(Section(25, title, contributions_text(contributions)))
         out.append(Section(40, "Robustness curves", curves_text(plots)))
         cost = tables["attack_cost"]
         if len(cost):
             out.append(Section(120, "Attack cost", attack_cost_text(cost)))
         return out
+
+
+CLASS, NORM = "<i2", "<f4"  # packed per-image vectors: class indices, perturbation norms
+
+
+def flagged(mask: Tensor | None, index: int) -> int:
+    """How many images the base flagged at budget ``index`` (0 when it flags none)."""
+    return 0 if mask is None else int(mask[index].sum())
 
 
 def random_classes(y: Tensor, num_classes: int, seed: int) -> Tensor:
@@ -211,173 +257,4 @@ def iteration_curve(outcome: AttackResult, index: int, attack: Any) -> list[floa
     step = outcome.success_step[index]
     last = max(int(step.max()), attack.iterations or 0)
     fooled_by = torch.bincount(step[step >= 0], minlength=last + 1).cumsum(0)
-    return [1 - int(f) / len(step) for f in fooled_by]
-
-
-# -- tables ---------------------------------------------------------------------
-Outcomes = dict[tuple[str, str], tuple[str, AttackOutcome]]  # (model, attack) -> (cell, result)
-
-
-def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.DataFrame:
-    """One row per model, attack and eps, then per model the worst case over its attacks.
-    Private columns for later stages: ``_correct``, ``_clean``, ``_black_box``, ``_model``
-    (the model's suite label), ``_fooled_by`` (a composite's part that fooled each image)."""
-    rows: list[dict[str, Any]] = []
-    for label, model in results.models.items():
-        model_rows = []
-        for attack in suite.attacks:
-            cell_id, res = outcomes[label, attack.label]
-            for entry in res.per_eps:
-                model_rows.append(
-                    {
-                        "target": model.base,
-                        "defense": model.defense,
-                        "attack": attack.label,
-                        "attack_params": json.dumps(attack.to_json(), sort_keys=True),
-                        "norm": res.norm,
-                        "eps": entry.eps,
-                        "n_eval": res.n_eval,
-                        "clean_acc": res.clean_acc,
-                        "robust_acc": entry.robust_acc,
-                        "attack_success_rate": entry.attack_success_rate,
-                        "mean_linf": entry.mean_linf,
-                        "mean_l2": entry.mean_l2,
-                        "seconds": entry.seconds,
-                        "device": res.device,
-                        "versions": res.versions,
-                        "cell_id": cell_id,
-                        "_correct": entry.correct,
-                        "_clean": res.clean_correct,
-                        "_black_box": res.black_box,
-                        "_model": label,
-                        "_fooled_by": [res.parts[k] if k >= 0 else "" for k in entry.fooled_by]
-                        if entry.fooled_by is not None
-                        else None,
-                    }
-                )
-        rows += model_rows + worst_case_rows(model_rows)
-    frame = pd.DataFrame(rows)
-    frame["suite"] = suite.name
-    frame["dataset"] = suite.dataset.name
-    frame["seed"] = suite.seed
-    frame["flags"] = ""  # filled by the audit kind
-    private = ["_correct", "_clean", "_black_box", "_model", "_fooled_by"]
-    return frame[[*LEADERBOARD_COLUMNS, *private]]
-
-
-def worst_case_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per eps, a sample counts as robust only if it survives every attack run at that eps.
-
-    Only attacks of one norm are combined; the norms of the worst-case perturbation are
-    not tracked per sample, so mean_linf and mean_l2 are NaN in these rows.
-    """
-    out = []
-    by_key: dict[tuple[str, float], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_key.setdefault((row["norm"], row["eps"]), []).append(row)
-    for (norm, eps), group in by_key.items():
-        if len(group) < 2:
-            continue
-        correct = np.logical_and.reduce([unbits(r["_correct"]) for r in group])
-        clean = unbits(group[0]["_clean"])
-        first = group[0]
-        ids = sorted({r["cell_id"] for r in group})
-        out.append(
-            {
-                **{k: first[k] for k in ("target", "defense", "n_eval", "clean_acc", "device")},
-                "attack": WORST_CASE,
-                "attack_params": json.dumps({"attacks": [r["attack"] for r in group]}),
-                "norm": norm,
-                "eps": eps,
-                "robust_acc": int(correct.sum()) / len(correct),
-                "attack_success_rate": int((clean & ~correct).sum()) / max(int(clean.sum()), 1),
-                "mean_linf": float("nan"),
-                "mean_l2": float("nan"),
-                "seconds": float(sum(r["seconds"] for r in group)),
-                "versions": first["versions"],
-                "cell_id": "+".join(ids),
-                "_correct": "",
-                "_clean": "",
-                "_black_box": False,
-                "_model": first["_model"],
-            }
-        )
-    return out
-
-
-def white_box_transfer(outcomes: Outcomes) -> pd.DataFrame:
-    """The diagonal of transfer.csv: each model attacked white-box (source = target)."""
-    rows = []
-    for (model_label, attack_label), (cell_id, res) in outcomes.items():
-        for entry in res.per_eps:
-            rows.append(
-                {
-                    "attack": attack_label,
-                    "eps": entry.eps,
-                    "source": model_label,
-                    "target": model_label,
-                    "n_eval": res.n_eval,
-                    "target_clean_acc": res.clean_acc,
-                    "target_robust_acc": entry.robust_acc,
-                    "transfer_success_rate": entry.attack_success_rate,
-                    "cell_id": cell_id,
-                }
-            )
-    return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
-
-
-def iteration_table(results: Results, outcomes: Outcomes) -> pd.DataFrame:
-    """Robust accuracy after each iteration, for attacks that report when images fall."""
-    rows = []
-    for (label, attack), (_, res) in outcomes.items():
-        model = results.models[label]
-        for entry in res.per_eps:
-            for iteration, acc in enumerate(entry.iterations or []):
-                rows.append(
-                    {
-                        "target": model.base,
-                        "defense": model.defense,
-                        "attack": attack,
-                        "norm": res.norm,
-                        "eps": entry.eps,
-                        "iteration": iteration,
-                        "robust_acc": acc,
-                    }
-                )
-    return pd.DataFrame(rows, columns=[*CURVE_KEYS, "eps", "iteration", "robust_acc"])
-
-
-def attack_cost_table(outcomes: Outcomes) -> pd.DataFrame:
-    """Per attack and eps > 0: attack time per image (mean over the models) and, for attacks
-    that learn first (AdvGAN), training time per model."""
-    rows = []
-    for (_, attack), (_, res) in outcomes.items():
-        for entry in res.per_eps:
-            if entry.eps > 0:
-                rows.append(
-                    {
-                        "attack": attack,
-                        "eps": entry.eps,
-                        "ms_per_image": 1000 * entry.seconds / max(res.n_eval, 1),
-                        "train_seconds": res.train_seconds,
-                    }
-                )
-    columns = ["attack", "eps", "ms_per_image", "train_seconds"]
-    if not rows:
-        return pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(rows).groupby(["attack", "eps"], sort=False).mean().reset_index()
-    return frame[columns]
-
-
-def white_box_acc(
-    board: pd.DataFrame, results: Results, label: str, attack: str, eps: float
-) -> float:
-    """Model ``label``'s robust accuracy under ``attack`` at ``eps`` (the leaderboard's)."""
-    model = results.models[label]
-    hit = board[
-        (board["target"] == model.base)
-        & (board["defense"] == model.defense)
-        & (board["attack"] == attack)
-        & (board["eps"] == eps)
-    ]
-    return float(hit["robust_acc"].iloc[0])
+    return [(len(step) - int(f)) / len(step) for f in fooled_by]  # exact fractions

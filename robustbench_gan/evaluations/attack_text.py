@@ -45,8 +45,11 @@ def curves_text(plots: Mapping[str, str]) -> list[str]:
 
 def attack_cost_text(frame: pd.DataFrame) -> list[str]:
     text = (
-        "Attack time per image in milliseconds (mean over the models; this machine's wall "
-        "clock, so compare rows, not runs)."
+        "Attack cost per image (means over the models): milliseconds of this machine's wall "
+        "clock (compare rows, not runs), and the model's forward and backward passes the "
+        "attack spent, counted at the model's boundary (queries, for a score-based attack), "
+        "which do not depend on the machine. The base's clean and final predictions are not "
+        "counted; a minimal attack's one run serves every budget, so each row carries all of it."
     )
     if frame["train_seconds"].any():
         text += (

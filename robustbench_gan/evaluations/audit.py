@@ -91,9 +91,14 @@ def audit_flags(
     Row-level: ``acc_rises_with_eps``, ``eps0_not_clean``, ``near_chance`` (clean accuracy
     at most 1.5 / ``num_classes``, when known) and ``black_box_beats_white_box``
     (the frame's ``_black_box`` column marks black-box attacks); model-level flags (from the
-    audit cells) are added to every row of that model.
+    audit cells) are added to every row of that model, after the flags the row has (the
+    attack kind's ``invalid_output`` and ``projected_output``).
     """
-    flags: dict[Any, list[str]] = {idx: [] for idx in frame.index}
+    existing = frame["flags"] if "flags" in frame else pd.Series("", index=frame.index)
+    flags: dict[Any, list[str]] = {
+        idx: [f for f in str(value).split(";") if f and value == value]  # NaN: none
+        for idx, value in existing.items()
+    }
     for _, group in frame.groupby(["target", "defense", "attack", "norm"], sort=False):
         group = group.sort_values("eps")
         best_so_far = group["robust_acc"].cummin().shift(1)

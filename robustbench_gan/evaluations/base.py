@@ -8,7 +8,8 @@ loops over the registered kinds and names none of them:
 - the planner runs every kind's ``plan_steps`` in stage order, so a kind can add cells
   after the cells it builds on (defended models after the generators they use);
 - the executors run a cell with ``run`` of the kind that planned it, and ask a GPU for it
-  when ``wants_gpu`` is set; ``load`` turns a finished cell into the object later cells use
+  when ``wants_gpu`` is set; a cached result that the kind finds not ``current`` (written
+  before a field it reads existed) is recomputed; ``load`` turns a finished cell into the object later cells use
   (a trained classifier or GAN);
 - the tables step runs every kind's ``tables`` in ``table_stage`` order, each adding or
   extending data frames of the shared ``Tables``;
@@ -74,6 +75,11 @@ class Evaluation:
     # -- run ---------------------------------------------------------------
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         raise NotImplementedError(f"{type(self).__name__} plans no cells to run")
+
+    def current(self, result: Mapping[str, Any]) -> bool:
+        """Whether a cached result of this kind holds everything this version reads from it;
+        False makes the executor recompute the cell (its id is unchanged)."""
+        return True
 
     def load(self, record: CellRecord, ctx: Context) -> Any:
         """The object a finished cell of this kind gives later cells (e.g. a trained model)."""

@@ -1,7 +1,9 @@
-"""Small helpers the kinds of evaluation share: shares of boolean masks, weights as bytes."""
+"""Small helpers the kinds of evaluation share: shares of boolean masks, packed per-image
+vectors, weights as bytes."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,19 @@ def bits(mask: Tensor) -> str:
 def unbits(text: str) -> np.ndarray:
     """The boolean vector of a '0101...' string."""
     return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
+
+
+def pack(values: Tensor | np.ndarray, dtype: str) -> str:
+    """A per-image vector as compact JSON text: ``"<dtype>:<base64 of little-endian bytes>"``
+    (``dtype`` such as ``"<i2"`` for class indices, ``"<f4"`` for norms)."""
+    array = np.ascontiguousarray(np.asarray(values), dtype=np.dtype(dtype))
+    return f"{dtype}:{base64.b64encode(array.tobytes()).decode()}"
+
+
+def unpack(text: str) -> np.ndarray:
+    """The vector ``pack`` wrote."""
+    dtype, _, data = text.partition(":")
+    return np.frombuffer(base64.b64decode(data), dtype=np.dtype(dtype))
 
 
 def artifact_pngs(

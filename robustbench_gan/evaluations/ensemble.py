@@ -12,7 +12,7 @@ from ..report.format import markdown_table
 from ..report.results import Results
 from ..report.tables import Tables
 from ..suite import Suite
-from .attack import white_box_acc
+from .attack_tables import white_box_acc
 from .base import Evaluation, Section
 from .registry import EVALUATIONS
 from .transfer import transferred_acc

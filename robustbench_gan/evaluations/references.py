@@ -14,7 +14,7 @@ from ..report.results import Results
 from ..report.tables import Tables
 from ..suite import AttackSpec, Suite
 from ..suite.fields import entries, typed, unknown_keys
-from .attack import white_box_acc
+from .attack_tables import white_box_acc
 from .base import Evaluation, Section
 from .registry import EVALUATIONS
 from .transfer import transferred_acc

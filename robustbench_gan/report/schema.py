@@ -7,8 +7,12 @@ from ..suite.specs import WORST_CASE_LABEL as WORST_CASE
 LEADERBOARD_COLUMNS = [
     "suite", "dataset", "target", "defense", "attack", "attack_params", "norm", "eps",
     "n_eval", "clean_acc", "robust_acc", "attack_success_rate", "mean_linf", "mean_l2",
-    "seconds", "device", "seed", "flags", "versions", "cell_id",
+    "seconds", "forward_passes", "backward_passes", "device", "seed", "flags", "versions",
+    "cell_id",
 ]  # fmt: skip
+#: leaderboard columns added after the first release: a CSV written before them still reads
+#: (the values are then missing)
+LATER_COLUMNS = ["forward_passes", "backward_passes"]
 TRANSFER_COLUMNS = [
     "attack", "eps", "source", "target", "n_eval", "target_clean_acc", "target_robust_acc",
     "transfer_success_rate", "cell_id",
@@ -21,6 +25,7 @@ __all__ = [
     "CURVE_KEYS",
     "DOMAIN_NORM",
     "FLAG_TOLERANCE",
+    "LATER_COLUMNS",
     "LEADERBOARD_COLUMNS",
     "TRANSFER_COLUMNS",
     "WORST_CASE",

@@ -1,0 +1,104 @@
+"""AutoAttack by name: its standard, plus and rand lists as a preset of the worst case.
+
+Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690 (the lists and defaults
+of its reference implementation's ``version`` argument).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..registry import ATTACKS
+from .worst_case import WorstCase
+
+VERSIONS = ("standard", "plus", "rand")
+
+
+def autoattack_list(
+    version: str, norm: str, *, steps: int, n_queries: int, eot_iter: int
+) -> list[Mapping[str, Any]]:
+    """The attacks AutoAttack's ``version`` runs, in order, with its settings.
+
+    standard: APGD-CE, APGD-T (targeted DLR over the top 9 classes), FAB-T (9 classes),
+    Square with 5,000 queries; one restart each. plus: APGD-CE and APGD-DLR with 5 restarts,
+    FAB with 5 restarts, Square, then APGD-T and FAB-T. rand (randomized defenses): APGD-CE
+    and APGD-DLR with the gradient averaged over 20 draws (EOT). Square is Linf only here,
+    so an L2 list leaves it out.
+    """
+    apgd = {"steps": steps}
+    fab = {"name": "fab", "steps": steps}
+    square = {"name": "square", "label": "square", "n_queries": n_queries}
+    targeted = [
+        {"name": "apgd_dlr", "label": "apgd-t", "targeted": True, **apgd},
+        # FAB-T: untargeted to the base, it runs its own 9 target classes
+        {**fab, "label": "fab-t", "n_target_classes": 9},
+    ]
+    if version == "standard":
+        attacks = [{"name": "apgd_ce", "label": "apgd-ce", **apgd}, *targeted, square]
+    elif version == "plus":
+        attacks = [
+            {"name": "apgd_ce", "label": "apgd-ce", "restarts": 5, **apgd},
+            {"name": "apgd_dlr", "label": "apgd-dlr", "restarts": 5, **apgd},
+            {**fab, "label": "fab", "restarts": 5},
+            square,
+            *targeted,
+        ]
+    elif version == "rand":
+        attacks = [
+            {"name": "apgd_ce", "label": "apgd-ce", "eot_iter": eot_iter, **apgd},
+            {"name": "apgd_dlr", "label": "apgd-dlr", "eot_iter": eot_iter, **apgd},
+        ]
+    else:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    return [a for a in attacks if norm == "linf" or a["name"] != "square"]
+
+
+@ATTACKS.register("autoattack")
+class AutoAttack(WorstCase):
+    """AutoAttack's lists run as a per-image worst case: each attack only on the images the
+    earlier ones left robust, the first adversarial example kept (see ``worst_case``).
+
+    Args:
+        version: ``"standard"`` (default), ``"plus"`` or ``"rand"`` (see
+            :func:`autoattack_list`).
+        norm: ``"linf"`` (default) or ``"l2"``.
+        steps: iterations of APGD and FAB (AutoAttack: 100).
+        n_queries: Square's query budget (AutoAttack: 5,000).
+        n_target_classes: target classes of APGD-T (AutoAttack: 9; FAB-T always 9).
+        eot_iter: draws the gradient is averaged over in ``rand`` (AutoAttack: 20).
+
+    The parts are named as AutoAttack logs them (apgd-ce, apgd-t, fab-t, square, ...), and
+    ``worst_case`` reports which part broke each image (samples.csv), so the per-attack
+    counts AutoAttack prints are in attack_contributions.csv and the report.
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str = "standard",
+        norm: str = "linf",
+        steps: int = 100,
+        n_queries: int = 5000,
+        n_target_classes: int = 9,
+        eot_iter: int = 20,
+        targeted: bool = False,
+        seed: int = 0,
+        batch_size: int = 256,
+    ) -> None:
+        for name, value in (("steps", steps), ("n_queries", n_queries), ("eot_iter", eot_iter)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        attacks = autoattack_list(
+            version, norm, steps=steps, n_queries=n_queries, eot_iter=eot_iter
+        )
+        super().__init__(
+            attacks=attacks,
+            norm=norm,
+            n_target_classes=n_target_classes,
+            targeted=targeted,  # refused: AutoAttack is untargeted (FAB-T, APGD-T choose)
+            seed=seed,
+            batch_size=batch_size,
+        )
+        self.version = version
