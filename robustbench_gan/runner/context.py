@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..data.split import DataSplit
 from ..errors import UserError
 from ..evaluations import EVALUATIONS
 from ..registry import DEFENSES, Registry
-from ..utils import takes_keyword
+from ..utils import predict, takes_keyword
 from .store import Store
 
 
@@ -31,7 +32,8 @@ class Context:
     data: DataSplit
     device: torch.device
     store: Store
-    progress: bool = True
+    progress: bool = True  # progress bars (on a terminal)
+    progress_lines: bool = False  # one line per finished cell instead (output not a terminal)
     eval_batch_size: int = 256
     device_name: str = "cpu"
     versions: str = ""
@@ -40,6 +42,7 @@ class Context:
     force: str | None = None  # cells whose label matches this pattern are recomputed
     suite_dir: str | None = None  # the suite file's folder: relative paths of loaded models
     loaded: dict[str, Any] = field(default_factory=dict)  # cell id -> model on device
+    clean: dict[str, Tensor] = field(default_factory=dict)  # model and n -> clean predictions
 
     def eval_set(self, n_eval: int | None) -> tuple[Tensor, Tensor]:
         n = len(self.data.x_test) if n_eval is None else min(n_eval, len(self.data.x_test))
@@ -67,6 +70,14 @@ class Context:
         )
         defense = build_defense(ref["build"]["defense"], extra, self.seed)
         return defense.build(members).to(self.device).eval()
+
+    def clean_predictions(self, ref: dict[str, Any], model: nn.Module, x: Tensor) -> Tensor:
+        """``model``'s predictions on the first ``len(x)`` evaluation images, computed once per
+        model in this process and shared by all its attack cells."""
+        key = f"{json.dumps(ref, sort_keys=True)}/{len(x)}"
+        if key not in self.clean:
+            self.clean[key] = predict(model, x, batch_size=self.eval_batch_size)
+        return self.clean[key]
 
     def classifier_inputs(self) -> dict[str, Any]:
         d = self.data
