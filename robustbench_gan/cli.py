@@ -1,4 +1,4 @@
-"""The `rbg` command: run | eval | verify | list | validate | publish | compare.
+"""The `rbg` command: run | report | eval | verify | list | validate | publish | compare.
 
 A user error (bad suite, unknown plugin, missing data) prints one line,
 ``rbg: error: <where>: <what>``, and exits with status 2; a bug keeps its traceback.
@@ -14,11 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import cli_model
+from . import cli_list, cli_model
 from .errors import UserError
-from .registry import REGISTRIES
-
-KIND_NAMES = {f"{kind}s": kind for kind in REGISTRIES} | {kind: kind for kind in REGISTRIES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute cells even if cached: all, or those whose label matches PATTERN "
         "(shell-style, e.g. 'train *' or '*on mlp'; see --dry-run for labels)",
     )
+    run.add_argument(
+        "--only",
+        metavar="PATTERN",
+        help="run only the cells whose label matches PATTERN (shell-style) and those they "
+        "build on; the report is written once every cell of the suite is done",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        help="cells run at once in worker processes on this machine (default: the number of "
+        "CPU cores; 1 on a GPU); the numbers are those of a serial run",
+    )
     run.add_argument("--executor", default="local", help="local | ray (default: local)")
     run.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     run.add_argument("--workers", type=int, help="CPUs of a local Ray instance (default: all)")
@@ -62,13 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="train classifiers and GANs under bfloat16 autocast (for GPUs; attacks stay float32)",
     )
 
-    listing = commands.add_parser("list", help="list registered plugins")
-    listing.add_argument(
-        "kind",
-        nargs="?",
-        help="datasets | classifiers | generators | attacks | defenses | evaluations",
+    cli_list.add_parser(commands)
+
+    report = commands.add_parser(
+        "report", help="render a run's tables, plots and report again from its stored results"
     )
-    listing.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'pgd*'")
+    report.add_argument("run_dir", help="the --out folder of a run")
+    report.add_argument("--cache-dir", help="the run's store, if it moved (default: as run)")
+    report.add_argument("--data-dir", help="the data root, if it moved (default: as run)")
 
     cli_model.add_parsers(commands)
 
@@ -85,9 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("run_dir", help="the --out folder of a finished run")
     publish.add_argument("--results", default="results", help="where the leaderboards live")
 
-    compare = commands.add_parser("compare", help="differences between two result files or runs")
+    compare = commands.add_parser(
+        "compare",
+        help="rows that differ between two result files or runs (exit 1 if any, for CI)",
+    )
     compare.add_argument("a", help="a leaderboard CSV or a run folder")
     compare.add_argument("b", help="a leaderboard CSV or a run folder")
+    compare.add_argument(
+        "--tolerance", type=float, default=0.0,
+        help="largest absolute change of a number that is not a difference (default 0)",
+    )  # fmt: skip
     return parser
 
 
@@ -109,13 +126,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         address=args.address,
         workers=args.workers,
         force=args.force,
+        only=args.only,
+        jobs=args.jobs if args.jobs is not None else default_jobs(args.device),
     )
     counts = summary.counts
+    if summary.tables is None:
+        print(
+            f"rbg: {counts['run']} cells run, {counts['cached']} from cache (--only); the "
+            "suite has cells still to run, so no report yet: run it without --only to finish"
+        )
+        return 0
     print(
         f"rbg: {counts['run']} cells run, {counts['cached']} from cache"
         + (f", {counts['recomputed']} recomputed (corrupt cache)" if counts["recomputed"] else "")
         + f"; results in {summary.out}/ (report.md, leaderboard.csv, ...)"
     )
+    return 0
+
+
+def default_jobs(device: str) -> int:
+    """All cores on a CPU run; one process on a GPU (it is shared, not multiplied)."""
+    import torch
+
+    from .runner.pool import default_jobs as cores
+
+    on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    return 1 if on_gpu else cores()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .runner.run import MANIFEST, run_suite
+
+    folder = Path(args.run_dir)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        suite = folder / manifest["suite"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{folder}: no {MANIFEST} here (not the output folder of a run)") from None
+
+    def path_of(key: str, given: str | None) -> str | None:  # the manifest's: relative to run
+        value = manifest.get(key) if given is None else None
+        return given if given is not None else (None if value is None else str(folder / value))
+
+    summary = run_suite(
+        suite,
+        out=folder,
+        device=str(manifest.get("device", "cpu")),
+        data_dir=path_of("data_dir", args.data_dir),
+        cache_dir=path_of("cache_dir", args.cache_dir),
+        progress=False,
+        amp=bool(manifest.get("amp", False)),
+        render_only=True,
+    )
+    print(f"rbg: report of {summary.counts['cached']} stored cells in {summary.out}/report.md")
     return 0
 
 
@@ -137,28 +203,6 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
             print(f"{cell.id}  {state:7}  {cell.kind:16}  {cell.label}  <- {upstream}")
     finally:
         store.close()
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    evaluations = args.kind in (None, "evaluation", "evaluations")
-    if args.kind is None:
-        kinds = list(REGISTRIES)
-    elif args.kind in KIND_NAMES:
-        kinds = [KIND_NAMES[args.kind]]
-    elif evaluations:
-        kinds = []
-    else:
-        choices = ", ".join([*(f"{k}s" for k in REGISTRIES), "evaluations"])
-        raise UserError(f"unknown kind {args.kind!r}; choose from {choices}")
-    for kind in kinds:
-        names = REGISTRIES[kind].list(args.pattern)
-        print(f"{kind}s: {', '.join(names) if names else '(none)'}")
-    if evaluations:
-        from .evaluations import EVALUATIONS
-
-        names = [n for n in EVALUATIONS.names() if fnmatch.fnmatchcase(n, args.pattern)]
-        print(f"evaluations: {', '.join(names) if names else '(none)'}")
     return 0
 
 
@@ -198,27 +242,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .report.publish import compare
+    from .report.compare import compare
 
-    diff = compare(args.a, args.b)
-    if diff.empty:
-        print("rbg: no differences in clean or robust accuracy")
-        return 0
-    with pd_display():
-        print(diff.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"rbg: {len(diff)} rows differ")
-    return 0
-
-
-def pd_display():
-    import pandas as pd
-
-    return pd.option_context("display.width", 200, "display.max_rows", 500)
+    comparison = compare(args.a, args.b, tolerance=args.tolerance)
+    for line in comparison.lines():
+        print(line)
+    print(f"rbg: {comparison.summary()}")
+    return 1 if comparison.differs else 0
 
 
 COMMANDS = {
     "run": cmd_run,
-    "list": cmd_list,
+    "list": cli_list.cmd_list,
+    "report": cmd_report,
     "validate": cmd_validate,
     "publish": cmd_publish,
     "compare": cmd_compare,

@@ -107,6 +107,11 @@ class Registry:
             return False
         return self.canonical(name) in self._factories or name in self._plugin_entry_points()
 
+    def aliases(self, name: str) -> list[str]:
+        """The other names ``name`` is accepted under."""
+        self._load_builtins()
+        return sorted(alias for alias, target in self._aliases.items() if target == name)
+
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` (resolves aliases)."""
         self._load_builtins()

@@ -119,7 +119,7 @@ def test_strange_but_valid_values_run(tmp_path, capsys):
 
 
 def test_a_marked_factory_function_is_a_plugin(tmp_path, monkeypatch):
-    (tmp_path / "my_models.py").write_text(
+    (tmp_path / "rbg_marked_models.py").write_text(
         "import robustbench_gan\nfrom torch import nn\n\n"
         "@robustbench_gan.plugin\ndef make(in_shape, num_classes):\n"
         "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n\n"
@@ -127,7 +127,7 @@ def test_a_marked_factory_function_is_a_plugin(tmp_path, monkeypatch):
         "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n"
     )
     suite = tmp_path / "s.toml"
-    base = '[eval]\neps = [0]\n[[attacks]]\nname = "fgsm"\n[[targets]]\nname = "my_models:{}"\n'
+    base = '[eval]\neps = [0]\n[[attacks]]\nname = "fgsm"\n[[targets]]\nname = "rbg_marked_models:{}"\n'
     suite.write_text(base.format("make"))
     assert main(["validate", str(suite)]) == 0
     suite.write_text(base.format("unmarked"))

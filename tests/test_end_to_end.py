@@ -40,10 +40,16 @@ def test_every_output_is_written(first_run):
         "ensemble.csv",
         "gan.csv",
         "gan_curves.csv",
-        "domain_shift.csv",
+        "samples.csv",
+        "attack_contributions.csv",
         "report.md",
+        "run.json",
     ):
         assert (out / name).stat().st_size > 0, name
+    for name in ("domain_shift.csv", "latent.csv", "references.csv"):
+        assert not (out / name).exists(), name  # the suite has nothing for these
+    assert "`domain_shift.csv`" not in (out / "report.md").read_text()
+    assert "Tables of this run: `leaderboard.csv`" in (out / "report.md").read_text()
     for plot in (
         "robust_accuracy",
         "transfer_fgsm",
@@ -159,7 +165,6 @@ def test_gan_table(first_run):
     curves = read(out, "gan_curves.csv")
     assert list(curves["step"]) == list(range(1, 31))
     assert set(curves["generator"]) == {"cdcgan"}  # the baseline does not train
-    assert len(read(out, "domain_shift.csv")) == 0
 
 
 def test_second_run_uses_the_cache_and_writes_the_same_tables(first_run, tmp_path):

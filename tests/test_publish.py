@@ -1,46 +1,110 @@
-"""Publishing leaderboards and comparing results."""
+"""Publishing leaderboards: merging runs, model cards, links, old published files; and the
+synthetic leaderboards the publish and compare tests share."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from robustbench_gan.cli import main
-from robustbench_gan.report.publish import SCHEMA_VERSION, compare, publish
+from robustbench_gan.report.publish import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
+from robustbench_gan.report.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "results" / "quickstart"
+TWO_ATTACKS = (("fgsm", "fgsm", {}), ("pgd", "pgd", {"steps": 10}))
+
+
+def synthetic_board(
+    models: dict[str, tuple[float, dict[float, float]]],
+    *,
+    suite: str = "smoke",
+    seed: int = 0,
+    n_eval: int = 200,
+    attacks: tuple = TWO_ATTACKS,
+    dataset: str = "digits",
+    norm: str = "linf",
+) -> pd.DataFrame:
+    """A leaderboard as a run writes it: ``models`` maps "target" or "target [defense]" to
+    (clean accuracy, {eps: worst-case robust accuracy}); ``attacks`` holds (label, name,
+    params). Each attack's row is a little above the worst case, the last one equal to it;
+    accuracies are whole images out of ``n_eval``."""
+    rows = []
+    for model, (clean, by_eps) in models.items():
+        target, _, defense = model.partition(" [")
+        defense = defense.rstrip("]") or "none"
+        for eps, worst in by_eps.items():
+            labels = []
+            for index, (label, name, params) in enumerate(attacks):
+                slack = 0.02 * (len(attacks) - 1 - index)
+                rows.append(
+                    row(suite, seed, dataset, target, defense, label, norm, eps, n_eval, clean,
+                        min(clean, worst + slack), {"name": name, "params": params})
+                )  # fmt: skip
+                labels.append(label)
+            if len(attacks) > 1:
+                rows.append(
+                    row(suite, seed, dataset, target, defense, "worst_case", norm, eps, n_eval,
+                        clean, worst, {"attacks": labels})
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+
+
+def row(suite, seed, dataset, target, defense, attack, norm, eps, n, clean, robust, params):
+    whole = lambda x: round(x * n) / n  # noqa: E731
+    return {
+        "suite": suite, "dataset": dataset, "target": target, "defense": defense,
+        "attack": attack, "attack_params": json.dumps(params, sort_keys=True), "norm": norm,
+        "eps": eps, "n_eval": n, "clean_acc": whole(clean), "robust_acc": whole(robust),
+        "attack_success_rate": 0.5, "mean_linf": eps, "mean_l2": 2 * eps, "seconds": 1.5 + seed,
+        "forward_passes": 10.0, "backward_passes": 10.0, "device": "cpu (1 thread)",
+        "seed": seed, "flags": "", "versions": "robustbench_gan 0.1.0",
+        "cell_id": f"{suite}{seed}{target}{attack}",
+    }  # fmt: skip
+
+
+def write_run(folder: Path, board: pd.DataFrame, report: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    board.to_csv(folder / "leaderboard.csv", index=False)
+    if report:
+        (folder / "report.md").write_text("# a run\n")
+    return folder
 
 
 def test_publish_merges_without_duplicates_and_ranks(tmp_path):
     results = tmp_path / "results"
     written = publish(QUICKSTART, results)
-    assert {p.name for p in written} == {"digits-linf.csv", "digits-linf.md", "digits-linf.html"}
+    names = {p.name for p in written}
+    assert {"digits-linf.csv", "digits-linf.md", "digits-linf.html"} <= names
+    assert len([n for n in names if n.endswith(".png")]) == 1  # one protocol, one picture
     first = pd.read_csv(results / "digits-linf.csv")
     publish(QUICKSTART, results)  # the same run again replaces its own rows
     again = pd.read_csv(results / "digits-linf.csv")
     assert len(again) == len(first) == len(pd.read_csv(QUICKSTART / "leaderboard.csv"))
     assert (again["schema_version"] == SCHEMA_VERSION).all() and again["published"].notna().all()
-    for col in ("versions", "device", "seed"):
-        assert again[col].notna().all()
+    assert list(again.columns) == PUBLISHED_COLUMNS
+    for col in ("versions", "device", "seed", "protocol", "robust_ci_low", "robust_ci_high"):
+        assert again[col].notna().all(), col
+    assert (again["robust_ci_low"] <= again["robust_acc"] + 1e-12).all()
+    assert (again["robust_acc"] <= again["robust_ci_high"] + 1e-12).all()
 
-    other = tmp_path / "other"
-    other.mkdir()
     board = pd.read_csv(QUICKSTART / "leaderboard.csv")
     board["suite"] = "another"
-    board.to_csv(other / "leaderboard.csv", index=False)
-    publish(other, results)
+    publish(write_run(tmp_path / "other", board), results)
     merged = pd.read_csv(results / "digits-linf.csv")
     assert len(merged) == 2 * len(first)
     assert not merged.duplicated(["suite", "seed", "target", "defense", "attack", "eps"]).any()
 
     markdown = (results / "digits-linf.md").read_text()
-    section = markdown.split("## eps 0.1\n")[1].split("## eps")[0]
+    assert markdown.count("## Protocol") == 1  # the same attacks, images and dataset
+    assert "Attacks: fgsm; pgd (steps=20)." in markdown
+    section = markdown.split("### eps 0.1\n")[1].split("###")[0]
     assert section.index("small_cnn [fgsm_at]") < section.index(
         "| small_cnn |"
     )  # more robust first
+    assert "| quickstart |" in section and "| another |" in section
     assert "<table>" in (results / "digits-linf.html").read_text()
 
 
@@ -51,33 +115,17 @@ def test_flagged_rows_are_marked(tmp_path):
     board.loc[board["target"] == "mlp", "flags"] = "zero_gradients"
     board.to_csv(run / "leaderboard.csv", index=False)
     publish(run, tmp_path / "results")
-    assert "mlp (flagged)" in (tmp_path / "results" / "digits-linf.md").read_text()
-    assert 'class="flagged"' in (tmp_path / "results" / "digits-linf.html").read_text()
-
-
-def test_compare(tmp_path, capsys):
-    assert compare(QUICKSTART, QUICKSTART / "leaderboard.csv").empty
-    changed = pd.read_csv(QUICKSTART / "leaderboard.csv")
-    changed.loc[0, "robust_acc"] -= 0.25
-    changed = changed.drop(index=len(changed) - 1)
-    changed.to_csv(tmp_path / "b.csv", index=False)
-    diff = compare(QUICKSTART, tmp_path / "b.csv")
-    assert len(diff) == 2
-    assert diff["robust_delta"].dropna().tolist() == pytest.approx([-0.25])
-    assert "only A" in diff["where"].tolist()
-    assert main(["compare", str(QUICKSTART), str(tmp_path / "b.csv")]) == 0
-    assert "2 rows differ" in capsys.readouterr().out
-    assert main(["compare", str(tmp_path / "nothing"), str(QUICKSTART)]) == 2
+    markdown = (tmp_path / "results" / "digits-linf.md").read_text()
+    assert "mlp (flagged)" in markdown and "| zero_gradients |" in markdown
+    assert 'class="flagged' in (tmp_path / "results" / "digits-linf.html").read_text()
 
 
 def test_publish_reads_the_model_cards(tmp_path):
-    """A run's model_cards.json adds architecture, forward passes and weights to its rows."""
-    import json
-
-    run = tmp_path / "run"
-    run.mkdir()
+    """A run's model_cards.json adds architecture, forward passes and weights to its rows,
+    and the ranked tables show the architecture and a short hash, linked to the cards."""
+    run = tmp_path / "results" / "run"
     board = pd.read_csv(QUICKSTART / "leaderboard.csv")
-    board.to_csv(run / "leaderboard.csv", index=False)
+    write_run(run, board)
     cards = [
         {"name": "ensemble", "target": "mlp+small_cnn+lenet", "defense": "ensemble",
          "threat_model": "Linf", "architecture": "mlp+small_cnn+lenet",
@@ -93,9 +141,71 @@ def test_publish_reads_the_model_cards(tmp_path):
     assert (mlp["weights_sha256"] == "ab" * 32).all() and (mlp["number_forward_passes"] == 1).all()
     assert (merged.loc[merged["defense"] == "ensemble", "number_forward_passes"] == 3).all()
     assert merged.loc[merged["target"] == "lenet", "architecture"].isna().all()  # no card
+    assert (merged["model_card"] == "run/model_cards.json").all()
+    markdown = (tmp_path / "results" / "digits-linf.md").read_text()
+    assert f"[mlp {'ab' * 6}](run/model_cards.json)" in markdown
     (run / "model_cards.json").write_text("{not json")
     with pytest.raises(Exception, match="not a list of model cards"):
         publish(run, tmp_path / "results")
+
+
+def test_report_links(tmp_path, monkeypatch):
+    """A run inside the results folder is linked by its relative path; one outside is named by
+    its path as given, shown without a link."""
+    results = tmp_path / "results"
+    inside = write_run(results / "runs" / "smoke", synthetic_board({"mlp": (0.9, {0.1: 0.5})}))
+    publish(inside, results)
+    published = pd.read_csv(results / "digits-linf.csv")
+    assert (published["report"] == "runs/smoke/report.md").all()
+    assert "[report](runs/smoke/report.md)" in (results / "digits-linf.md").read_text()
+    assert '<a href="runs/smoke/report.md">report</a>' in (results / "digits-linf.html").read_text()
+
+    monkeypatch.chdir(tmp_path)
+    board = synthetic_board({"lenet": (0.9, {0.1: 0.6})}, seed=1)
+    write_run(tmp_path / "elsewhere" / "smoke1", board)
+    publish("elsewhere/smoke1", "results")  # relative to here, not to the results
+    published = pd.read_csv(results / "digits-linf.csv")
+    assert set(published["report"]) == {"runs/smoke/report.md", "elsewhere/smoke1/report.md"}
+    assert "| report: elsewhere/smoke1/report.md |" in (results / "digits-linf.md").read_text()
+    board = synthetic_board({"mlp": (0.9, {0.2: 0.3})}, seed=2)
+    absolute = write_run(tmp_path / "elsewhere" / "smoke2", board)
+    publish(absolute, results)  # an absolute path is found from anywhere: linked
+    given = (absolute / "report.md").as_posix()
+    assert f"[report]({given})" in (results / "digits-linf.md").read_text()
+
+    no_report = write_run(tmp_path / "bare", synthetic_board({"mlp": (0.9, {0.1: 0.5})}), False)
+    publish(no_report, tmp_path / "r2")
+    assert pd.read_csv(tmp_path / "r2" / "digits-linf.csv")["report"].isna().all()
+
+
+def test_old_published_files_stay_readable_and_republishable(tmp_path):
+    """The committed leaderboards (written before the forward passes, cards, links, protocols
+    and intervals) read, and publishing into them fills the new columns for every row."""
+    results = tmp_path / "results"
+    results.mkdir()
+    first_release = [c for c in LEADERBOARD_COLUMNS if c not in LATER_COLUMNS]
+    for name in ("digits-linf.csv", "digits-l2.csv", "mnist-linf.csv"):
+        committed = pd.read_csv(ROOT / "results" / name, keep_default_na=False, na_values=[""])
+        old = committed[first_release].assign(schema_version=1, published="2024-01-01")
+        old.to_csv(results / name, index=False)  # as the first release wrote it
+    old = pd.read_csv(results / "digits-linf.csv")
+    publish(QUICKSTART, results)
+    new = pd.read_csv(results / "digits-linf.csv", keep_default_na=False, na_values=[""])
+    assert len(new) == len(old) and list(new.columns) == PUBLISHED_COLUMNS
+    assert (new["schema_version"] == SCHEMA_VERSION).all()
+    for column in ("protocol", "robust_ci_low", "robust_ci_high"):
+        assert new[column].notna().all(), column
+    kept = new[new["suite"] != "quickstart"]
+    assert kept[LATER_COLUMNS].isna().all().all() and kept["report"].isna().all()
+    given = (QUICKSTART / "report.md").as_posix()  # outside these results: the path as given
+    assert (new.loc[new["suite"] == "quickstart", "report"] == given).all()
+    markdown = (results / "digits-linf.md").read_text()
+    assert markdown.count("## Protocol") == 2  # digits-attacks' catalog, quickstart's two attacks
+    publish(ROOT / "results" / "mnist-madry", results)
+    mnist = pd.read_csv(results / "mnist-linf.csv")
+    assert len(mnist) == len(pd.read_csv(ROOT / "results" / "mnist-linf.csv"))
+    assert mnist["protocol"].notna().all() and mnist["robust_ci_low"].notna().all()
+    assert (results / "mnist-linf.md").read_text().count("## Protocol") == 3
 
 
 def test_published_files_are_readable_by_others(tmp_path):

@@ -94,7 +94,17 @@ def test_a_stale_lock_of_a_dead_run_is_taken_over(tmp_path):
     _, _, plan = prepare(SMOKE, None)
     summary = run_suite(SMOKE, out=out, cache_dir=tmp_path / "cache", device="cpu", progress=False)
     assert summary.counts["run"] == len(plan.cells)
-    assert (out / LOCK_NAME).read_text() == str(os.getpid())
+    assert not (out / LOCK_NAME).exists()  # the run removed its lock when it ended
+
+
+def test_the_lock_holds_the_pid_and_is_removed_after(tmp_path):
+    out = tmp_path / "out"
+    with run_lock(out):
+        assert (out / LOCK_NAME).read_text() == str(os.getpid())
+    assert not (out / LOCK_NAME).exists()
+    with pytest.raises(RuntimeError), run_lock(out):
+        raise RuntimeError("a failing run")
+    assert not (out / LOCK_NAME).exists()
 
 
 def test_force_recomputes_the_cells_it_names(tmp_path, tiny_suite):

@@ -30,6 +30,10 @@ def render_report(
         "accuracy is the share of test images still classified correctly after the attack "
         "(misclassified clean images count as not robust).",
         "",
+        "Tables of this run: "
+        + ", ".join(f"`{name}`" for name in [*tables.csv_files(), *tables.documents])
+        + " (a table the suite has nothing for is not written).",
+        "",
     ]
     sections = [s for kind in EVALUATIONS.ordered() for s in kind.sections(suite, tables, plots)]
     for section in sorted(sections, key=lambda s: s.order):

@@ -1,22 +1,36 @@
 """Publishing: a run's leaderboard rows merged into results/<dataset>-<norm>.csv, rendered as
-ranked Markdown and HTML leaderboards; and comparing two result files or runs."""
+ranked Markdown and HTML leaderboards, one table per protocol, with a picture per protocol."""
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
+import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
 from ..checkpoint import confined, write_atomic
 from ..errors import UserError
-from .format import csv_text, markdown_table, safe_name
-from .schema import DOMAIN_NORM, LEADERBOARD_COLUMNS, WORST_CASE
+from .format import csv_text, escape, markdown_table, safe_name
+from .intervals import correct_count, wilson
+from .leaderboard_html import render_html
+from .leaderboard_plot import robust_vs_clean_png
+from .protocol import Protocol, row_protocols
+from .ranking import ranked_lines
+from .schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: model card, report and protocol columns and the robust accuracy's interval
 KEY = ["target", "defense", "attack", "norm", "eps"]
+CARD_COLUMNS = ["architecture", "number_forward_passes", "weights_sha256"]
+LINK_COLUMNS = ["report", "model_card"]  # paths from the published file (see run_link)
+DERIVED_COLUMNS = ["protocol", "robust_ci_low", "robust_ci_high"]  # recomputed at each publish
+PUBLISHED_COLUMNS = [
+    *LEADERBOARD_COLUMNS, *CARD_COLUMNS, *LINK_COLUMNS, *DERIVED_COLUMNS, "schema_version",
+    "published",
+]  # fmt: skip
+TEXT_COLUMNS = ["architecture", "weights_sha256", *LINK_COLUMNS, "protocol", "published"]
 
 
 def read_leaderboard(path: str | Path) -> pd.DataFrame:
@@ -30,37 +44,99 @@ def read_leaderboard(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"{file}: not a leaderboard CSV ({exc})") from None
     missing = [c for c in LEADERBOARD_COLUMNS if c not in board.columns]
-    if missing:
+    if [c for c in missing if c not in LATER_COLUMNS]:
         raise UserError(f"{file}: not a leaderboard (missing columns: {', '.join(missing)})")
+    for column in missing:  # a leaderboard written before these columns existed
+        board.insert(LEADERBOARD_COLUMNS.index(column), column, float("nan"))
     board["flags"] = board["flags"].fillna("")
     return board
 
 
 def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     """Merge the run's rows into one CSV per (dataset, norm); a rerun of a suite with the same
-    seed replaces its own rows. Returns the files written (CSV, Markdown and HTML each)."""
+    seed replaces its own rows. Returns the files written: CSV, Markdown, HTML and a PNG per
+    protocol."""
     board = read_leaderboard(run_dir)
     # domain-shift rows (no eps ball) stay in the run's own tables; they rank nothing here
     board = board[board["norm"] != DOMAIN_NORM].copy()
-    cards = read_cards(run_dir)
+    folder = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
+    cards = read_cards(folder)
     if len(cards):
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
-    board["schema_version"] = SCHEMA_VERSION
     board["published"] = dt.date.today().isoformat()
     written = []
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
         path = confined(results, f"{safe_name(str(dataset))}-{safe_name(str(norm))}.csv")
-        merged = merge_rows(read_leaderboard(path) if path.exists() else None, rows)
+        rows = rows.assign(
+            report=run_link(folder, "report.md", path.parent),
+            model_card=run_link(folder, "model_cards.json", path.parent),
+        )
+        existing = read_leaderboard(path) if path.exists() else None
+        merged, protocols = with_derived_columns(merge_rows(existing, rows))
         write_atomic(path, csv_text(merged).encode())
-        ranked = ranking(merged)
-        title = f"{dataset}, {norm} leaderboard"
-        write_atomic(path.with_suffix(".md"), render_markdown(title, ranked).encode())
-        write_atomic(path.with_suffix(".html"), render_html(title, ranked).encode())
-        written += [path, path.with_suffix(".md"), path.with_suffix(".html")]
+        written += [path, *render(path, f"{dataset}, {norm} leaderboard", merged, protocols)]
     return written
 
 
-CARD_COLUMNS = ["architecture", "number_forward_passes", "weights_sha256"]
+def run_link(folder: Path, name: str, results: Path) -> str:
+    """A file of the run as the published leaderboard names it: its path relative to the
+    results folder when the run lies inside it, else the run folder's path as given, joined
+    with the file's name; empty when the run has no such file."""
+    if not (folder / name).is_file():
+        return ""
+    inside = (folder / name).resolve()
+    if inside.is_relative_to(results.resolve()):
+        return inside.relative_to(results.resolve()).as_posix()
+    return (folder / name).as_posix()
+
+
+def with_derived_columns(board: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Protocol]]:
+    """``board`` with every published column (those missing in an older file filled), its
+    rows' protocol ids and 95% intervals recomputed; and the protocols by id."""
+    board = board.copy()
+    for column in PUBLISHED_COLUMNS:
+        if column not in board.columns:
+            board[column] = "" if column in TEXT_COLUMNS else float("nan")
+    for column in TEXT_COLUMNS:
+        values = board[column].astype(object)
+        board[column] = values.where(values.notna(), "").astype(str)
+    protocols = row_protocols(board)
+    board["protocol"] = [p.id for p in protocols]
+    bounds = [
+        wilson(correct_count(float(acc), float(n)), float(n))
+        for acc, n in zip(pd.to_numeric(board["robust_acc"], errors="coerce"),
+                          pd.to_numeric(board["n_eval"], errors="coerce"))
+    ]  # fmt: skip
+    board["robust_ci_low"] = [low for low, _ in bounds]
+    board["robust_ci_high"] = [high for _, high in bounds]
+    board["schema_version"] = SCHEMA_VERSION
+    others = [c for c in board.columns if c not in PUBLISHED_COLUMNS]
+    return board[[*PUBLISHED_COLUMNS, *others]], {p.id: p for p in protocols}
+
+
+def render(
+    path: Path, title: str, board: pd.DataFrame, protocols: dict[str, Protocol]
+) -> list[Path]:
+    """The Markdown and HTML leaderboards next to the CSV at ``path`` and one PNG per protocol
+    (stale pictures of protocols no longer there removed)."""
+    shown, lines = ranked_lines(board, protocols, path.parent)
+    pictures, written = {}, []
+    for number, protocol in enumerate(shown, start=1):
+        part = lines[lines["protocol"] == protocol.id]
+        picture = robust_vs_clean_png(part, f"Protocol {number}: {protocol.split_text()}")
+        png = confined(path.parent, f"{path.stem}-{protocol.id}.png")
+        write_atomic(png, picture)
+        pictures[protocol.id] = picture
+        written.append(png)
+    stale = re.compile(re.escape(path.stem) + r"-[0-9a-f]{8}\.png")
+    for old in path.parent.glob(f"{path.stem}-*.png"):
+        if stale.fullmatch(old.name) and old.resolve() not in written:
+            old.unlink()
+    markdown = render_markdown(title, shown, lines, path.stem)
+    write_atomic(path.with_suffix(".md"), markdown.encode())
+    page = render_html(title, INTRO, shown, lines, pictures)
+    write_atomic(path.with_suffix(".html"), page.encode())
+    return [path.with_suffix(".md"), path.with_suffix(".html"), *written]
 
 
 def read_cards(run_dir: str | Path) -> pd.DataFrame:
@@ -95,95 +171,69 @@ def merge_rows(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame
     return merged.sort_values(["suite", "seed", *KEY], kind="stable").reset_index(drop=True)
 
 
-def ranking(board: pd.DataFrame) -> pd.DataFrame:
-    """One row per (suite, model, eps): worst-case robust accuracy (the worst_case row, or the
-    only attack's), ranked best first within each eps; flagged models marked."""
-    board = board[board["eps"] > 0]
-    rows = []
-    for (suite, target, defense, eps), group in board.groupby(
-        ["suite", "target", "defense", "eps"]
-    ):
-        worst = group[group["attack"] == WORST_CASE]
-        chosen = worst if len(worst) else group.nsmallest(1, "robust_acc")
-        flags = sorted({f for value in group["flags"] for f in str(value).split(";") if f})
-        rows.append(
-            {
-                "eps": eps,
-                "model": target if defense == "none" else f"{target} [{defense}]",
-                "suite": suite,
-                "clean_acc": float(group["clean_acc"].iloc[0]),
-                "robust_acc": float(chosen["robust_acc"].iloc[0]),
-                "attacks": WORST_CASE if len(worst) else str(chosen["attack"].iloc[0]),
-                "flags": ";".join(flags),
-            }
-        )
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    frame = frame.sort_values(["eps", "robust_acc", "clean_acc"], ascending=[True, False, False])
-    frame.insert(1, "rank", frame.groupby("eps").cumcount() + 1)
-    return frame.reset_index(drop=True)
+INTRO = [
+    "Each table ranks models evaluated with one protocol: the same attacks with the same "
+    "settings, the same dataset, number of test images and norm. Models evaluated with "
+    "different protocols are in different tables: their numbers do not compare.",
+    "robust: the worst case over the protocol's attacks (an image counts as robust only if it "
+    "survives every attack); for several seeds of a suite, the mean over the seeds, and "
+    "spread: the lowest and highest seed. clean: clean accuracy (the mean over seeds).",
+    "95% interval: the Wilson score interval of the robust accuracy over n images; for "
+    "several seeds pooled, total robust images over total images, n counting the images of "
+    "every seed. It covers the sampling of test images, not the variation between seeds.",
+    "Ties: a model is tied with the one ranked just above it when their 95% intervals overlap "
+    "(touching counts); its rank then reads 5 (= 4): fifth by the numbers, not told apart from "
+    "the fourth on this many images. Ties do not chain: 4 and 6 may differ where 5 ties both.",
+    "Flagged rows failed an audit check (see the run's report) and should not be trusted until "
+    "explained. model card: the architecture and the first 12 characters of the weights' "
+    "sha256, from the run's model_cards.json.",
+]
+MD_COLUMNS = [
+    "rank", "model", "suite", "clean", "robust", "95% interval", "n", "seeds", "spread",
+    "flags", "model card", "report",
+]  # fmt: skip
 
 
-def render_markdown(title: str, ranked: pd.DataFrame) -> str:
-    lines = [
-        f"# {title}",
-        "",
-        "Ranked by worst-case robust accuracy over the attacks each suite ran. Flagged rows failed "
-        "an audit check (see the run's report) and should not be trusted until explained.",
-        "",
-    ]
-    for eps, part in ranked.groupby("eps"):
-        shown = part.drop(columns=["eps"]).copy()
-        shown["model"] = [
-            f"{m} (flagged)" if f else m for m, f in zip(shown["model"], shown["flags"])
+def md_link(text: str, path: str | None) -> str:
+    """A Markdown link to a file path (percent-encoded), or the text alone without one."""
+    text = text.replace("[", "\\[").replace("]", "\\]")
+    return f"[{text}]({quote(path, safe='/._-~')})" if path and text else text
+
+
+def md_line(line: dict) -> list[str]:
+    def num(value: float) -> str:
+        return "" if pd.isna(value) else f"{value:.3f}"
+
+    model = f"{line['model']} (flagged)" if line["flags"] else line["model"]
+    spread = f"{line['robust_min']:.3f}–{line['robust_max']:.3f}" if line["seeds"] > 1 else ""
+    ci = "" if pd.isna(line["ci_low"]) else f"{line['ci_low']:.3f}–{line['ci_high']:.3f}"
+    return [
+        line["rank_text"], model, line["suite"], num(line["clean"]), num(line["robust"]), ci,
+        "" if pd.isna(line["n"]) else str(int(line["n"])),
+        f"{line['seeds']} ({line['seed_list']})", spread, line["flags"],
+        md_link(line["card_text"], line["card_href"]),
+        ", ".join(md_link(text, target) for text, target in line["reports"]),
+    ]  # fmt: skip
+
+
+def render_markdown(title: str, protocols: list[Protocol], lines: pd.DataFrame, stem: str) -> str:
+    out = [f"# {escape(title)}", "", *(p for text in INTRO for p in (escape(text), ""))]
+    for number, protocol in enumerate(protocols, start=1):
+        part = lines[lines["protocol"] == protocol.id]
+        suites = ", ".join(dict.fromkeys(part["suite"]))
+        out += [
+            f"## {escape(protocol.heading(number))}",
+            "",
+            f"Attacks: {escape(protocol.attack_text())}.",
+            "",
+            escape(f"{protocol.split_text()}; suites: {suites}; protocol id {protocol.id}."),
+            "",
+            f"![robust against clean accuracy, protocol {number}]({stem}-{protocol.id}.png)",
+            "",
         ]
-        lines += [f"## eps {eps:g}", "", markdown_table(shown), ""]
-    return "\n".join(lines)
-
-
-def render_html(title: str, ranked: pd.DataFrame) -> str:
-    sections = []
-    for eps, part in ranked.groupby("eps"):
-        body = "".join(
-            f'<tr class="{"flagged" if r.flags else ""}"><td>{r.rank}</td><td>{html.escape(r.model)}</td>'
-            f"<td>{html.escape(r.suite)}</td><td>{r.clean_acc:.3f}</td><td>{r.robust_acc:.3f}</td>"
-            f"<td>{html.escape(r.attacks)}</td><td>{html.escape(r.flags)}</td></tr>"
-            for r in part.itertuples()
-        )
-        sections.append(
-            f"<h2>eps {eps:g}</h2><table><tr><th>rank</th><th>model</th><th>suite</th>"
-            f"<th>clean</th><th>robust</th><th>attacks</th><th>flags</th></tr>{body}</table>"
-        )
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-        "tr.flagged{background:#fde2e2}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-        "<p>Ranked by worst-case robust accuracy; flagged rows (red) failed an audit check.</p>"
-        + "".join(sections)
-        + "</body></html>\n"
-    )
-
-
-def compare(a: str | Path, b: str | Path) -> pd.DataFrame:
-    """Rows whose clean or robust accuracy differ between two leaderboards, and rows only in one."""
-    left, right = read_leaderboard(a), read_leaderboard(b)
-    cols = [*KEY, "clean_acc", "robust_acc"]
-    joined = left[cols].merge(
-        right[cols], on=KEY, how="outer", suffixes=("_a", "_b"), indicator=True
-    )
-    joined["where"] = joined["_merge"].map(
-        {"left_only": "only A", "right_only": "only B", "both": ""}
-    )
-    changed = (
-        (joined["_merge"] != "both")
-        | (joined["robust_acc_a"] != joined["robust_acc_b"])
-        | (joined["clean_acc_a"] != joined["clean_acc_b"])
-    )
-    out = joined[changed].drop(columns=["_merge"]).copy()
-    out["robust_delta"] = out["robust_acc_b"] - out["robust_acc_a"]
-    return out.reset_index(drop=True)
+        for eps, at_eps in part.groupby("eps", sort=True):
+            shown = pd.DataFrame(
+                [md_line(x) for x in at_eps.to_dict("records")], columns=MD_COLUMNS
+            )
+            out += [f"### eps {eps:g}", "", markdown_table(shown), ""]
+    return "\n".join(out)

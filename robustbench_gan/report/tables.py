@@ -45,12 +45,18 @@ class Tables:
         raise AttributeError(name)
 
     def csv_files(self) -> dict[str, pd.DataFrame]:
-        """File name -> frame as written (private ``_`` columns dropped)."""
+        """File name -> frame as written (private ``_`` columns dropped); a table the suite
+        has nothing for (no rows) is not written."""
         out = {}
         for name, file in self._files.items():
             frame = self._frames[name]
-            out[file] = frame.drop(columns=[c for c in frame.columns if str(c).startswith("_")])
+            if len(frame):
+                out[file] = frame.drop(columns=[c for c in frame.columns if str(c).startswith("_")])
         return out
+
+    def empty_files(self) -> list[str]:
+        """The file names of tables without rows (a previous run's copy is removed)."""
+        return [file for name, file in self._files.items() if not len(self._frames[name])]
 
 
 def build_tables(suite: Suite, results: Results) -> Tables:

@@ -8,11 +8,14 @@ the plan steps of every registered kind (``evaluations``) in stage order.
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UserError
 from ..evaluations import EVALUATIONS
 from ..evaluations.records import Record
 from ..suite import Suite
@@ -83,6 +86,21 @@ class Plan:
 
     def by_kind(self, kind: str) -> list[Cell]:
         return [c for c in self.cells if c.kind == kind]
+
+    def only(self, pattern: str) -> Plan:
+        """This plan cut to the cells whose label matches the shell-style ``pattern`` and the
+        cells they build on (in plan order); UserError when none matches."""
+        wanted = {c.id for c in self.cells if fnmatch.fnmatchcase(c.label, pattern)}
+        if not wanted:
+            raise UserError(f"--only {pattern!r} matches no cell (see --dry-run for labels)")
+        deps = {c.id: c.deps for c in self.cells}
+        todo = list(wanted)
+        while todo:
+            for dep in deps[todo.pop()]:
+                if dep not in wanted:
+                    wanted.add(dep)
+                    todo.append(dep)
+        return dataclasses.replace(self, cells=[c for c in self.cells if c.id in wanted])
 
 
 def cell_hash(kind: str, spec: dict[str, Any], deps: tuple[str, ...], data: str) -> str:

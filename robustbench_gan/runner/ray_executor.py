@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..errors import UserError
 from ..evaluations import EVALUATIONS
 from .context import Context
-from .local import is_finished, run_and_commit
+from .local import finished_line, is_finished, run_and_commit
 from .plan import Cell, Plan
 
 
@@ -31,7 +31,7 @@ def import_ray() -> Any:
     return ray
 
 
-def run_cell_task(cell: Cell, ctx: Context, threads: int, *upstream: str) -> str:
+def run_cell_task(cell: Cell, ctx: Context, threads: int, *upstream: Any) -> tuple[str, float]:
     """A Ray task: run one cell in a worker. The context arrives unpickled with its own store
     connection; ``upstream`` holds the ids of the tasks it waited for (Ray resolves them
     before the call)."""
@@ -39,10 +39,10 @@ def run_cell_task(cell: Cell, ctx: Context, threads: int, *upstream: str) -> str
     torch.set_num_threads(threads)
     device = torch.device("cuda") if ray.get_gpu_ids() else torch.device("cpu")
     try:
-        run_and_commit(cell, replace(ctx, device=device, progress=False))
+        seconds = run_and_commit(cell, replace(ctx, device=device, progress=False))
     finally:
         ctx.store.close()
-    return cell.id
+    return cell.id, seconds
 
 
 def execute_plan_ray(
@@ -74,12 +74,15 @@ def execute_plan_ray(
             refs[cell.id] = task.options(**options).remote(cell, shipped, threads, *upstream)
             counts["run"] += 1
         pending = list(refs.values())
+        labels = {cell.id: cell for cell in plan.cells}
         with tqdm(
             total=len(pending), desc="cells (ray)", unit="cell", disable=not ctx.progress
         ) as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                ray.get(done)  # re-raises a failed cell's error here
+                for cell_id, seconds in ray.get(done):  # re-raises a failed cell's error here
+                    finished = len(refs) - len(pending)
+                    finished_line(ctx, labels[cell_id], finished, len(refs), seconds)
                 bar.update(len(done))
         return counts
     finally:

@@ -27,20 +27,24 @@ from ..report.tables import Tables, build_tables
 from ..suite import Suite, load_suite
 from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
-from .local import execute_plan
+from .local import execute_plan, is_finished
 from .lock import run_lock
 from .plan import ModelRef, Plan, build_plan
+from .pool import execute_plan_pool
 from .ray_executor import execute_plan_ray
 from .store import Store
 
 EXECUTORS = ("local", "ray")
 
 
+MANIFEST = "run.json"  # how the run was made, so `rbg report` can render it again
+
+
 @dataclass
 class RunSummary:
     out: Path
     counts: dict[str, int]
-    tables: Tables
+    tables: Tables | None  # None when --only left cells of the suite unfinished
 
 
 def default_cache_dir() -> Path:
@@ -99,6 +103,9 @@ def run_suite(
     address: str | None = None,
     workers: int | None = None,
     force: str | None = None,
+    only: str | None = None,
+    render_only: bool = False,
+    jobs: int = 1,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
@@ -107,21 +114,36 @@ def run_suite(
     ``amp`` trains classifiers and GANs under bfloat16 autocast (attacks stay in float32).
     ``executor = "ray"`` sends the cells to Ray (``address`` of a cluster, or a local
     instance with ``workers`` CPUs). ``force`` recomputes the cells whose label matches
-    this shell-style pattern ("*": all), cached or not.
+    this shell-style pattern ("*": all), cached or not. ``only`` runs just the cells whose
+    label matches (and those they build on); the outputs are written once every cell of the
+    suite is finished. ``render_only`` computes nothing: every cell must be stored (``rbg
+    report``). ``jobs`` > 1 runs independent cells in that many worker processes on this
+    machine (pool.py), with the serial run's numbers.
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UserError(f"--jobs must be a whole number >= 1, got {jobs}")
     torch_device = resolve_device(device)
     set_cpu_threads(threads)
     suite, data, plan = prepare(suite_path, data_dir, amp=amp, device=torch_device.type)
     out_dir = Path(out) if out is not None else Path("results") / suite.name
-    run_cells = (
-        partial(execute_plan_ray, address=address, workers=workers)
-        if executor == "ray"
-        else execute_plan
-    )
+    run_cells: Callable[[Plan, Context], dict[str, int]] = execute_plan
+    if executor == "ray":
+        run_cells = partial(execute_plan_ray, address=address, workers=workers)
+    elif jobs > 1:
+        run_cells = partial(execute_plan_pool, jobs=jobs)
+    if render_only:
+        run_cells = stored_only
+    elif only is not None:
+        run_cells = partial(on_part, run_cells, plan.only(only))
+    manifest = {
+        "device": torch_device.type,
+        "amp": amp,
+        **run_paths(suite, out_dir, data_dir, cache_dir),
+    }
     root = resolve_root(data_dir)
     with run_lock(out_dir):
         return run_locked(
@@ -135,7 +157,39 @@ def run_suite(
             run_cells,
             root,
             force=force,
+            manifest=manifest,
         )
+
+
+def stored_only(plan: Plan, ctx: Context) -> dict[str, int]:
+    """The executor of ``rbg report``: every cell must be in the store already."""
+    counts = {"run": 0, "cached": 0, "recomputed": 0}
+    for cell in plan.cells:
+        if not is_finished(cell, ctx, counts):
+            raise UserError(
+                f"{cell.label!r} has no stored result (or an unusable one) in {ctx.store.root}; "
+                "`rbg report` renders stored results only: run `rbg run` first"
+            )
+    return counts
+
+
+def on_part(run_cells: Callable[[Plan, Context], dict[str, int]], part: Plan, plan: Plan,
+            ctx: Context) -> dict[str, int]:  # fmt: skip
+    """Run only ``part`` of ``plan`` (``--only``)."""
+    return run_cells(part, ctx)
+
+
+def run_paths(
+    suite: Suite, out_dir: Path, data_dir: str | Path | None, cache_dir: str | Path | None
+) -> dict[str, str | None]:
+    """The suite, data and cache folders of a run, relative to its output folder."""
+
+    def rel(path: str | Path | None) -> str | None:
+        if path is None:
+            return None
+        return os.path.relpath(Path(path).resolve(), out_dir.resolve())
+
+    return {"suite": rel(suite.path), "data_dir": rel(data_dir), "cache_dir": rel(cache_dir)}
 
 
 def run_locked(
@@ -150,6 +204,7 @@ def run_locked(
     data_root: Path | None = None,
     *,
     force: str | None = None,
+    manifest: dict | None = None,
 ) -> RunSummary:
     """The body of ``run_suite``, under the output folder's lock."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
@@ -158,7 +213,8 @@ def run_locked(
             data=data,
             device=torch_device,
             store=store,
-            progress=progress,
+            progress=progress and sys.stderr.isatty(),
+            progress_lines=progress and not sys.stderr.isatty(),
             eval_batch_size=suite.eval_batch_size,
             device_name=describe_device(torch_device),
             versions=versions(),
@@ -172,9 +228,11 @@ def run_locked(
                 counts = run_cells(plan, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise (exc.at(str(suite.path)) if suite.path.is_file() else exc) from None
+        if any(store.get(cell.id) is None for cell in plan.cells):  # --only left some
+            return RunSummary(out=out_dir, counts=counts, tables=None)
         results = collect_results(plan, store, data.num_classes)
         tables = build_tables(suite, results)
-        write_outputs(suite, results, tables, out_dir, device=ctx.device_name)
+        write_outputs(suite, results, tables, out_dir, device=ctx.device_name, manifest=manifest)
     finally:
         store.close()
     return RunSummary(out=out_dir, counts=counts, tables=tables)
@@ -219,7 +277,13 @@ def model_info(model: ModelRef, cells: dict[str, Finished]) -> ModelInfo:
 
 
 def write_outputs(
-    suite: Suite, results: Results, tables: Tables, out_dir: Path, *, device: str
+    suite: Suite,
+    results: Results,
+    tables: Tables,
+    out_dir: Path,
+    *,
+    device: str,
+    manifest: dict | None = None,
 ) -> None:
     """Write CSVs, plots and report.md into a temporary folder, then move them into place
     (a staging folder left by a run killed while writing is removed first)."""
@@ -236,11 +300,14 @@ def write_outputs(
             confined(staging, name).write_text(text + "\n", encoding="utf-8")
         text = render_report(suite, tables, plots, device=device, versions=versions())
         (staging / "report.md").write_text(text, encoding="utf-8")
+        (staging / MANIFEST).write_text(json.dumps(manifest or {}, indent=2) + "\n")
         if (out_dir / "plots").exists():
             shutil.rmtree(out_dir / "plots")
         os.replace(staging / "plots", out_dir / "plots")
-        for name in [*tables.csv_files(), *tables.documents, "report.md"]:
+        for name in [*tables.csv_files(), *tables.documents, "report.md", MANIFEST]:
             os.replace(staging / name, out_dir / name)
+        for name in tables.empty_files():  # nothing to say this time: no stale copy either
+            confined(out_dir, name).unlink(missing_ok=True)
 
 
 def render_plots(suite: Suite, results: Results, tables: Tables, staging: Path) -> dict[str, str]:

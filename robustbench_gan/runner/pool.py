@@ -1,0 +1,109 @@
+"""The parallel executor of one machine (`--jobs N`): independent cells run at once in worker
+processes, each pinned to its share of the CPU cores.
+
+Each worker process is started once (``spawn``: a fresh interpreter, safe with torch's
+thread pools), gets the run's context once, keeps the models it loaded between cells, and
+computes with the same number of torch threads as a serial run (``--threads``), so every
+cell's numbers are the serial run's bit for bit. The driver submits a cell when the cells it
+builds on are finished, writes one line (or a bar) per finished cell, and stops at the first
+error, which it raises as it came. Results go to the same store as the serial executor's, so
+a run interrupted here resumes under any executor.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .context import Context
+from .local import finished_line, is_finished, run_and_commit
+from .plan import Cell, Plan
+
+_WORKER: dict[str, Any] = {}  # in a worker process: its context
+
+
+def default_jobs() -> int:
+    """The CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def core_shares(jobs: int) -> list[set[int]]:
+    """The cores of this process dealt out to ``jobs`` workers (each gets at least one)."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return [set() for _ in range(jobs)]
+    return [set(cores[i::jobs]) or {cores[i % len(cores)]} for i in range(jobs)]
+
+
+def start_worker(ctx: Context, threads: int, shares: list[set[int]], counter: Any) -> None:
+    """Worker initializer: pin to a share of the cores, fix the thread count, keep ctx."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    share = shares[index % len(shares)]
+    if share and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, share)
+    torch.set_num_threads(threads)
+    _WORKER["ctx"] = ctx
+
+
+def run_in_worker(cell: Cell) -> tuple[str, float]:
+    """One cell in a worker process; returns its id and seconds."""
+    ctx: Context = _WORKER["ctx"]
+    return cell.id, run_and_commit(cell, ctx)
+
+
+def execute_plan_pool(plan: Plan, ctx: Context, *, jobs: int) -> dict[str, int]:
+    """Run the unfinished cells of ``plan`` on ``jobs`` worker processes."""
+    counts = {"run": 0, "cached": 0, "recomputed": 0}
+    todo = [cell for cell in plan.cells if not is_finished(cell, ctx, counts)]
+    if not todo:
+        return counts
+    jobs = min(jobs, len(todo))
+    waiting = {cell.id: cell for cell in todo}
+    threads = torch.get_num_threads()
+    shipped = replace(ctx, loaded={}, clean={}, progress=False, progress_lines=False)
+    spawn = multiprocessing.get_context("spawn")
+    counter = spawn.Value("i", 0)
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=spawn,
+        initializer=start_worker,
+        initargs=(shipped, threads, core_shares(jobs), counter),
+    )
+    running: dict[Future[tuple[str, float]], Cell] = {}
+    bar = tqdm(total=len(todo), desc=f"cells ({jobs} jobs)", unit="cell", disable=not ctx.progress)
+    try:
+        while waiting or running:
+            for cell in ready(waiting, running):  # in plan order: the serial run's order
+                running[pool.submit(run_in_worker, cell)] = cell
+                del waiting[cell.id]
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                cell = running.pop(future)
+                _, seconds = future.result()  # a failed cell raises here
+                counts["run"] += 1
+                bar.update(1)
+                finished_line(ctx, cell, counts["run"], len(todo), seconds)
+    finally:
+        bar.close()
+        for future in running:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return counts
+
+
+def ready(waiting: dict[str, Cell], running: dict[Future[Any], Cell]) -> list[Cell]:
+    """The waiting cells none of whose upstream cells is still waiting or running."""
+    busy = set(waiting) | {cell.id for cell in running.values()}
+    return [cell for cell in waiting.values() if not any(d in busy for d in cell.deps)]
