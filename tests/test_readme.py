@@ -60,6 +60,24 @@ def test_sample_table_is_the_committed_worst_case():
     assert sample == markdown_table(matrix)
 
 
+GAN_SAMPLE = ["generator", "steps", "fid_small_cnn", "coverage", "label_fidelity", "beats_baseline"]
+
+
+def gan_sample_table() -> str:
+    """The README's GAN table, from the committed quickstart gan.csv."""
+    gan = pd.read_csv(ROOT / "results" / "quickstart" / "gan.csv")
+    return markdown_table(gan[GAN_SAMPLE])
+
+
+def test_gan_sample_is_the_committed_gan_table():
+    sample = re.search(
+        r"<!-- gan-sample:start -->\n(.*?)\n<!-- gan-sample:end -->", README, flags=re.S
+    ).group(1)
+    assert sample == gan_sample_table()
+    gan = pd.read_csv(ROOT / "results" / "quickstart" / "gan.csv")
+    assert gan.set_index("generator").loc[["dcgan", "cdcgan"], "beats_baseline"].all()
+
+
 MY_MODELS = """
 from torch import nn
 

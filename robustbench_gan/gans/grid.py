@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.utils import save_image
 
 from .base import GAN
 
@@ -44,6 +43,8 @@ def save_image_grid(images: Tensor, path: str | os.PathLike[str], *, nrow: int) 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    from torchvision.utils import save_image  # here: importing torchvision takes a second
+
     try:
         save_image(images, tmp, nrow=nrow, padding=1, pad_value=1.0, format="png")
         os.replace(tmp, path)

@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchvision.models import inception_v3
 
 from ..errors import UserError
 from ..utils import batch_slices
@@ -41,6 +40,8 @@ def load_inception(path: str | Path) -> nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise UserError(f"cannot read Inception weights {path}: {exc}") from None
+    from torchvision.models import inception_v3  # here: importing torchvision takes a second
+
     net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
     try:
         net.load_state_dict(state)

@@ -1,9 +1,24 @@
-"""Plots of the report (matplotlib, Agg backend, PNG files)."""
+"""Plots of the report (matplotlib, Agg backend, PNG files).
+
+Every plot function takes its data and the path to write, and is ``@cached``: within
+``plot_cache(folder)`` (the runner sets it to a folder of its store), a plot whose data,
+arguments, code and matplotlib version were drawn before is copied from there, not drawn
+again, so a warm run renders nothing it rendered before.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import inspect
 import math
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, TypeVar
 
 import matplotlib
 
@@ -14,6 +29,64 @@ import pandas as pd  # noqa: E402
 
 from .format import model_name  # noqa: E402
 from .schema import DOMAIN_NORM, WORST_CASE  # noqa: E402
+
+F = TypeVar("F", bound=Callable[..., Path])
+_CACHE: ContextVar[Path | None] = ContextVar("robustbench_gan_plot_cache", default=None)
+
+
+@contextlib.contextmanager
+def plot_cache(folder: Path) -> Iterator[None]:
+    """Within the block, ``@cached`` plots are looked up in (and added to) ``folder``."""
+    token = _CACHE.set(Path(folder))
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
+def fingerprint(value: Any) -> bytes:
+    """Bytes that change when a plot's input changes (frames by content, with columns)."""
+    if isinstance(value, pd.DataFrame):
+        try:
+            rows = pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes()
+        except TypeError:  # unhashable cells (lists in private columns)
+            rows = value.to_csv(index=False).encode()
+        return repr((list(value.columns), list(map(str, value.dtypes)))).encode() + rows
+    return repr(value).encode()
+
+
+@functools.cache
+def code_version() -> str:
+    """This module's source and matplotlib's version: a change redraws every plot."""
+    source = inspect.getsource(sys.modules[__name__])
+    return hashlib.sha256(f"{matplotlib.__version__}\n{source}".encode()).hexdigest()
+
+
+def cached(plot: F) -> F:
+    """Reuse an earlier drawing of the same plot (see the module docstring)."""
+
+    @functools.wraps(plot)
+    def wrapper(*args: Any) -> Path:
+        *data, path = args
+        folder = _CACHE.get()
+        if folder is None:
+            return plot(*args)
+        digest = hashlib.sha256(f"{plot.__name__}:{code_version()}".encode())
+        for value in data:
+            digest.update(fingerprint(value))
+        hit = folder / f"{digest.hexdigest()}.png"
+        if hit.is_file():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(hit, path)
+            return Path(path)
+        made = plot(*args)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = hit.with_suffix(".tmp")
+        shutil.copyfile(made, tmp)
+        tmp.replace(hit)
+        return made
+
+    return wrapper  # type: ignore[return-value]
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
@@ -50,6 +123,7 @@ def add_model_legend(fig: plt.Figure, axes: np.ndarray) -> None:
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)))
 
 
+@cached
 def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
     """Robust accuracy against eps: one panel per (attack, norm), one line per model."""
     board = board[board["norm"] != DOMAIN_NORM]
@@ -69,6 +143,7 @@ def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
+@cached
 def transfer_heatmap(transfer: pd.DataFrame, attack: str, path: Path) -> Path:
     """Target accuracy on examples crafted on the source, one panel per eps > 0."""
     part = transfer[(transfer["attack"] == attack) & (transfer["eps"] > 0)]
@@ -105,6 +180,7 @@ def transfer_heatmap(transfer: pd.DataFrame, attack: str, path: Path) -> Path:
     return save(fig, path)
 
 
+@cached
 def iteration_plot(curves: pd.DataFrame, attack: str, path: Path) -> Path:
     """Robust accuracy against the number of iterations: one panel per eps > 0, a line per model."""
     curves = curves[curves["eps"] > 0]
@@ -120,6 +196,7 @@ def iteration_plot(curves: pd.DataFrame, attack: str, path: Path) -> Path:
     return save(fig, path)
 
 
+@cached
 def gan_curves_plot(curves: pd.DataFrame, path: Path) -> Path:
     """Training diagnostics, one column per generator: D and G losses (moving average over
     2% of the steps); below, every other measured series (FID and coverage while training,

@@ -22,6 +22,7 @@ from ..evaluations import EVALUATIONS
 from ..registry import DATASETS, search_path
 from ..report.format import csv_text
 from ..report.markdown import render_report
+from ..report.plots import plot_cache
 from ..report.results import Finished, ModelInfo, Results
 from ..report.tables import Tables, build_tables
 from ..suite import Suite, load_suite
@@ -232,7 +233,10 @@ def run_locked(
             return RunSummary(out=out_dir, counts=counts, tables=None)
         results = collect_results(plan, store, data.num_classes)
         tables = build_tables(suite, results)
-        write_outputs(suite, results, tables, out_dir, device=ctx.device_name, manifest=manifest)
+        with plot_cache(store.root / "plots"):  # a warm run copies the plots it drew before
+            write_outputs(
+                suite, results, tables, out_dir, device=ctx.device_name, manifest=manifest
+            )
     finally:
         store.close()
     return RunSummary(out=out_dir, counts=counts, tables=tables)
