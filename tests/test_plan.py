@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -139,8 +140,13 @@ def test_committed_runs_keep_their_cell_ids(suite):
     from robustbench_gan.errors import UserError
     from robustbench_gan.runner.run import prepare
 
+    data_dir = os.environ.get("RBG_DATA_DIR")
+    manifest = ROOT / "results" / suite / "run.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("data_dir"):
+        # the data the run was made on (../shared/data/mnist-full: the official split)
+        data_dir = str((manifest.parent / json.loads(manifest.read_text())["data_dir"]).resolve())
     try:
-        _, _, plan = prepare(ROOT / "suites" / f"{suite}.toml", os.environ.get("RBG_DATA_DIR"))
+        _, _, plan = prepare(ROOT / "suites" / f"{suite}.toml", data_dir)
     except UserError as exc:  # MNIST suites need $RBG_DATA_DIR
         pytest.skip(str(exc))
     board = pd.read_csv(ROOT / "results" / suite / "leaderboard.csv")
