@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -64,3 +71,39 @@ def test_cores_are_dealt_out_and_cells_wait_for_their_upstream():
     assert [x.id for x in ready({"a": a, "b": b, "c": c}, {})] == ["a", "c"]
     assert ready({"b": b}, {object(): a}) == []
     assert ready({"b": b}, {}) == [b]
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_workers_end_when_the_run_is_killed(tmp_path, tiny_suite):
+    """A kill -9 of `rbg run` leaves no worker waiting for work forever."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robustbench_gan", "run", str(tiny_suite), "--jobs", "2",
+         "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"), "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        workers = [
+            int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and
+            f"\nPPid:\t{proc.pid}\n" in (p / "status").read_text(errors="ignore")
+            and "spawn_main" in (p / "cmdline").read_text(errors="ignore")
+        ]  # fmt: skip
+    if proc.poll() is not None:
+        pytest.skip("the run ended before its workers could be seen")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers and not any(alive(w) for w in workers)

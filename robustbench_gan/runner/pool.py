@@ -2,7 +2,8 @@
 processes, each pinned to its share of the CPU cores.
 
 Each worker process is started once (``spawn``: a fresh interpreter, safe with torch's
-thread pools), gets the run's context once, keeps the models it loaded between cells, and
+thread pools), reads the run's context once from a file the driver wrote, ends by itself if
+the driver dies (a kill -9), keeps the models it loaded between cells, and
 computes with the same number of torch threads as a serial run (``--threads``), so every
 cell's numbers are the serial run's bit for bit. The driver submits a cell when the cells it
 builds on are finished, writes one line (or a bar) per finished cell, and stops at the first
@@ -14,8 +15,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +31,7 @@ from .local import finished_line, is_finished, run_and_commit
 from .plan import Cell, Plan
 
 _WORKER: dict[str, Any] = {}  # in a worker process: its context
+CONTEXT = "context.pt"  # the run's context, written once for the workers to read
 
 
 def default_jobs() -> int:
@@ -45,16 +51,36 @@ def core_shares(jobs: int) -> list[set[int]]:
     return [set(cores[i::jobs]) or {cores[i % len(cores)]} for i in range(jobs)]
 
 
-def start_worker(ctx: Context, threads: int, shares: list[set[int]], counter: Any) -> None:
-    """Worker initializer: pin to a share of the cores, fix the thread count, keep ctx."""
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    share = shares[index % len(shares)]
+def exit_with(parent: int) -> None:
+    """End this worker when the driver dies (a kill -9 of `rbg run`): an orphan would wait for
+    work forever, since its sibling holds the task queue open."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def start_worker(folder: str, threads: int, shares: list[set[int]], driver: int) -> None:
+    """Worker initializer: end with the driver, pin to a share of the cores, fix the thread
+    count, and read the run's context from ``folder`` (a file, not shared memory: a worker
+    never waits on a dead driver to hand it something)."""
+    # the driver's pid from the driver: one that died while this worker started is noticed
+    threading.Thread(target=exit_with, args=(driver,), daemon=True).start()
+    share = shares[claim(Path(folder), len(shares))]
     if share and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, share)
     torch.set_num_threads(threads)
-    _WORKER["ctx"] = ctx
+    _WORKER["ctx"] = torch.load(Path(folder) / CONTEXT, weights_only=False)  # our own file
+
+
+def claim(folder: Path, n: int) -> int:
+    """The first of ``n`` core shares no other worker has claimed (0 when all are taken)."""
+    for index in range(n):
+        try:
+            os.close(os.open(folder / f"share-{index}", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
+        return index
+    return 0
 
 
 def run_in_worker(cell: Cell) -> tuple[str, float]:
@@ -73,16 +99,29 @@ def execute_plan_pool(plan: Plan, ctx: Context, *, jobs: int) -> dict[str, int]:
     waiting = {cell.id: cell for cell in todo}
     threads = torch.get_num_threads()
     shipped = replace(ctx, loaded={}, clean={}, progress=False, progress_lines=False)
-    spawn = multiprocessing.get_context("spawn")
-    counter = spawn.Value("i", 0)
-    pool = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=spawn,
-        initializer=start_worker,
-        initargs=(shipped, threads, core_shares(jobs), counter),
-    )
+    with tempfile.TemporaryDirectory(prefix="rbg-jobs-") as folder:
+        torch.save(shipped, Path(folder) / CONTEXT)
+        pool = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_worker,
+            initargs=(folder, threads, core_shares(jobs), os.getpid()),
+        )
+        run_all(pool, waiting, ctx, counts, len(todo), jobs)
+    return counts
+
+
+def run_all(
+    pool: ProcessPoolExecutor,
+    waiting: dict[str, Cell],
+    ctx: Context,
+    counts: dict[str, int],
+    total: int,
+    jobs: int,
+) -> None:
+    """Submit cells as their upstream cells finish; stop at the first error."""
     running: dict[Future[tuple[str, float]], Cell] = {}
-    bar = tqdm(total=len(todo), desc=f"cells ({jobs} jobs)", unit="cell", disable=not ctx.progress)
+    bar = tqdm(total=total, desc=f"cells ({jobs} jobs)", unit="cell", disable=not ctx.progress)
     try:
         while waiting or running:
             for cell in ready(waiting, running):  # in plan order: the serial run's order
@@ -94,13 +133,12 @@ def execute_plan_pool(plan: Plan, ctx: Context, *, jobs: int) -> dict[str, int]:
                 _, seconds = future.result()  # a failed cell raises here
                 counts["run"] += 1
                 bar.update(1)
-                finished_line(ctx, cell, counts["run"], len(todo), seconds)
+                finished_line(ctx, cell, counts["run"], total, seconds)
     finally:
         bar.close()
         for future in running:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-    return counts
 
 
 def ready(waiting: dict[str, Cell], running: dict[Future[Any], Cell]) -> list[Cell]:
