@@ -168,8 +168,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"{folder}: no {MANIFEST} here (not the output folder of a run)") from None
 
     def path_of(key: str, given: str | None) -> str | None:  # the manifest's: relative to run
-        value = manifest.get(key) if given is None else None
-        return given if given is not None else (None if value is None else str(folder / value))
+        if given is not None:
+            return given
+        value = manifest.get(key)
+        return None if value is None else str(folder / value)
 
     summary = run_suite(
         suite,

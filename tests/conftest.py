@@ -70,6 +70,13 @@ class TinyCNN(Classifier):
         self.head = nn.Linear(self.feature_dim, 10)
 
 
+@pytest.fixture(scope="session")
+def tiny_cnn(digits) -> TinyCNN:
+    """A TinyCNN trained once per session on the digits training split (attacks leave it as
+    they found it, so tests share it)."""
+    return train_tiny_cnn(digits.x_train, digits.y_train)
+
+
 def train_tiny_cnn(x, y, *, epochs: int = 6, seed: int = 0) -> TinyCNN:
     """A TinyCNN fitted to (x, y) with Adam (lr 0.01, minibatches of 64), in eval mode."""
     import torch.nn.functional as F

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import TinyCNN, train_tiny_cnn
+from conftest import TinyCNN
 from torch import Tensor
 
 from robustbench_gan.attacks import Attack, AttackResult
@@ -33,8 +33,8 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(digits) -> Setup:
-    model = train_tiny_cnn(digits.x_train, digits.y_train)
+def setup(digits, tiny_cnn) -> Setup:
+    model = tiny_cnn
     x, y = digits.x_test[:200], digits.y_test[:200]
     with torch.no_grad():
         assert (model(x).argmax(1) == y).float().mean() >= 0.9, "test model too weak"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import tempfile
 import threading
 import time
@@ -31,7 +32,7 @@ from .local import finished_line, is_finished, run_and_commit
 from .plan import Cell, Plan
 
 _WORKER: dict[str, Any] = {}  # in a worker process: its context
-CONTEXT = "context.pt"  # the run's context, written once for the workers to read
+CONTEXT = "context.pickle"  # the run's context, written once for the workers to read
 
 
 def default_jobs() -> int:
@@ -69,7 +70,9 @@ def start_worker(folder: str, threads: int, shares: list[set[int]], driver: int)
     if share and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, share)
     torch.set_num_threads(threads)
-    _WORKER["ctx"] = torch.load(Path(folder) / CONTEXT, weights_only=False)  # our own file
+    # a Context (store, specs, data), not weights: pickled by this run's driver into a
+    # private temporary folder it created (mode 0700), and read back only here
+    _WORKER["ctx"] = pickle.loads((Path(folder) / CONTEXT).read_bytes())
 
 
 def claim(folder: Path, n: int) -> int:
@@ -100,7 +103,7 @@ def execute_plan_pool(plan: Plan, ctx: Context, *, jobs: int) -> dict[str, int]:
     threads = torch.get_num_threads()
     shipped = replace(ctx, loaded={}, clean={}, progress=False, progress_lines=False)
     with tempfile.TemporaryDirectory(prefix="rbg-jobs-") as folder:
-        torch.save(shipped, Path(folder) / CONTEXT)
+        (Path(folder) / CONTEXT).write_bytes(pickle.dumps(shipped, pickle.HIGHEST_PROTOCOL))
         pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),

@@ -138,8 +138,7 @@ def run_suite(
         run_cells = partial(execute_plan_pool, jobs=jobs)
     if render_only:
         run_cells = stored_only
-    elif only is not None:
-        run_cells = partial(on_part, run_cells, plan.only(only))
+    to_run = plan.only(only) if only is not None and not render_only else plan
     manifest = {
         "device": torch_device.type,
         "amp": amp,
@@ -159,6 +158,7 @@ def run_suite(
             root,
             force=force,
             manifest=manifest,
+            to_run=to_run,
         )
 
 
@@ -172,12 +172,6 @@ def stored_only(plan: Plan, ctx: Context) -> dict[str, int]:
                 "`rbg report` renders stored results only: run `rbg run` first"
             )
     return counts
-
-
-def on_part(run_cells: Callable[[Plan, Context], dict[str, int]], part: Plan, plan: Plan,
-            ctx: Context) -> dict[str, int]:  # fmt: skip
-    """Run only ``part`` of ``plan`` (``--only``)."""
-    return run_cells(part, ctx)
 
 
 def run_paths(
@@ -206,8 +200,10 @@ def run_locked(
     *,
     force: str | None = None,
     manifest: dict | None = None,
+    to_run: Plan | None = None,
 ) -> RunSummary:
-    """The body of ``run_suite``, under the output folder's lock."""
+    """The body of ``run_suite``, under the output folder's lock; ``to_run`` (default: the
+    whole plan) is the part of the plan to run (``--only``)."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
     try:
         ctx = Context(
@@ -226,7 +222,7 @@ def run_locked(
         )
         try:
             with search_path(Path(suite.path).parent):  # module:attr plugins beside the suite
-                counts = run_cells(plan, ctx)
+                counts = run_cells(plan if to_run is None else to_run, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise (exc.at(str(suite.path)) if suite.path.is_file() else exc) from None
         if any(store.get(cell.id) is None for cell in plan.cells):  # --only left some
