@@ -194,3 +194,14 @@ def test_models_do_not_import_defenses():
             else:
                 continue
             assert not any("defenses" in name for name in names), path.name
+
+
+def test_madry_cnn_has_the_papers_layers():
+    """Madry et al.'s MNIST network: conv5(32), conv5(64), fc(1024): 3,274,634 weights."""
+    model = CLASSIFIERS.create("madry_cnn", in_shape=(1, 28, 28), num_classes=10)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (64, (5, 5))]
+    assert model.feature_dim == 1024
+    assert sum(p.numel() for p in model.parameters()) == 3_274_634
+    with pytest.raises(ValueError):
+        CLASSIFIERS.create("madry_cnn", in_shape=(1, 28, 28), width=0)

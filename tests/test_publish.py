@@ -205,7 +205,9 @@ def test_old_published_files_stay_readable_and_republishable(tmp_path):
     mnist = pd.read_csv(results / "mnist-linf.csv")
     assert len(mnist) == len(pd.read_csv(ROOT / "results" / "mnist-linf.csv"))
     assert mnist["protocol"].notna().all() and mnist["robust_ci_low"].notna().all()
-    assert (results / "mnist-linf.md").read_text().count("## Protocol") == 3
+    # one table per protocol of the three MNIST suites, as in the committed leaderboard
+    protocols = (ROOT / "results" / "mnist-linf.md").read_text().count("## Protocol")
+    assert (results / "mnist-linf.md").read_text().count("## Protocol") == protocols >= 3
 
 
 def test_published_files_are_readable_by_others(tmp_path):
