@@ -13,7 +13,6 @@ from torch import Tensor, nn
 import robustbench_gan.gans  # noqa: F401  (registers the built-in generators)
 from robustbench_gan.gans import GAN
 from robustbench_gan.gans.base import records_config
-from robustbench_gan.gans.cyclegan import CycleGAN
 from robustbench_gan.registry import GENERATORS
 
 # every argument of every family away from its default, on small shapes
@@ -69,6 +68,16 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
         identity_weight=0.25,
         weight_clip=0.05,
     ),
+    "stargan": dict(
+        in_shape=(1, 8, 8),
+        num_classes=4,
+        domains=["hflip", "invert"],
+        ngf=4,
+        ndf=3,
+        n_res=1,
+        cls_weight=0.5,
+        rec_weight=2.0,
+    ),
     "class_means": dict(in_shape=(2, 5, 7), num_classes=3),
 }
 
@@ -83,8 +92,9 @@ def shapes(gan: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def outputs(gan: GAN) -> Tensor:
-    if isinstance(gan, CycleGAN):
-        return gan.translate(torch.rand(3, *gan.out_shape, generator=torch.Generator()), "ab")
+    if gan.target_domains:  # a translator
+        x = torch.rand(3, *gan.out_shape, generator=torch.Generator())
+        return torch.cat([gan.translate_to(x, d) for d in gan.target_domains])
     return gan.sample(3, seed=0)
 
 

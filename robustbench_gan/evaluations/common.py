@@ -1,5 +1,5 @@
 """Small helpers the kinds of evaluation share: shares of boolean masks, packed per-image
-vectors, weights as bytes."""
+vectors, weights as bytes, a translating generator's domains."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from ..checkpoint import tensors_to_bytes
+from ..registry import GENERATORS
 from ..report.format import safe_name
 
 
@@ -62,3 +63,16 @@ def artifact_pngs(
 def state_bytes(module: nn.Module) -> bytes:
     """The module's weights and buffers, on the CPU, serialized for the store."""
     return tensors_to_bytes({k: v.detach().cpu() for k, v in module.state_dict().items()})
+
+
+def declared_domains(family: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The domains a generator entry (registry name and parameters) translates into, from
+    its factory's ``translation_domains(params)``; none for a sampler, whose factory does
+    not declare ``translates_domains = True``."""
+    factory = GENERATORS.get(family)
+    if not getattr(factory, "translates_domains", False):
+        return ()
+    declared = getattr(factory, "translation_domains", None)
+    if declared is None:
+        raise TypeError(f"generator {family!r} translates domains but declares none")
+    return tuple(declared(dict(params)))

@@ -1,4 +1,5 @@
-"""Domain shift: each model on its test set translated by a translating generator (CycleGAN)."""
+"""Domain shift: each model on its test set translated into each domain of a translating
+generator (CycleGAN's one domain, StarGAN's several)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from ..report.schema import DOMAIN_NORM
 from ..report.tables import Tables
 from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, Plan
-from ..suite import Suite
+from ..suite import GeneratorSpec, Suite
 from ..utils import predict
 from .base import Evaluation, Section
-from .common import share
+from .common import declared_domains, share
 from .records import Record
 from .registry import EVALUATIONS
 
@@ -32,9 +33,15 @@ DOMAIN_SHIFT_COLUMNS = [
 
 @dataclass(frozen=True)
 class DomainSpec(Record):
+    """``domain`` is named only for a generator with several domains (one cell each), so the
+    cells of a one-domain translator keep the ids they had before there were several."""
+
+    OPTIONAL = ("domain",)
+
     model: dict[str, Any]
     n_eval: int | None
     seed: int
+    domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,10 @@ class DomainResult(Record):
 
 @EVALUATIONS.register
 class DomainShift(Evaluation):
-    """For every model and every generator whose family translates domains: accuracy on the
-    test set moved to the other domain (G_AB(x)) and, for transform domains, under the true
-    transform T(x). Rows join the leaderboard with norm ``domain`` and no eps."""
+    """For every model, every generator whose family translates domains and each domain it
+    translates into: accuracy on the test set moved to that domain (CycleGAN's G_AB(x),
+    StarGAN's G(x, c)) and, for transform domains, under the true transform T(x). Rows join
+    the leaderboard with norm ``domain`` and no eps."""
 
     kind = "domain_shift"
     order = 70
@@ -62,26 +70,31 @@ class DomainShift(Evaluation):
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         gans = plan.cells_of("train_gan")
-        translating = [g for g in suite.generators if translates_domains(g.name)]
+        translating = [(g, planned_domains(g)) for g in suite.generators]
         for model in plan.models.values():
-            for gen in translating:
-                spec = DomainSpec(model.to_json(), suite.n_eval, suite.seed)
-                deps = (gans[gen.label], *model.cells)
-                label = f"{gen.label} domain shift on {model.label}"
-                plan.add(self.kind, (model.label, gen.label), label, spec, deps)
+            for gen, domains in translating:
+                for domain in domains:
+                    named = domain if len(domains) > 1 else None
+                    spec = DomainSpec(model.to_json(), suite.n_eval, suite.seed, named)
+                    deps = (gans[gen.label], *model.cells)
+                    label = f"{gen.label} domain shift on {model.label}"
+                    if named is not None:
+                        label = f"{gen.label} domain shift ({domain}) on {model.label}"
+                    plan.add(self.kind, (model.label, gen.label, domain), label, spec, deps)
 
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         spec: DomainSpec = cell.spec  # type: ignore[assignment]
         gan = ctx.load(cell.deps[0])
         model = ctx.model(spec.model)
         x, y = ctx.eval_set(spec.n_eval)
+        domain = spec.domain if spec.domain is not None else gan.target_domains[0]
         clean_correct = predict(model, x) == y
-        translated_correct = predict(model, gan.translate(x, "ab")) == y
+        translated_correct = predict(model, gan.translate_to(x, domain)) == y
         true_acc = None
-        if gan.is_transform:
-            true_acc = share(predict(model, gan.domain_b(x, split="test")) == y)
+        if gan.is_transform_domain(domain):
+            true_acc = share(predict(model, gan.domain_counterparts(x, domain, split="test")) == y)
         result = DomainResult(
-            domain=gan.domain,
+            domain=domain,
             n_eval=len(x),
             clean_acc=share(clean_correct),
             translated_acc=share(translated_correct),
@@ -96,7 +109,7 @@ class DomainShift(Evaluation):
         found = {key: (f.cell_id, DomainResult.from_json(f.result))
                  for key, f in results.of(self.kind).items()}  # fmt: skip
         rows = []
-        for (label, gen), (cell_id, res) in found.items():
+        for (label, gen, _), (cell_id, res) in found.items():
             model = results.models[label]
             rows.append(
                 {
@@ -143,22 +156,32 @@ def translates_domains(family: str) -> bool:
     return bool(getattr(GENERATORS.get(family), "translates_domains", False))
 
 
+def planned_domains(gen: GeneratorSpec) -> tuple[str, ...]:
+    """The domains a [[generators]] entry translates into (none for a sampler)."""
+    return declared_domains(gen.name, gen.params)
+
+
 def leaderboard_rows(
     suite: Suite, results: Results, found: dict, gens: dict
 ) -> list[dict[str, Any]]:
-    """Leaderboard rows on translated test sets: norm ``domain``, no eps. ``_model`` orders
-    them after the attack rows of their model."""
+    """Leaderboard rows on translated test sets: norm ``domain``, no eps; the attack is the
+    generator's label, with ``:<domain>`` for a generator of several domains. ``_model``
+    orders them after the attack rows of their model."""
     rows = []
-    for (label, gen), (cell_id, res) in found.items():
+    several = {gen for (_, gen, d) in found if any(k[1] == gen and k[2] != d for k in found)}
+    for (label, gen, domain), (cell_id, res) in found.items():
         model = results.models[label]
+        params = gens[gen].to_json()
+        if gen in several:  # one row per domain: the domain joins the name and the parameters
+            params = {**params, "domain": domain}
         rows.append(
             {
                 "suite": suite.name,
                 "dataset": suite.dataset.name,
                 "target": model.base,
                 "defense": model.defense,
-                "attack": gen,
-                "attack_params": json.dumps(gens[gen].to_json(), sort_keys=True),
+                "attack": f"{gen}:{domain}" if gen in several else gen,
+                "attack_params": json.dumps(params, sort_keys=True),
                 "norm": DOMAIN_NORM,
                 "eps": np.nan,
                 "n_eval": res.n_eval,
@@ -182,10 +205,11 @@ def leaderboard_rows(
 
 def domain_text(frame: pd.DataFrame) -> list[str]:
     return [
-        "Accuracy of each model on its test set translated to another domain by a translating "
-        "generator (CycleGAN family, G_AB). `transformed_acc` is the accuracy on the true "
-        "transform of the same images (for transform domains such as `invert`), the shift the "
-        "generator learned to imitate. These rows appear in leaderboard.csv with norm "
+        "Accuracy of each model on its test set translated into another domain by a translating "
+        "generator (one row per domain it translates into). `transformed_acc` is the accuracy "
+        "on the true transform of the same images (for transform domains such as `invert`), "
+        "the shift the generator learned to imitate. These rows appear in leaderboard.csv with "
+        "norm "
         f"`{DOMAIN_NORM}` and no eps; they are not part of the worst case.",
         "",
         markdown_table(with_model_column(frame)),

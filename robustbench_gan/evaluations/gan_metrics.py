@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, Plan
 from ..suite import BASELINE_GAN_LABEL, Suite
 from .base import Evaluation, Section
-from .common import artifact_pngs
+from .common import artifact_pngs, declared_domains
 from .records import Record
 from .registry import EVALUATIONS
 from .train_gan import judged, needs_features, trained
@@ -48,8 +48,14 @@ class MetricsSpec(Record):
 
 @dataclass(frozen=True)
 class MetricsResult(Record):
+    """``domains``: a translator of several domains' metrics per domain (gan.csv has one row
+    for each); ``metrics`` then pools its domains."""
+
+    OPTIONAL = ("domains",)
+
     metrics: dict[str, float]
     judge: str
+    domains: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @EVALUATIONS.register
@@ -85,21 +91,22 @@ class GanMetrics(Evaluation):
         inception = None
         if spec.inception_weights:
             inception = inception_features(spec.inception_weights, str(ctx.device))
-        metrics = gan_metrics(
-            gan,
-            judge,
-            ctx.data.x_test,
-            ctx.data.y_test,
-            n=spec.n,
-            seed=spec.seed,
-            device=ctx.device,
-            x_train=ctx.data.x_train,
-            inception=inception,
-        )
+        data = ctx.data
+
+        def measure(domain: str | None = None) -> dict[str, float]:
+            return gan_metrics(
+                gan, judge, data.x_test, data.y_test, n=spec.n, seed=spec.seed,
+                device=ctx.device, x_train=data.x_train, inception=inception, domain=domain,
+            )  # fmt: skip
+
+        metrics = measure()
+        domains = getattr(gan, "target_domains", ())
+        per_domain = {d: measure(d) for d in domains} if len(domains) > 1 else {}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "grid.png"
-            grid = save_sample_grid(gan, path, seed=spec.seed, x=ctx.data.x_test).read_bytes()
-        return CellOutput(MetricsResult(metrics, spec.judge).to_json(), {"grid": grid})
+            grid = save_sample_grid(gan, path, seed=spec.seed, x=data.x_test).read_bytes()
+        result = MetricsResult(metrics, spec.judge, per_domain)
+        return CellOutput(result.to_json(), {"grid": grid})
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         tables.set("gan", gan_table(suite, results), csv="gan.csv")
@@ -121,8 +128,9 @@ def inception_features(path: str, device: str) -> InceptionFeatures:
 
 
 def gan_table(suite: Suite, results: Results) -> pd.DataFrame:
-    """One row per generator (the class-means baseline last); ``beats_baseline``: lower FID
-    and higher coverage than the baseline row."""
+    """One row per generator (the class-means baseline last), one per domain for a
+    translator of several domains; ``domain``: the domain a translator's row is about;
+    ``beats_baseline``: lower FID and higher coverage than the baseline row."""
     rows = []
     measured = results.of("gan_metrics")
     for label, result in trained(results).items():
@@ -131,6 +139,7 @@ def gan_table(suite: Suite, results: Results) -> pd.DataFrame:
         row: dict[str, Any] = {
             "generator": label,
             "family": finished.spec["generator"]["name"],
+            "domain": "",
             "conditional": result.conditional,
             "loss": result.options.get("loss", "nonsaturating") if result.steps else "",
             "d_steps": result.options.get("d_steps", np.nan),
@@ -141,14 +150,16 @@ def gan_table(suite: Suite, results: Results) -> pd.DataFrame:
         }
         for name, values in result.series.items():
             row[f"{name}_final"] = tail_mean(values, tail)
-        if label in measured:
-            metrics = MetricsResult.from_json(measured[label].result)
-            row["judge"] = metrics.judge
-            values = metrics.metrics
-            for name in [*GAN_METRIC_ORDER, *sorted(set(values) - set(GAN_METRIC_ORDER))]:
-                if name in values:
-                    row[judged(name, metrics.judge)] = values[name]
-        rows.append(row)
+        metrics = MetricsResult.from_json(measured[label].result) if label in measured else None
+        generator = finished.spec["generator"]
+        domains = declared_domains(generator["name"], generator["params"])
+        if metrics is not None and metrics.domains:
+            for domain in sorted(metrics.domains, key=order_of(domains)):  # the entry's order
+                values = metrics.domains[domain]
+                rows.append(with_metrics({**row, "domain": domain}, metrics.judge, values))
+            continue
+        row["domain"] = domains[0] if domains else ""
+        rows.append(row if metrics is None else with_metrics(row, metrics.judge, metrics.metrics))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -159,6 +170,20 @@ def gan_table(suite: Suite, results: Results) -> pd.DataFrame:
         beats = (frame[fid] < base[fid]) & (frame["coverage"] > base["coverage"])
         frame["beats_baseline"] = beats.where(frame["generator"] != BASELINE_GAN_LABEL)
     return frame
+
+
+def with_metrics(row: dict[str, Any], judge: str, values: dict[str, float]) -> dict[str, Any]:
+    """``row`` with the judge's name and its metrics, in ``GAN_METRIC_ORDER`` then by name."""
+    row = {**row, "judge": judge}
+    for name in [*GAN_METRIC_ORDER, *sorted(set(values) - set(GAN_METRIC_ORDER))]:
+        if name in values:
+            row[judged(name, judge)] = values[name]
+    return row
+
+
+def order_of(names: tuple[str, ...]) -> Any:
+    """A sort key that puts ``names`` first, in their order."""
+    return lambda name: (names.index(name) if name in names else len(names), name)
 
 
 def tail_mean(values: list[float], tail: int) -> float:
@@ -178,7 +203,8 @@ def gan_text(frame: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:
         "divergence of the predicted class frequencies from uniform (mode collapse shows in "
         "both); label fidelity is the share of conditional samples that the judge classifies "
         "as the class they were generated for (for a translating generator: the share whose "
-        "class survives the round trip to the other domain). Memorisation: "
+        "class survives the translation back from the row's `domain`, one row per domain it "
+        "translates into). Memorisation: "
         "`nn_train_dist_fake` and `nn_train_dist_test` are median pixel L2 distances to the "
         "nearest training image from the generated and from real test images; a "
         "`memorization_ratio` (their quotient) well below 1 means samples copy training images.",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from torch import nn
+from torch import Tensor, nn
 
 from ..errors import UserError
 from ..gans.metrics import gan_metrics
@@ -160,16 +160,24 @@ def generators_of(suite: Suite) -> list[GeneratorSpec]:
 
 
 def attach_domain(ctx: Context, gan: nn.Module, seed: int) -> None:
-    """Give a translating GAN whose other domain is a dataset (not a transform) its images."""
-    if getattr(gan, "is_transform", True):
-        return
-    other = DATASETS.create(gan.domain, root=ctx.data_root, seed=seed)
+    """Give a translating GAN the images of each of its domains that is a dataset (not a
+    transform)."""
+    for domain in getattr(gan, "target_domains", ()):
+        if not gan.is_transform_domain(domain):
+            train, test = domain_dataset(ctx, domain, seed)
+            gan.attach_domain_images(domain, train, test)
+
+
+def domain_dataset(ctx: Context, domain: str, seed: int) -> tuple[Tensor, Tensor]:
+    """The training and test images of the dataset ``domain``, which must have the suite's
+    image shape."""
+    other = DATASETS.create(domain, root=ctx.data_root, seed=seed)
     if other.shape != ctx.data.shape:
         raise UserError(
-            f"domain {gan.domain!r} has images of shape {other.shape}, "
+            f"domain {domain!r} has images of shape {other.shape}, "
             f"the suite's data {ctx.data.shape}"
         )
-    gan.attach_domain_b(other.x_train, other.x_test)
+    return other.x_train, other.x_test
 
 
 def trained(results: Results) -> dict[str, GanTrainResult]:

@@ -1,11 +1,11 @@
 """Generator families (one per file), the training loop, metrics and sample grids.
 
 Importing this package registers the built-in generators with ``GENERATORS``:
-gan, dcgan, cdcgan, acgan, progan, biggan, cyclegan, stackgan, and the class_means
-baseline.
+gan, dcgan, cdcgan, acgan, progan, biggan, cyclegan, stackgan, stargan, and the
+class_means baseline.
 """
 
-from . import acgan, baseline, biggan, cdcgan, cyclegan, dcgan, gan, progan, stackgan
+from . import acgan, baseline, biggan, cdcgan, cyclegan, dcgan, gan, progan, stackgan, stargan
 from .base import GAN
 from .grid import save_sample_grid
 from .metrics import frechet_distance, gan_metrics
@@ -27,5 +27,6 @@ __all__ = [
     "progan",
     "save_sample_grid",
     "stackgan",
+    "stargan",
     "train_gan",
 ]

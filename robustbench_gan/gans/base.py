@@ -16,6 +16,14 @@ Hooks a family may override (the defaults suit a plain GAN):
 - ``fit``: a family with its own training scheme (CycleGAN) defines it and ``train_gan``
   hands over to it.
 
+A translator (an image-to-image family) names the domains it translates the suite's images
+into in ``target_domains`` (empty for a sampler) and defines ``translate_to(x, domain)``,
+``domain_counterparts(x, domain, split=...)`` (the real images of that domain: the true
+transform of ``x``, or attached images of another dataset), ``is_transform_domain(domain)``
+and ``attach_domain_images(domain, train, test)``; its registered factory declares
+``translates_domains = True`` and ``translation_domains(params)``, the domains a suite
+entry asks for, so the runner can plan per domain without building it.
+
 A registered factory is decorated with ``records_config``, which stores the arguments it
 was called with (defaults included) as ``gan.config``.
 """
@@ -103,6 +111,28 @@ class GAN(nn.Module):
 
     def end_step(self) -> None:
         """Called after each generator update."""
+
+    # -- translators (see the module docstring) -----------------------------------
+    @property
+    def target_domains(self) -> tuple[str, ...]:
+        """The domains this GAN translates the suite's images into (none: a sampler)."""
+        return ()
+
+    def translate_to(self, x: Tensor, domain: str) -> Tensor:
+        """Images ``x`` in [0, 1] translated into ``domain``, in [0, 1], on the CPU."""
+        raise TypeError(f"{type(self).__name__} samples from z and translates no images")
+
+    def domain_counterparts(self, x: Tensor, domain: str, *, split: str) -> Tensor:
+        """Real images of ``domain`` for the images ``x`` (``split``: "train" or "test")."""
+        raise TypeError(f"{type(self).__name__} has no domains")
+
+    def is_transform_domain(self, domain: str) -> bool:
+        """Whether ``domain`` is a transform of the suite's images (else a dataset)."""
+        raise TypeError(f"{type(self).__name__} has no domains")
+
+    def attach_domain_images(self, domain: str, train_images: Tensor, test_images: Tensor) -> None:
+        """The images of a dataset ``domain`` (kept as plain attributes, not in the state)."""
+        raise TypeError(f"{type(self).__name__} has no domains")
 
     # -- what metrics and grids look at -----------------------------------------
     def metric_samples(

@@ -29,6 +29,7 @@ on every seed we tried (fidelity about 0.9).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,6 +144,31 @@ class CycleGAN(GAN):
         """B images for the A images ``x``: T(x) for a transform, else as many attached
         ``split`` images, the first ones in order (cycled when there are fewer)."""
         return self.domain_b_images.counterparts(x, split=split)
+
+    @property
+    def target_domains(self) -> tuple[str, ...]:
+        return (self.domain,)
+
+    def translate_to(self, x: Tensor, domain: str) -> Tensor:
+        """``G_AB(x)``: the suite's images into the one domain B."""
+        self._check_domain_name(domain)
+        return self.translate(x, "ab")
+
+    def domain_counterparts(self, x: Tensor, domain: str, *, split: str) -> Tensor:
+        self._check_domain_name(domain)
+        return self.domain_b(x, split=split)
+
+    def is_transform_domain(self, domain: str) -> bool:
+        self._check_domain_name(domain)
+        return self.is_transform
+
+    def attach_domain_images(self, domain: str, train_images: Tensor, test_images: Tensor) -> None:
+        self._check_domain_name(domain)
+        self.attach_domain_b(train_images, test_images)
+
+    def _check_domain_name(self, domain: str) -> None:
+        if domain != self.domain:
+            raise ValueError(f"this cyclegan translates into {self.domain!r}, not {domain!r}")
 
     def _training_domains(self, x: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         """Unpaired A and B training images in [0, 1]."""
@@ -291,5 +317,11 @@ def cyclegan(
     )
 
 
+def _planned_domains(params: dict[str, Any]) -> tuple[str, ...]:
+    """The one domain B a suite entry asks for (the factory's default when not set)."""
+    return (str(params.get("domain", inspect.signature(cyclegan).parameters["domain"].default)),)
+
+
 # the runner plans domain-shift rows (accuracy on G_AB(test set)) for translating families
 cyclegan.translates_domains = True  # type: ignore[attr-defined]
+cyclegan.translation_domains = _planned_domains  # type: ignore[attr-defined]

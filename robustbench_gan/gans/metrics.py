@@ -214,6 +214,7 @@ def gan_metrics(
     device: str | torch.device = "cpu",
     x_train: Tensor | None = None,
     inception: InceptionFeatures | None = None,
+    domain: str | None = None,
 ) -> dict[str, float]:
     """FID, inception score, precision, recall, density, coverage, class_coverage,
     class_kl, label_fidelity and the memorisation distances (see the module docstring).
@@ -224,6 +225,8 @@ def gan_metrics(
     when ``y_real`` is None). Both models are moved to ``device``; their
     train/eval modes are restored. The memorisation keys need the training images
     ``x_train`` (NaN without); ``fid_inception`` is there only when ``inception`` is given.
+    ``domain`` asks a translator of several domains for the samples of that one domain
+    (``GAN.metric_samples(..., domain=...)``).
     """
     n = min(n, len(x_real))
     if n <= k:
@@ -232,7 +235,10 @@ def gan_metrics(
     judge.to(device)
     idx = torch.randperm(len(x_real), generator=torch_generator(seed))[:n]
     real = x_real[idx]
-    fake, labels = gan.metric_samples(real, None if y_real is None else y_real[idx], seed=seed)
+    which = {} if domain is None else {"domain": domain}
+    fake, labels = gan.metric_samples(
+        real, None if y_real is None else y_real[idx], seed=seed, **which
+    )
 
     was_training = judge.training
     judge.eval()
