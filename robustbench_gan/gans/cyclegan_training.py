@@ -41,7 +41,14 @@ from tqdm.auto import trange
 
 from .image_pool import ImagePool
 from .losses import discriminator_loss, generator_loss, gradient_penalty
-from .train import GanHistory, GanTrainConfig, Monitor, accumulated_update, autocast
+from .train import (
+    GanHistory,
+    GanTrainConfig,
+    Monitor,
+    accumulated_update,
+    autocast,
+    record_translation_step,
+)
 
 if TYPE_CHECKING:
     from .cyclegan import CycleGAN
@@ -173,22 +180,7 @@ def fit_translator(
                 _clip_critics(gan)
             history.d_loss.append(d_total / c.d_steps)
             history.g_loss.append(accumulated_update(opt_g, g_loss, c.accumulate))
-            history.series.setdefault("cycle_error", []).append(
-                sum(cycle_errors) / len(cycle_errors)
-            )
-            cycle_errors.clear()
-            if (
-                monitor is not None
-                and c.fid_every
-                and ((step + 1) % c.fid_every == 0 or step + 1 == c.steps)
-            ):
-                history.monitor.append({"step": step + 1, **monitor(gan)})
-            bar.set_postfix(
-                d=f"{history.d_loss[-1]:.3f}",
-                g=f"{history.g_loss[-1]:.3f}",
-                cycle=f"{history.series['cycle_error'][-1]:.3f}",
-                refresh=False,
-            )
+            record_translation_step(history, gan, step, c, monitor, bar, cycle_errors)
     finally:
         gan.eval()
         bar.close()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm.auto import trange
 
@@ -232,3 +232,31 @@ def _check_inputs(gan: GAN, x: Tensor, y: Tensor | None) -> None:
             raise UserError("a conditional GAN needs one label per image")
         if y.min() < 0 or y.max() >= gan.num_classes:
             raise UserError(f"labels must lie in [0, {gan.num_classes})")
+
+
+def record_translation_step(
+    history: GanHistory,
+    gan: nn.Module,
+    step: int,
+    config: GanTrainConfig,
+    monitor: Monitor | None,
+    bar: Any,
+    cycle_errors: list[float],
+) -> None:
+    """After one step of a translator's loop (CycleGAN, StarGAN): the step's mean cycle
+    error into ``history.series["cycle_error"]`` (``cycle_errors`` is emptied), the monitor
+    every ``fid_every`` steps and at the last, and the progress bar's losses."""
+    history.series.setdefault("cycle_error", []).append(sum(cycle_errors) / len(cycle_errors))
+    cycle_errors.clear()
+    if (
+        monitor is not None
+        and config.fid_every
+        and ((step + 1) % config.fid_every == 0 or step + 1 == config.steps)
+    ):
+        history.monitor.append({"step": step + 1, **monitor(gan)})
+    bar.set_postfix(
+        d=f"{history.d_loss[-1]:.3f}",
+        g=f"{history.g_loss[-1]:.3f}",
+        cycle=f"{history.series['cycle_error'][-1]:.3f}",
+        refresh=False,
+    )
