@@ -105,3 +105,26 @@ def test_a_label_never_writes_outside_the_output_folder(tmp_path, tiny_suite):
     written = {p.resolve() for p in tmp_path.rglob("*.png") if cache not in p.resolve().parents}
     assert written and all(out.resolve() in p.parents for p in written)
     assert any(p.name.startswith("transfer_") and "_up-" in p.name for p in written)
+
+
+def test_attack_at_one_budget_shares_the_eps_axis(tmp_path, monkeypatch):
+    """An attack run at one eps is drawn on the norm's whole eps axis, not a 0.03-wide one."""
+    from robustbench_gan.report import plots
+
+    board = pd.DataFrame(
+        {
+            "target": ["m"] * 4,
+            "defense": ["none"] * 4,
+            "attack": ["pgd", "pgd", "pgd", "aa"],
+            "norm": ["linf"] * 4,
+            "eps": [0.0, 0.1, 0.3, 0.3],
+            "robust_acc": [0.9, 0.5, 0.1, 0.05],
+        }
+    )
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: drawn.append(fig) or path)
+    plots.robust_accuracy_plot(board, tmp_path / "r.png")
+    axes = [ax for ax in drawn[0].axes if ax.get_title()]
+    limits = {ax.get_title(): ax.get_xlim() for ax in axes}
+    assert limits["aa"] == limits["pgd"]
+    assert limits["aa"][0] < 0.0 and limits["aa"][1] > 0.3

@@ -130,8 +130,13 @@ def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
     panels = list(dict.fromkeys(zip(board["attack"], board["norm"])))
     panels = [p for p in panels if p[0] != WORST_CASE] + [p for p in panels if p[0] == WORST_CASE]
     fig, axes = accuracy_panels(len(panels), 3, (4.2, 3.4))
+    spans = board.groupby("norm")["eps"].agg(["min", "max"])
     for ax, (attack, norm) in zip(axes.flat, panels):
         part = board[(board["attack"] == attack) & (board["norm"] == norm)]
+        low, high = spans.loc[norm, "min"], spans.loc[norm, "max"]
+        if high > low:  # one eps axis per norm, so an attack run at one budget sits in place
+            pad = 0.04 * (high - low)
+            ax.set_xlim(low - pad, high + pad)
         for (target, defense), group in part.groupby(["target", "defense"], sort=False):
             group = group.sort_values("eps")
             ax.plot(
