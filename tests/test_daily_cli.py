@@ -7,6 +7,7 @@ import sys
 from fractions import Fraction
 
 import pandas as pd
+import torch
 
 
 def test_progress_into_a_log_is_a_line_per_cell(tmp_path, tiny_suite):
@@ -74,8 +75,10 @@ def test_report_renders_again_from_the_store_alone(tmp_path, tiny_suite, capsys,
     from robustbench_gan.cli import main
 
     out, cache = tmp_path / "out", tmp_path / "cache"
-    assert main(["run", str(tiny_suite), "--out", str(out), "--cache-dir", str(cache)]) == 0
+    run = ["run", str(tiny_suite), "--out", str(out), "--cache-dir", str(cache), "--threads", "2"]
+    assert main(run) == 0
     before = {p.name: p.read_bytes() for p in out.glob("*.csv")}
+    header = [line for line in (out / "report.md").read_text().splitlines() if "device" in line]
     (out / "report.md").unlink()
     (out / "samples.csv").unlink()
     import robustbench_gan.runner.local as local
@@ -85,8 +88,13 @@ def test_report_renders_again_from_the_store_alone(tmp_path, tiny_suite, capsys,
 
     monkeypatch.setattr(local, "run_and_commit", refuse)
     monkeypatch.chdir(tmp_path)  # the manifest's paths are relative to the run folder
-    assert main(["report", "out"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["report", "out"]) == 0  # in a process of 1 thread
+    finally:
+        torch.set_num_threads(threads)
     assert (out / "report.md").exists()
+    assert "cpu (2 threads)" in header[0] and header[0] in (out / "report.md").read_text()
     assert {p.name: p.read_bytes() for p in out.glob("*.csv")}.keys() == before.keys()
     for name, data in before.items():
         if name != "leaderboard.csv":  # its seconds column is the run's, stored: the same

@@ -19,6 +19,9 @@ def render_report(
     versions: str,
 ) -> str:
     board = tables["leaderboard"]
+    # where the cells ran (`rbg report` renders again in a process of its own thread count)
+    if "device" in board and board["device"].notna().any():
+        device = ", ".join(dict.fromkeys(board["device"].dropna().astype(str)))
     lines = [
         f"# {suite.name}: robustness report",
         "",
