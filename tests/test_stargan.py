@@ -79,6 +79,16 @@ def test_nets_and_heads(shape):
     assert not any(isinstance(m, nn.InstanceNorm2d) for m in gan.discriminator.modules())
 
 
+@pytest.mark.parametrize("g_down, strided", [(None, 1), (0, 0), (2, 2)])
+def test_generator_downsamplings(g_down, strided):
+    """``g_down`` sets G's stride-2 layers (None: by image size, once for 8x8)."""
+    gan = make(g_down=g_down)
+    convs = [m for m in gan.generator.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert len(convs) == strided and gan.config["g_down"] == g_down
+    x = torch.rand(2, 1, 8, 8)
+    assert gan.translate(x, "invert").shape == x.shape
+
+
 def test_the_label_changes_the_translation():
     gan = make()
     x = torch.rand(4, 1, 8, 8)
@@ -91,7 +101,7 @@ def test_the_label_changes_the_translation():
 def test_paper_defaults():
     gan = GENERATORS.create("stargan", in_shape=(1, 8, 8))
     assert gan.config["ngf"] == gan.config["ndf"] == 64 and gan.config["n_res"] == 6
-    assert (gan.cls_weight, gan.rec_weight) == (1.0, 10.0)
+    assert (gan.cls_weight, gan.rec_weight, gan.config["g_down"]) == (1.0, 10.0, None)
     assert gan.train_defaults == PAPER_TRAINING
     c = GanTrainConfig.resolve(gan, {})
     assert (c.loss, c.gp_weight, c.d_steps, c.lr, c.beta1, c.beta2, c.batch_size) == (
@@ -110,6 +120,9 @@ def test_paper_defaults():
         dict(in_shape=(1, 8, 8), domains=["original"]),
         dict(in_shape=(1, 8, 8), domains=["no_such_domain"]),
         dict(in_shape=(1, 8, 8), rec_weight=-1),
+        dict(in_shape=(1, 8, 8), g_down=-1),
+        dict(in_shape=(1, 8, 8), g_down=4),  # 8 does not divide by 16
+        dict(in_shape=(1, 8, 8), g_down=1.5),
     ],
 )
 def test_bad_settings_are_user_errors(kwargs):

@@ -17,9 +17,10 @@ Multi-Domain Image-to-Image Translation", CVPR 2018, Appendix, Tables 4 and 5):
   whole remaining map to one logit per domain (the auxiliary domain classifier).
 
 For small images we downsample less: G once for sides under 16 (8x8 digits: 8 -> 4, as
-CycleGAN's ``translation_nets`` does) and twice otherwise; D until the shorter side is
-about 2 (two stride-2 layers for 8x8, at most the paper's six). Widths double per layer
-without the paper's 2,048-channel top (which six layers from 64 give), capped at 16 ndf.
+CycleGAN's ``translation_nets`` does) and twice otherwise, unless the factory's ``g_down``
+sets the count; D until the shorter side is about 2 (two stride-2 layers for 8x8, at most
+the paper's six). Widths double per layer without the paper's 2,048-channel top (which six
+layers from 64 give), capped at 16 ndf.
 """
 
 from __future__ import annotations
