@@ -77,6 +77,7 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
         n_res=1,
         cls_weight=0.5,
         rec_weight=2.0,
+        g_down=0,
     ),
     "class_means": dict(in_shape=(2, 5, 7), num_classes=3),
 }
