@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..registry import GENERATORS
 from ..report.format import markdown_table, with_model_column
 from ..report.results import Results
 from ..report.schema import DOMAIN_NORM
@@ -77,9 +76,8 @@ class DomainShift(Evaluation):
                     named = domain if len(domains) > 1 else None
                     spec = DomainSpec(model.to_json(), suite.n_eval, suite.seed, named)
                     deps = (gans[gen.label], *model.cells)
-                    label = f"{gen.label} domain shift on {model.label}"
-                    if named is not None:
-                        label = f"{gen.label} domain shift ({domain}) on {model.label}"
+                    which = "" if named is None else f" ({domain})"
+                    label = f"{gen.label} domain shift{which} on {model.label}"
                     plan.add(self.kind, (model.label, gen.label, domain), label, spec, deps)
 
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
@@ -150,12 +148,6 @@ class DomainShift(Evaluation):
         return [Section(90, "Domain shift", domain_text(frame))]
 
 
-def translates_domains(family: str) -> bool:
-    """Whether a generator family translates between domains (CycleGAN) rather than sampling;
-    such a family marks its factory with ``translates_domains = True``."""
-    return bool(getattr(GENERATORS.get(family), "translates_domains", False))
-
-
 def planned_domains(gen: GeneratorSpec) -> tuple[str, ...]:
     """The domains a [[generators]] entry translates into (none for a sampler)."""
     return declared_domains(gen.name, gen.params)
@@ -168,11 +160,11 @@ def leaderboard_rows(
     generator's label, with ``:<domain>`` for a generator of several domains. ``_model``
     orders them after the attack rows of their model."""
     rows = []
-    several = {gen for (_, gen, d) in found if any(k[1] == gen and k[2] != d for k in found)}
     for (label, gen, domain), (cell_id, res) in found.items():
         model = results.models[label]
         params = gens[gen].to_json()
-        if gen in several:  # one row per domain: the domain joins the name and the parameters
+        several = len(planned_domains(gens[gen])) > 1  # as the plan named the cells
+        if several:  # one row per domain: the domain joins the name and the parameters
             params = {**params, "domain": domain}
         rows.append(
             {
@@ -180,7 +172,7 @@ def leaderboard_rows(
                 "dataset": suite.dataset.name,
                 "target": model.base,
                 "defense": model.defense,
-                "attack": f"{gen}:{domain}" if gen in several else gen,
+                "attack": f"{gen}:{domain}" if several else gen,
                 "attack_params": json.dumps(params, sort_keys=True),
                 "norm": DOMAIN_NORM,
                 "eps": np.nan,

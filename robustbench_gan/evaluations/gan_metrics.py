@@ -49,7 +49,7 @@ class MetricsSpec(Record):
 @dataclass(frozen=True)
 class MetricsResult(Record):
     """``domains``: a translator of several domains' metrics per domain (gan.csv has one row
-    for each); ``metrics`` then pools its domains."""
+    for each; ``metrics`` is then empty, as nothing reads a pool of its domains)."""
 
     OPTIONAL = ("domains",)
 
@@ -99,9 +99,9 @@ class GanMetrics(Evaluation):
                 device=ctx.device, x_train=data.x_train, inception=inception, domain=domain,
             )  # fmt: skip
 
-        metrics = measure()
         domains = getattr(gan, "target_domains", ())
         per_domain = {d: measure(d) for d in domains} if len(domains) > 1 else {}
+        metrics = {} if per_domain else measure()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "grid.png"
             grid = save_sample_grid(gan, path, seed=spec.seed, x=data.x_test).read_bytes()

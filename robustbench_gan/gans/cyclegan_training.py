@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from tqdm.auto import trange
 
 from .image_pool import ImagePool
-from .losses import discriminator_loss, generator_loss, gradient_penalty
+from .losses import discriminator_loss, generator_loss, gradient_penalty, reconstruction_error
 from .train import (
     GanHistory,
     GanTrainConfig,
@@ -115,12 +115,6 @@ def variant_settings(variant: str, **values: Any) -> dict[str, Any]:
         name: kind(getattr(spec, name) if values[name] is None else values[name])
         for name, kind in VARIANT_SETTINGS.items()
     }
-
-
-def reconstruction_error(kind: str, x: Tensor, target: Tensor) -> Tensor:
-    """Mean L1 (``"l1"``) or squared (``"l2"``) distance of ``x`` to ``target``."""
-    diff = (x - target).float()
-    return diff.abs().mean() if kind == "l1" else diff.pow(2).mean()
 
 
 def fit_translator(

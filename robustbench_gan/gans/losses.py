@@ -70,3 +70,10 @@ def gradient_penalty(
     x_hat = (t * real.detach() + (1 - t) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def reconstruction_error(kind: str, x: Tensor, target: Tensor) -> Tensor:
+    """Mean L1 (``"l1"``) or squared (``"l2"``) distance of ``x`` to ``target``: the cycle
+    losses of the translators (CycleGAN, StarGAN)."""
+    diff = (x - target).float()
+    return diff.abs().mean() if kind == "l1" else diff.pow(2).mean()

@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from tqdm.auto import trange
 
-from .losses import discriminator_loss, generator_loss, gradient_penalty
+from .losses import discriminator_loss, generator_loss, gradient_penalty, reconstruction_error
 from .train import (
     GanHistory,
     GanTrainConfig,
@@ -96,7 +96,7 @@ def generator_objective(
         fake = gan.generator(real, gan.onehot(target))
         src_fake, cls_fake = gan.discriminator(fake)
         back = gan.generator(fake, gan.onehot(source))
-        cycle = (back - real).float().abs().mean()
+        cycle = reconstruction_error("l1", back, real)
         total = generator_loss(loss, src_fake.float())
         total = total + gan.cls_weight * F.cross_entropy(cls_fake.float(), target)
         total = total + gan.rec_weight * cycle
