@@ -2,7 +2,7 @@
 
 In the spirit of RobustBench's ``benchmark``: the model is used as it is (nothing is
 trained), on the first ``n_examples`` images of the dataset's official test split in file
-order, under the strongest worst case of the catalog or the attacks named. The run goes
+order, under AutoAttack's standard version or the attacks named. The run goes
 through the same plan, cache, tables and report as a suite, so ``out`` gets the same files.
 """
 
@@ -12,7 +12,8 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from .suite.fields import freeze, parse_eps
 from .suite.targets import default_label, loaded_target
 
 NORMS = {"linf": "linf", "l2": "l2"}
-STANDARD = "standard"  # the strongest worst case the catalog has (worst_case's default list)
+STANDARD = "standard"  # AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square
 
 
 @dataclass
@@ -59,6 +60,7 @@ def benchmark(
     device: str = "auto",
     seed: int = 0,
     data_dir: str | Path | None = None,
+    dataset_params: dict[str, Any] | None = None,
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     weights: str | Path | None = None,
@@ -71,10 +73,13 @@ def benchmark(
     ``"my_module:Net"``, ``"model.pt2"`` or ``"robustbench:NAME"`` with ``weights`` and
     constructor ``params``) on the first ``n_examples`` test images of ``dataset`` at budget
     ``eps`` (a number or a string such as ``"8/255"``). The model receives images in [0, 1];
-    ``mean``/``std`` put a normalization layer in front. ``attacks`` is ``"standard"`` or a
-    list of registered attack names. Results are cached in ``cache_dir`` like a suite's;
-    with ``out`` the run also writes its CSVs, report.md, model_cards.json and
-    model_card.json there."""
+    ``mean``/``std`` put a normalization layer in front. ``attacks`` is ``"standard"``
+    (AutoAttack's standard version: APGD-CE, APGD-T, FAB-T and, in Linf, Square, with its
+    settings) or a list of registered attack names. ``dataset_params`` are the dataset's options, as keys
+    of a suite's ``[dataset]`` table (``{"path": "cifar10-jpeg"}`` for ``imagefolder``).
+    Results are cached in ``cache_dir`` like a suite's; with ``out`` the run also writes
+    its CSVs, report.md, model_cards.json and model_card.json there. The model is handed
+    back as it came: every submodule in its own train or eval mode, on its own device."""
     from .runner.run import run_suite
 
     suite = benchmark_suite(
@@ -90,8 +95,9 @@ def benchmark(
         params=params or {},
         mean=mean,
         std=std,
+        dataset_params=dataset_params,
     )
-    with tempfile.TemporaryDirectory(prefix="rbg-benchmark-") as tmp:
+    with as_it_came(model), tempfile.TemporaryDirectory(prefix="rbg-benchmark-") as tmp:
         target = Path(out) if out is not None else Path(tmp) / "out"
         summary = run_suite(
             suite,
@@ -123,6 +129,7 @@ def benchmark_suite(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     folder: Path | None = None,
+    dataset_params: dict[str, Any] | None = None,
 ) -> Suite:
     """The one-model suite ``benchmark`` and ``rbg eval`` run (paths relative to ``folder``,
     the working directory by default)."""
@@ -142,7 +149,7 @@ def benchmark_suite(
         "name": "benchmark",
         "description": "One model on the first n test images of the official split.",
         "seed": seed,
-        "dataset": {"name": dataset, "test_only": True},
+        "dataset": {**dataset_options(dataset_params), "name": dataset, "test_only": True},
         "eval": {"eps": [budget], "n": n_examples, "batch_size": batch_size},
         "targets": [{"name": "mlp"}],  # replaced below: the model is loaded, not trained
         "attacks": attack_entries(attacks, norm, budget),
@@ -152,11 +159,46 @@ def benchmark_suite(
     return dataclasses.replace(suite, name=f"benchmark-{target.label}", targets=(target,))
 
 
+def dataset_options(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The dataset's options as a suite's ``[dataset]`` keys; ``name`` and ``test_only``
+    are the benchmark's own (the official test split of the dataset named)."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise UserError("dataset_params must be a dict of option names to values")
+    fixed = sorted({"name", "test_only"} & set(params))
+    if fixed:
+        raise UserError(
+            f"dataset_params cannot set {', '.join(fixed)}: the benchmark evaluates the "
+            "official test split of the dataset named by `dataset`"
+        )
+    return dict(params)
+
+
+@contextmanager
+def as_it_came(model: nn.Module | str) -> Iterator[None]:
+    """Run the body, then give an ``nn.Module`` back in the modes and on the device it came
+    with (loading puts it in eval mode and on the run's device)."""
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    modes = [(module, module.training) for module in model.modules()]
+    device = next((t.device for t in (*model.parameters(), *model.buffers())), None)
+    try:
+        yield
+    finally:
+        if device is not None:
+            model.to(device)
+        for module, training in modes:
+            module.training = training
+
+
 def attack_entries(attacks: str | Sequence[str], norm: str, eps: float) -> list[dict[str, Any]]:
     if isinstance(attacks, str):
         if attacks != STANDARD:
             raise UserError(f"attacks must be {STANDARD!r} or a list of attack names")
-        return [{"name": "worst_case", "label": STANDARD, "norm": norm, "eps": [eps]}]
+        preset = {"name": "autoattack", "version": STANDARD, "label": STANDARD, "norm": norm}
+        return [{**preset, "eps": [eps]}]
     if not attacks or not all(isinstance(a, str) for a in attacks):
         raise UserError("attacks must be 'standard' or a non-empty list of attack names")
     from .registry import ATTACKS

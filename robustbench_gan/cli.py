@@ -10,8 +10,11 @@ import argparse
 import dataclasses
 import fnmatch
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from . import cli_list, cli_model
@@ -52,9 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--only",
+        action="append",
         metavar="PATTERN",
-        help="run only the cells whose label matches PATTERN (shell-style) and those they "
-        "build on; the report is written once every cell of the suite is done",
+        help="run only the cells whose label matches PATTERN (shell-style), or whose column "
+        "does: model=NAME, attack=NAME, generator=NAME, kind=KIND, ... (repeat to narrow), "
+        "and those they build on; the tables and report then hold the finished cells, "
+        "marked partial",
     )
     run.add_argument(
         "--jobs",
@@ -98,12 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare",
         help="rows that differ between two result files or runs (exit 1 if any, for CI)",
+        description="Rows are matched on suite, seed, model, attack, norm and eps; every "
+        "other column but bookkeeping (time, device, versions, links) must be equal. "
+        "Exit 0: no difference, 1: a difference, 2: bad input.",
+        epilog="--across-seeds tests each changed accuracy (clean_acc once per model, "
+        "robust_acc per row) with McNemar's exact test on paired per-image outcomes where "
+        "A and B are run folders (or their leaderboard.csv) whose samples.csv gives the "
+        "row's outcomes for the same images (the same labels in the same order): the clean "
+        "accuracy, the worst case or a norm's only attack, and the first attack run. "
+        "Elsewhere (other images, as most seeds draw; a published CSV; a later attack) it "
+        "uses the two-proportion z-test on the accuracies over n_eval images. A change is "
+        "significant when Holm's correction over all tests keeps it at --alpha; the others "
+        "are counted as within noise. Exit 1 for a significant change, a row on one side "
+        "only, or a setting (attack_params, n_eval, flags, ...) that differs; the success "
+        "rate, mean perturbation norms and passes are not compared.",
     )
     compare.add_argument("a", help="a leaderboard CSV or a run folder")
     compare.add_argument("b", help="a leaderboard CSV or a run folder")
     compare.add_argument(
         "--tolerance", type=float, default=0.0,
         help="largest absolute change of a number that is not a difference (default 0)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--across-seeds", action="store_true",
+        help="runs of different seeds: match rows without the seed and report only accuracy "
+        "changes larger than the noise of n test images (see below)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--alpha", type=float, default=0.05,
+        help="with --across-seeds: the family-wise significance level (default 0.05)",
     )  # fmt: skip
     return parser
 
@@ -129,18 +158,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         only=args.only,
         jobs=args.jobs if args.jobs is not None else default_jobs(args.device),
     )
-    counts = summary.counts
-    if summary.tables is None:
-        print(
-            f"rbg: {counts['run']} cells run, {counts['cached']} from cache (--only); the "
-            "suite has cells still to run, so no report yet: run it without --only to finish"
-        )
-        return 0
+    counts, partial = summary.counts, summary.partial
     print(
         f"rbg: {counts['run']} cells run, {counts['cached']} from cache"
         + (f", {counts['recomputed']} recomputed (corrupt cache)" if counts["recomputed"] else "")
         + f"; results in {summary.out}/ (report.md, leaderboard.csv, ...)"
-    )
+        + ("" if partial is None else f", partial: {partial['finished']} of "
+           f"{partial['cells']} cells of the suite (run it without --only to finish)")
+    )  # fmt: skip
     return 0
 
 
@@ -181,6 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         cache_dir=path_of("cache_dir", args.cache_dir),
         progress=False,
         amp=bool(manifest.get("amp", False)),
+        only=(manifest.get("partial") or {}).get("only"),  # a partial run: its cells
         render_only=True,
     )
     print(f"rbg: report of {summary.counts['cached']} stored cells in {summary.out}/report.md")
@@ -245,8 +271,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .report.compare import compare
+    from .report.compare_seeds import compare_across_seeds
 
-    comparison = compare(args.a, args.b, tolerance=args.tolerance)
+    if args.across_seeds:
+        comparison = compare_across_seeds(args.a, args.b, args.tolerance, args.alpha)
+    else:
+        comparison = compare(args.a, args.b, tolerance=args.tolerance)
     for line in comparison.lines():
         print(line)
     print(f"rbg: {comparison.summary()}")
@@ -265,10 +295,34 @@ COMMANDS = {
 }
 
 
+@contextmanager
+def stopping_on_ctrl_c() -> Iterator[None]:
+    """Ctrl-C says at once that rbg stops, then raises KeyboardInterrupt as usual (the
+    executors end their workers; main exits with 130). Left alone where SIGINT is ignored (a
+    background job) or this is not the main thread."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        os.write(2, b"rbg: stopping (Ctrl-C) ...\n")  # unbuffered: no buffer to re-enter
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with stopping_on_ctrl_c():
+            return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"rbg: error: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,8 @@ def add_parsers(commands: Any) -> None:
     evaluate.add_argument(
         "--attacks",
         default="standard",
-        help="'standard' (the strongest worst case) or attack names separated by commas",
+        help="'standard' (AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square) or "
+        "attack names separated by commas",
     )
     evaluate.add_argument("--out", help="output folder (default: results/eval-<model>)")
     evaluate.add_argument("--cache-dir", help="store of finished cells (as for rbg run)")
@@ -60,14 +61,24 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threat-model", default="Linf", help="Linf | L2 (default Linf)")
     parser.add_argument("--eps", required=True, help="the budget, e.g. 8/255 or 0.3")
     parser.add_argument("--data-dir", help="local root of datasets (default: $RBG_DATA_DIR)")
+    parser.add_argument(
+        "--dataset-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dataset option, as a key of a suite's [dataset] table (VALUE read as JSON, "
+        "else as text), e.g. path=cifar10-jpeg for imagefolder; repeatable",
+    )
 
 
-def params_of(pairs: list[str]) -> dict[str, Any]:
+def params_of(pairs: list[str], flag: str = "--param") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise UserError(f"--param wants KEY=VALUE with KEY a name, got {pair!r}")
+            raise UserError(f"{flag} wants KEY=VALUE with KEY a name, got {pair!r}")
+        if key in out:
+            raise UserError(f"{flag} {key} is given twice")
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -101,6 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "params": params_of(args.param),
         "mean": mean,
         "std": std,
+        "dataset_params": params_of(args.dataset_param, "--dataset-param"),
     }
     out = (
         Path(args.out)
@@ -129,15 +141,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .api import model_target
+    from .api import dataset_options, model_target
     from .evaluations.load_classifier import LoadClassifier
     from .registry import DATASETS
     from .runner.context import Context
     from .suite.fields import parse_eps
+    from .suite.load import dataset_spec
     from .verify import load_adversarial, verify_adversarial
 
     adv = load_adversarial(args.adv)
-    data = DATASETS.create(args.dataset, root=args.data_dir, test_only=True, max_test=len(adv))
+    options = dataset_options(params_of(args.dataset_param, "--dataset-param"))
+    dataset_spec({"dataset": {**options, "name": args.dataset}})  # unknown options: one line
+    data = DATASETS.create(
+        args.dataset, root=args.data_dir, test_only=True, max_test=len(adv), **options
+    )
     if len(data.x_test) < len(adv):
         raise UserError(f"{args.adv} holds {len(adv)} images, the test split {len(data.x_test)}")
     target = model_target(

@@ -141,7 +141,9 @@ class Registry:
         ``module:attr``: ``{"module": ..., "sha256": ...}`` of the module's source file (a
         package's ``__init__.py``; ``""`` when it has no file), found as ``get`` would find it
         but without importing it. An entry-point plugin: ``{"distribution": ...,
-        "version": ...}``. None for built-in plugins and namespaces (``art:``, ...).
+        "version": ...}``. None for namespaces (``art:``, ...) and built-in plugins, except one
+        whose results changed: its factory's ``revision`` (an int above 0), as
+        ``{"revision": "N"}``, so that its stored results are computed again.
         """
         if ":" in name:
             module_name = name.partition(":")[0]
@@ -151,7 +153,8 @@ class Registry:
             return {"module": module_name, "sha256": source_sha256(spec)}
         key = self.canonical(name)
         if key in self._factories and key not in self._from_entry_points:
-            return None
+            revision = getattr(self._factories[key], "revision", 0)
+            return {"revision": str(revision)} if revision else None
         entry = self._plugin_entry_points().get(key)
         if entry is None:
             raise self._unknown(name)

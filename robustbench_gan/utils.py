@@ -51,16 +51,27 @@ def labels_of(model: torch.nn.Module, x: Tensor) -> Tensor:
     return vote(x) if vote is not None else model(x).argmax(1)
 
 
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model.eval()`` for the duration; afterwards every submodule's own ``training``
+    flag is as it was (a wrapper in train mode around a pretrained net in eval mode, or
+    mixed modes, come back exactly), even if the body raised."""
+    flags = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for module, flag in flags:
+            if module.training != flag:
+                module.training = flag
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: Tensor, *, batch_size: int = 512) -> Tensor:
-    """Predicted labels of ``model`` on ``x`` (eval mode, mode restored after)."""
-    was_training = model.training
-    model.eval()
-    try:
+    """Predicted labels of ``model`` on ``x`` (eval mode, every module's mode restored after)."""
+    with eval_mode(model):
         device = model_device(model)
         out = [labels_of(model, x[s].to(device)).cpu() for s in batch_slices(len(x), batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 

@@ -34,6 +34,16 @@ def test_the_lists_and_defaults_are_autoattacks():
     assert standard.n_target_classes == 9 and square.n_queries == 5000
     plus = ATTACKS.create("autoattack", version="plus")
     assert plus.parts == ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
+    # Square as AutoAttack builds it: SquareAttack(p_init=.8, n_queries=5000,
+    # resc_schedule=False), one window per iteration for the batch, 5,000 iterations
+    for aa_square in (square, plus.attacks[3]):
+        assert (aa_square.n_queries, aa_square.p_init, aa_square.window_iterations) == (
+            5000,
+            0.8,
+            5000,
+        )
+        assert not aa_square.rescale_schedule and aa_square.window_per == "batch"
+        assert not aa_square.edge_windows and not aa_square.start_counts
     assert [getattr(a, "restarts", None) for a in plus.attacks] == [5, 5, 5, None, 1, 1]
     rand = ATTACKS.create("autoattack", version="rand")
     assert rand.parts == ("apgd-ce", "apgd-dlr") and all(a.eot_iter == 20 for a in rand.attacks)

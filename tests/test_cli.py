@@ -239,3 +239,63 @@ def test_validate_checks_the_data_when_given_a_folder(tmp_path, capsys):
     digits.write_text(suite.read_text().replace('"mnist"', '"digits"'))
     assert main(["validate", str(digits), "--data-dir", str(tmp_path)]) == 0
     assert "data: 1437 train and 360 test images" in capsys.readouterr().out
+
+
+def test_only_writes_the_finished_part_marked_partial(tmp_path, tiny_suite, capsys):
+    """--only model=X runs X's cells (no transfer to another model) and writes the tables and
+    report of every finished cell, marked partial; `rbg report` renders them again; --only
+    attack=pgd adds its cells; the whole suite then computes the rest and drops the mark."""
+    import json
+
+    import pandas as pd
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["run", str(tiny_suite), "--out", str(out), "--cache-dir", str(cache), "--no-progress"]
+    assert main([*args, "--only", "model=small_cnn"]) == 0  # train, audit, fgsm, pgd
+    said = capsys.readouterr().out
+    assert "4 cells run, 0 from cache" in said and "partial: 4 of 12 cells" in said
+    board, transfer = pd.read_csv(out / "leaderboard.csv"), pd.read_csv(out / "transfer.csv")
+    assert set(board["target"]) == {"small_cnn"} and (transfer["source"] == "small_cnn").all()
+    assert (transfer["target"] == "small_cnn").all()  # the white-box diagonal alone
+    note = (out / "report.md").read_text().splitlines()[2]  # under the title
+    assert note.startswith("**Partial run (`--only model=small_cnn`): 4 of 12 cells.**")
+    partial = {"only": ["model=small_cnn"], "finished": 4, "cells": 12}
+    assert json.loads((out / "run.json").read_text())["partial"] == partial
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0  # the same part, from the store alone
+    assert "Partial run (`--only model=small_cnn`)" in (out / "report.md").read_text()
+
+    assert main([*args, "--only", "attack=pgd"]) == 0  # mlp, its pgd, the two transfers
+    said = capsys.readouterr().out
+    assert "4 cells run, 2 from cache" in said and "partial: 8 of 12 cells" in said
+    board, transfer = pd.read_csv(out / "leaderboard.csv"), pd.read_csv(out / "transfer.csv")
+    assert set(board.loc[board["target"] == "mlp", "attack"]) == {"pgd"}
+    crossed = transfer[transfer["source"] != transfer["target"]]
+    assert len(crossed) == 4 and set(crossed["attack"]) == {"pgd"}  # two pairs, two budgets
+
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "4 cells run, 8 from cache" in said and "partial" not in said
+    assert "Partial run" not in (out / "report.md").read_text()
+    assert "partial" not in json.loads((out / "run.json").read_text())
+
+
+def test_run_json_names_the_store_of_rbg_cache_dir(tmp_path, tiny_suite, capsys, monkeypatch):
+    """A store given by $RBG_CACHE_DIR is recorded (relative to the run), so `rbg report`
+    finds it without the variable."""
+    import json
+    import os
+
+    monkeypatch.setenv("RBG_CACHE_DIR", str(tmp_path / "env-cache"))
+    out = tmp_path / "out"
+    args = ["run", str(tiny_suite), "--out", str(out), "--no-progress", "--only", "pgd on mlp"]
+    assert main(args) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["cache_dir"] == os.path.relpath(tmp_path / "env-cache", out)
+    monkeypatch.delenv("RBG_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "elsewhere"))  # not the user's store
+    (out / "report.md").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert "report of 2 stored cells" in capsys.readouterr().out
+    assert (out / "report.md").is_file()

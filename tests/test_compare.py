@@ -11,6 +11,7 @@ from test_publish import synthetic_board, write_run
 
 from robustbench_gan.cli import main
 from robustbench_gan.report.compare import compare
+from robustbench_gan.report.compare_seeds import compare_across_seeds
 from robustbench_gan.report.publish import publish
 from robustbench_gan.report.schema import LATER_COLUMNS
 
@@ -130,3 +131,133 @@ def test_bad_input_is_one_line_and_exit_2(run_a, tmp_path, capsys):
     assert main(["compare", str(run_a), str(b)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "repeat" in err
+
+
+# --across-seeds: rows matched without the seed, accuracy changes tested against noise
+
+
+def write_samples(folder: Path, board: pd.DataFrame, labels_from: int = 0) -> None:
+    """A samples.csv agreeing with a synthetic board (attacks fgsm then pgd): per model and
+    eps > 0, the first images are robust, the next few broken by pgd (what fgsm leaves), the
+    rest of the clean-correct ones by fgsm. ``labels_from`` shifts the labels: other images."""
+    rows = []
+    for (target, defense, norm, eps), group in board[board["eps"] > 0].groupby(
+        ["target", "defense", "norm", "eps"], sort=False
+    ):
+        by_attack = group.set_index("attack")
+        n = int(by_attack.loc["worst_case", "n_eval"])
+        clean = round(by_attack.loc["worst_case", "clean_acc"] * n)
+        robust = round(by_attack.loc["worst_case", "robust_acc"] * n)
+        after_fgsm = round(by_attack.loc["fgsm", "robust_acc"] * n)
+        for image in range(n):
+            label = (image + labels_from) % 10
+            broken_by = "" if image < robust or image >= clean else "pgd"
+            broken_by = "fgsm" if after_fgsm <= image < clean else broken_by
+            rows.append({
+                "target": target, "defense": defense, "norm": norm, "eps": eps,
+                "image": image, "label": label,
+                "clean_pred": label if image < clean else (label + 1) % 10,
+                "broken_by": broken_by, "adv_pred": "", "linf": "", "l2": "",
+                "robust": int(image < robust),
+            })  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / "samples.csv", index=False)
+
+
+def seed_run(tmp_path: Path, name: str, models: dict, seed: int, labels_from=None) -> Path:
+    board = synthetic_board(models, seed=seed)
+    folder = write_run(tmp_path / name, board)
+    if labels_from is not None:
+        write_samples(folder, board, labels_from)
+    return folder
+
+
+def test_across_seeds_matches_rows_without_the_seed(tmp_path, capsys):
+    """Two seeds of a suite: every row is matched, small changes are within noise (exit 0);
+    a large drop is named with its test (exit 1)."""
+    a = seed_run(tmp_path, "a", MODELS, 0)
+    close = {"mlp": (0.94, {0.1: 0.48, 0.2: 0.12}), "lenet": (0.96, {0.1: 0.62, 0.2: 0.2})}
+    b = seed_run(tmp_path, "b", close, 1)
+    code, out = rbg_compare(capsys, a, b, "--across-seeds")
+    assert code == 0, out
+    assert "0 rows changed" in out and "0 added, 0 removed" in out
+    # mlp's clean accuracy once, its 3 rows at eps 0.1 and 3 at 0.2; lenet's 3 rows at 0.1
+    assert "10 accuracy changes within noise (10 tested" in out
+    assert "not compared across seeds: attack_success_rate, mean_linf" in out
+
+    far = {"mlp": (0.95, {0.1: 0.5, 0.2: 0.1}), "lenet": (0.96, {0.1: 0.3, 0.2: 0.2})}
+    code, out = rbg_compare(capsys, a, seed_run(tmp_path, "c", far, 1), "--across-seeds")
+    assert code == 1
+    changed = [line for line in out.splitlines() if line.startswith("changed")]
+    assert len(changed) == 3 and all("lenet" in line and "eps 0.1" in line for line in changed)
+    assert (
+        "changed: smoke seed 0 vs 1: lenet, worst_case, linf eps 0.1: robust_acc 0.6 -> 0.3 "
+        "(-0.3; two-proportion p=" in out
+    )
+    assert "3 rows changed (3 with a significant accuracy change, 0 in other columns only)" in out
+
+
+def test_across_seeds_pairs_the_outcomes_of_the_same_images(tmp_path, capsys):
+    """Where both runs have per-image outcomes of the same images, McNemar's exact test sees
+    what the unpaired test cannot: 15 of 200 images lost, none gained (p = 2 / 2^15); pgd's
+    row has no exact per-image outcomes (fgsm broke images first), so it is tested unpaired
+    and stays within noise. With other images every test is unpaired."""
+    worse = {"mlp": (0.95, {0.1: 0.425, 0.2: 0.1}), "lenet": (0.96, {0.1: 0.6, 0.2: 0.2})}
+    a = seed_run(tmp_path, "a", MODELS, 0, labels_from=0)
+    b = seed_run(tmp_path, "b", worse, 1, labels_from=0)
+    comparison = compare_across_seeds(a, b)
+    found = {label: changes for label, changes in comparison.changed}
+    assert set(found) == {
+        "smoke seed 0 vs 1: mlp, fgsm, linf eps 0.1", "smoke seed 0 vs 1: mlp, worst_case, linf eps 0.1"
+    }  # fmt: skip
+    (change,) = found["smoke seed 0 vs 1: mlp, worst_case, linf eps 0.1"]
+    assert change.how == f"McNemar exact p={2 / 2**15:.2g}"
+    assert (comparison.tested, comparison.within_noise) == (3, 1)  # pgd's row
+    code, out = rbg_compare(capsys, a, b / "leaderboard.csv", "--across-seeds")
+    assert code == 1 and "mlp, pgd" not in out
+
+    elsewhere = seed_run(tmp_path, "c", worse, 1, labels_from=3)  # other images
+    code, out = rbg_compare(capsys, a, elsewhere, "--across-seeds")
+    assert code == 0 and "3 accuracy changes within noise (3 tested" in out
+    assert compare_across_seeds(a, b, alpha=1e-6).changed == []
+
+
+def test_across_seeds_still_compares_settings(tmp_path, capsys):
+    a = seed_run(tmp_path, "a", MODELS, 0)
+    board = synthetic_board(MODELS, seed=1)
+    board.loc[board["attack"] == "pgd", "attack_params"] = '{"name": "pgd", "params": {}}'
+    code, out = rbg_compare(capsys, a, write_run(tmp_path / "b", board), "--across-seeds")
+    assert code == 1 and "attack_params" in out
+    assert "4 rows changed (0 with a significant accuracy change, 4 in other columns only)" in out
+    two_seeds = pd.concat([synthetic_board(MODELS), synthetic_board(MODELS, seed=1)])
+    c = write_run(tmp_path / "c", two_seeds)
+    assert main(["compare", str(a), str(c), "--across-seeds"]) == 2
+    assert "several seeds (0, 1)" in capsys.readouterr().err
+    assert main(["compare", str(a), str(a), "--across-seeds", "--alpha", "2"]) == 2
+
+
+def test_the_significance_tests():
+    import math
+
+    import numpy as np
+
+    from robustbench_gan.report.significance import holm, mcnemar_exact, two_proportions
+
+    a = np.array([True] * 20 + [False] * 5)
+    assert mcnemar_exact(a, a) == 1.0
+    b = a.copy()
+    b[:6] = False  # 6 lost, none gained
+    assert math.isclose(mcnemar_exact(a, b), 2 * 0.5**6)
+    b[20:23] = True  # 3 gained: 2 P(X <= 3), X ~ Binomial(9, 1/2)
+    assert math.isclose(mcnemar_exact(a, b), 2 * sum(math.comb(9, k) for k in range(4)) / 2**9)
+    assert math.isclose(two_proportions(50, 100, 60, 100), 0.15522, abs_tol=1e-5)  # z = 1.4213
+    assert two_proportions(0, 60, 0, 60) == 1.0 and math.isnan(two_proportions(1, 0, 1, 5))
+    assert holm([0.01, 0.04, 0.03, 0.005], 0.05) == [True, False, False, True]
+    assert holm([0.01, math.nan], 0.05) == [True, False]
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for lost, gained in ((40, 25), (3, 0), (700, 640)):
+        expected = scipy_stats.binomtest(gained, lost + gained, 0.5).pvalue
+        a = np.r_[np.ones(lost, bool), np.zeros(gained, bool)]
+        assert math.isclose(mcnemar_exact(a, ~a), expected, rel_tol=1e-9)
+    table = [[50, 50], [60, 40]]  # the z-test is the chi-square test without correction
+    chi2 = scipy_stats.chi2_contingency(table, correction=False).pvalue
+    assert math.isclose(two_proportions(50, 100, 60, 100), chi2, rel_tol=1e-9)

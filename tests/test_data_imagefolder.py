@@ -213,3 +213,61 @@ def test_real_cifar10_jpeg_folder() -> None:
     assert torch.bincount(split.y_test, minlength=10).tolist() == [1000] * 10
     assert torch.bincount(split.y_test[:500], minlength=10).tolist() == [50] * 10
     assert torch.bincount(split.y_train, minlength=10).tolist() == [2000] * 10
+
+
+def test_the_source_names_the_test_images_not_the_place(tmp_path: Path) -> None:
+    """Two folders of the same files share a source; another image in test/ changes it; the
+    train/ images and how much is read do not enter it."""
+    import shutil
+
+    write_folder(tmp_path / "a", {"train": 2, "test": 2})
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    write_image(tmp_path / "b" / "train" / CLASSES[1] / "extra.png", 77)
+    a = DATASETS.create("imagefolder", path=str(tmp_path / "a"))
+    b = DATASETS.create("imagefolder", path=str(tmp_path / "b"), max_test=3)
+    only = DATASETS.create("imagefolder", path=str(tmp_path / "a"), test_only=True, max_test=2)
+    assert a.source == b.source == only.source and a.source.startswith("imagefolder-")
+    write_image(tmp_path / "b" / "test" / CLASSES[0] / "zzz.png", 99)
+    assert DATASETS.create("imagefolder", path=str(tmp_path / "b")).source != a.source
+
+
+def test_rbg_eval_takes_dataset_options_and_ranks_folders_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rbg eval --dataset imagefolder --dataset-param path=...` reads that folder, and its
+    leaderboard names the folder's content, so another folder never ranks with it."""
+    import pandas as pd
+
+    from robustbench_gan.cli import main
+
+    for name, n in (("one", 2), ("two", 3)):
+        write_folder(tmp_path / name, {"test": n})
+    monkeypatch.chdir(tmp_path)
+    common = ["eval", "--model", "mlp", "--dataset", "imagefolder", "--eps", "0.1",
+              "--n", "6", "--attacks", "fgsm", "--no-progress", "--cache-dir", "c"]  # fmt: skip
+    sources = []
+    for name in ("one", "two"):
+        assert main([*common, "--dataset-param", f"path={tmp_path / name}", "--out", name]) == 0
+        board = pd.read_csv(tmp_path / name / "leaderboard.csv")
+        sources.append(board["dataset"].iloc[0])
+        assert board["n_eval"].iloc[0] == 6
+    assert sources[0] != sources[1] and all(s.startswith("imagefolder-") for s in sources)
+    capsys.readouterr()
+    assert main([*common, "--dataset-param", "colour=3"]) == 2
+    assert "has no parameter 'colour'" in capsys.readouterr().err
+    assert main([*common, "--dataset-param", "test_only=false"]) == 2
+    assert "cannot set test_only" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(real_cifar10_jpeg() is None, reason="$RBG_DATA_DIR holds no cifar10-jpeg")
+def test_rbg_eval_on_the_cifar10_jpeg_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from robustbench_gan.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["eval", "--model", "small_cnn", "--dataset", "imagefolder", "--dataset-param",
+            "path=cifar10-jpeg", "--eps", "8/255", "--n", "10", "--attacks", "fgsm",
+            "--out", "o", "--cache-dir", "c", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert "on imagefolder-" in capsys.readouterr().out

@@ -122,6 +122,39 @@ def test_an_in_memory_module_is_benchmarked_too(own_model):
     assert first.clean_acc == again.clean_acc and first.robust_acc <= first.clean_acc
 
 
+def test_a_module_comes_back_as_it_came_and_has_one_identity(own_model):
+    """benchmark() hands an nn.Module back in the modes it came with (each submodule its
+    own), and the module and its weights file get the same card identity."""
+    folder, model = own_model
+    model.train()
+    model.body[1].eval()  # mixed modes: each must come back as it was
+    modes = {name: m.training for name, m in model.named_modules()}
+    common = {"dataset": "digits", "eps": EPS, "n_examples": 20, "attacks": ["fgsm"]}
+    from_object = robustbench_gan.benchmark(model, **common)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    from_file = robustbench_gan.benchmark("tinynet:Net", weights="net.pt", **common)
+    card, file_card = from_object.model_card, from_file.model_card
+    assert card["architecture"] == file_card["architecture"] == "tinynet:Net"
+    assert card["weights_sha256"] == file_card["weights_sha256"]
+    assert len(card["weights_sha256"]) == 64 and from_object.clean_acc == from_file.clean_acc
+    torch.save({k: v + 1 for k, v in model.state_dict().items()}, folder / "other.pt")
+    other = robustbench_gan.benchmark("tinynet:Net", weights="other.pt", **common)
+    assert other.model_card["weights_sha256"] != card["weights_sha256"]
+
+
+def test_an_in_memory_module_gets_its_normalization(own_model):
+    """mean and std put a normalization layer in front of an nn.Module as of a file's."""
+    _, model = own_model
+    common = {"dataset": "digits", "eps": EPS, "n_examples": 40, "attacks": ["fgsm"]}
+    norm = {"mean": [0.5], "std": [0.25]}
+    from_object = robustbench_gan.benchmark(model, **common, **norm)
+    from_file = robustbench_gan.benchmark("tinynet:Net", weights="net.pt", **common, **norm)
+    plain = robustbench_gan.benchmark(model, **common)
+    assert from_object.clean_acc == from_file.clean_acc
+    assert accuracies(from_object.attacks) == accuracies(from_file.attacks)
+    assert accuracies(from_object.attacks) != accuracies(plain.attacks)
+
+
 def test_new_weights_or_new_code_are_never_served_from_the_cache(own_model):
     folder, model = own_model
     (folder / "own.toml").write_text(suite_text('"fgsm"'))
@@ -167,7 +200,7 @@ name = "lenet"
 [[targets]]
 name = "small_cnn"
 [[attacks]]
-name = "worst_case"
+name = "autoattack"
 label = "standard"
 [[attacks]]
 name = "pgd"
@@ -267,11 +300,24 @@ name = "fgsm"
 def test_standard_says_which_part_broke_each_image(own_model):
     _, model = own_model
     result = robustbench_gan.benchmark(model, dataset="digits", eps=0.1, n_examples=30)
-    parts = {"apgd_ce", "apgd_dlr (targeted)", "square"}
+    parts = {"apgd-ce", "apgd-t", "fab-t", "square"}  # AutoAttack's standard version
     assert set(result.broken_by) <= {"", "clean"} | parts
     broken = sum(b in parts for b in result.broken_by)
     assert broken == round((result.clean_acc - result.robust_acc) * 30)
     assert result.model_card["attacks"] == ["standard"]
+
+
+def test_standard_is_autoattack_standard(own_model):
+    """`standard` runs AutoAttack's standard version: its four parts, in its order, each
+    credited with the images it broke."""
+    _, model = own_model
+    result = robustbench_gan.benchmark(
+        model, dataset="digits", eps=0.05, n_examples=20, out="std", progress=False
+    )
+    order = pd.read_csv("std/attack_contributions.csv")["attack"].drop_duplicates().tolist()
+    assert order == [f"standard: {p}" for p in ("apgd-ce", "apgd-t", "fab-t", "square")]
+    assert json.loads(open("std/model_card.json").read())["attacks"] == ["standard"]
+    assert len(result.broken_by) == 20
 
 
 def test_eval_errors_are_one_line(tmp_path, monkeypatch, capsys):

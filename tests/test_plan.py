@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from robustbench_gan.errors import UserError
 from robustbench_gan.runner.plan import build_plan, cell_hash
 from robustbench_gan.suite import load_suite
 
@@ -131,6 +132,39 @@ def test_a_defense_parameter_changes_its_model_only(tmp_path):
 COMMITTED = [
     p.name for p in sorted((ROOT / "results").iterdir()) if (p / "leaderboard.csv").exists()
 ]
+
+
+def test_only_selects_by_label_or_by_column(tmp_path):
+    """--only: a label pattern or NAME=GLOB on a column (the kind, or a part of its key as
+    the kind names it), every pattern at once, with the cells they build on; a model's
+    selection takes no transfer cell (its other side is another model)."""
+    plan = plan_of(tmp_path, BASE)
+
+    def labels(*patterns: str) -> set[str]:
+        return {c.label for c in plan.only(*patterns).cells}
+
+    small = {"train small_cnn", "audit small_cnn", "fgsm on small_cnn", "pgd on small_cnn"}
+    assert labels("model=small_cnn") == small
+    assert labels("pgd on small_cnn") == labels("model=small_cnn", "attack = pgd")
+    assert labels("pgd on small_cnn") == {"train small_cnn", "pgd on small_cnn"}
+    assert len(labels("model=small_cnn*")) == 8  # and its defended copy
+    pgd = labels("attack=pgd")
+    assert "pgd small_cnn+fgsm_at -> mlp" in pgd and not any("fgsm " in x for x in pgd)
+    assert labels("source=mlp", "receiver=small_cnn") == {
+        "train mlp", "train small_cnn", "fgsm on mlp", "pgd on mlp", "fgsm mlp -> small_cnn",
+        "pgd mlp -> small_cnn",
+    }  # fmt: skip
+    audits = {"audit mlp", "audit small_cnn", "audit small_cnn+fgsm_at"}
+    assert {x for x in labels("kind=audit") if not x.startswith("train ")} == audits
+    part = plan.only("model=small_cnn")  # models and index cut to what is left
+    assert list(part.models) == ["small_cnn"]
+    assert set(part.index) == {"train_classifier", "audit", "attack"}
+    columns = {"kind": "attack", "model": "small_cnn", "attack": "pgd"}
+    assert plan.columns()[part.cells[-1].id] == columns
+    with pytest.raises(UserError, match="columns: attack, .*model, receiver, source"):
+        plan.only("colour=red")  # no such column: a label pattern, which matches nothing
+    with pytest.raises(UserError, match="'model=mlp' --only 'attack=none' matches no cell"):
+        plan.only("model=mlp", "attack=none")
 
 
 @pytest.mark.parametrize("suite", COMMITTED)

@@ -73,6 +73,14 @@ def test_cores_are_dealt_out_and_cells_wait_for_their_upstream():
     assert ready({"b": b}, {}) == [b]
 
 
+def read(path: Path) -> str:
+    """A /proc file, or nothing for a process that ended meanwhile."""
+    try:
+        return path.read_text(errors="ignore")
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Running, and not a zombie waiting to be reaped."""
     try:
@@ -96,8 +104,7 @@ def test_workers_end_when_the_run_is_killed(tmp_path, tiny_suite):
         time.sleep(0.2)
         workers = [
             int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and
-            f"\nPPid:\t{proc.pid}\n" in (p / "status").read_text(errors="ignore")
-            and "spawn_main" in (p / "cmdline").read_text(errors="ignore")
+            f"\nPPid:\t{proc.pid}\n" in read(p / "status") and "spawn_main" in read(p / "cmdline")
         ]  # fmt: skip
     if proc.poll() is not None:
         pytest.skip("the run ended before its workers could be seen")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from robustbench_gan.errors import UserError
 from robustbench_gan.report.publish import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
 from robustbench_gan.report.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
 
@@ -150,8 +151,8 @@ def test_publish_reads_the_model_cards(tmp_path):
 
 
 def test_report_links(tmp_path, monkeypatch):
-    """A run inside the results folder is linked by its relative path; one outside is named by
-    its path as given, shown without a link."""
+    """A run inside the results folder is linked by its relative path; one outside by its
+    absolute path, however it was given."""
     results = tmp_path / "results"
     inside = write_run(results / "runs" / "smoke", synthetic_board({"mlp": (0.9, {0.1: 0.5})}))
     publish(inside, results)
@@ -165,8 +166,9 @@ def test_report_links(tmp_path, monkeypatch):
     write_run(tmp_path / "elsewhere" / "smoke1", board)
     publish("elsewhere/smoke1", "results")  # relative to here, not to the results
     published = pd.read_csv(results / "digits-linf.csv")
-    assert set(published["report"]) == {"runs/smoke/report.md", "elsewhere/smoke1/report.md"}
-    assert "| report: elsewhere/smoke1/report.md |" in (results / "digits-linf.md").read_text()
+    outside = (tmp_path / "elsewhere" / "smoke1" / "report.md").as_posix()
+    assert set(published["report"]) == {"runs/smoke/report.md", outside}
+    assert f"[report]({outside})" in (results / "digits-linf.md").read_text()
     board = synthetic_board({"mlp": (0.9, {0.2: 0.3})}, seed=2)
     absolute = write_run(tmp_path / "elsewhere" / "smoke2", board)
     publish(absolute, results)  # an absolute path is found from anywhere: linked
@@ -220,3 +222,99 @@ def test_published_files_are_readable_by_others(tmp_path):
             assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     finally:
         os.umask(previous)
+
+
+def cards_for(board: pd.DataFrame) -> list[dict]:
+    """A model card per model of a synthetic board."""
+    models = board[["target", "defense"]].drop_duplicates().itertuples(index=False)
+    return [
+        {"target": t, "defense": d, "threat_model": "Linf", "architecture": t,
+         "number_forward_passes": 1, "weights_sha256": "cd" * 32}
+        for t, d in models
+    ]  # fmt: skip
+
+
+def write_run_with_cards(folder: Path, board: pd.DataFrame) -> Path:
+    write_run(folder, board)
+    (folder / "model_cards.json").write_text(json.dumps(cards_for(board)))
+    return folder
+
+
+def test_relative_then_absolute_run_into_one_folder(tmp_path, monkeypatch):
+    """Issue 23: a run given by a relative path, then one given by an absolute path, published
+    into a folder that already links its own runs' model cards (pandas then read the lines'
+    missing links as NaN, which quote() refused, after the CSV was written)."""
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    inside = synthetic_board({"lenet": (0.97, {0.1: 0.7})}, suite="inside")
+    publish(write_run_with_cards(results / "inside", inside), results)
+    write_run_with_cards(tmp_path / "runs" / "a", synthetic_board({"mlp": (0.9, {0.1: 0.5})}))
+    b = synthetic_board({"mlp": (0.9, {0.1: 0.4})}, seed=1)
+    write_run_with_cards(tmp_path / "runs" / "b", b)
+    publish("runs/a", "results")
+    publish(tmp_path / "runs" / "b", "results")
+    published = pd.read_csv(results / "digits-linf.csv")
+    runs = (tmp_path / "runs").as_posix()
+    assert set(published["report"]) == {
+        "inside/report.md", f"{runs}/a/report.md", f"{runs}/b/report.md"
+    }  # fmt: skip
+    markdown = (results / "digits-linf.md").read_text()
+    assert f"[seed 0]({runs}/a/report.md), [seed 1]({runs}/b/report.md)" in markdown
+    assert f"[mlp cdcdcdcdcdcd]({runs}/a/model_cards.json)" in markdown
+    assert "[lenet cdcdcdcdcdcd](inside/model_cards.json)" in markdown
+    html = (results / "digits-linf.html").read_text()
+    assert f'<a href="{runs}/b/report.md">seed 1</a>' in html
+
+
+def test_a_folder_left_by_the_old_crash_publishes_again(tmp_path, monkeypatch):
+    """The old crash left a CSV whose rows name a run by a path relative to where publish
+    ran, found from nowhere now; those rows are shown with their paths, unlinked, and the
+    folder takes new runs again."""
+    results = tmp_path / "results"
+    inside = synthetic_board({"lenet": (0.97, {0.1: 0.7})}, suite="inside")
+    publish(write_run_with_cards(results / "inside", inside), results)
+    poisoned = pd.read_csv(results / "digits-linf.csv", keep_default_na=False, na_values=[""])
+    stranded = synthetic_board({"mlp": (0.9, {0.1: 0.5})}).assign(
+        architecture="mlp", weights_sha256="ef" * 32,
+        report="runs/a/report.md", model_card="runs/a/model_cards.json",
+    )  # fmt: skip
+    pd.concat([poisoned, stranded]).to_csv(results / "digits-linf.csv", index=False)
+    (results / "digits-linf.md").unlink()
+    monkeypatch.chdir(tmp_path)
+    b = synthetic_board({"cnn": (0.9, {0.1: 0.45})}, suite="other")
+    publish(write_run_with_cards(tmp_path / "runs" / "b", b), "results")
+    markdown = (results / "digits-linf.md").read_text()
+    assert "| mlp efefefefefef | report: runs/a/report.md |" in markdown  # kept, unlinked
+    assert "[lenet cdcdcdcdcdcd](inside/model_cards.json)" in markdown
+    assert f"[report]({(tmp_path / 'runs' / 'b' / 'report.md').as_posix()})" in markdown
+    assert len(pd.read_csv(results / "digits-linf.csv")) == len(poisoned) + 2 * len(stranded)
+
+
+def test_a_failed_render_writes_nothing(tmp_path, monkeypatch):
+    """Every page is rendered before the first file is written: a publish that fails on the
+    way leaves the CSV, pages and pictures as they were."""
+    import robustbench_gan.report.publish as publishing
+
+    results = tmp_path / "results"
+    publish(write_run(tmp_path / "a", synthetic_board({"mlp": (0.9, {0.1: 0.5})})), results)
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(publishing, "render_html", broken)
+    other = synthetic_board({"cnn": (0.9, {0.1: 0.45})}, suite="other", n_eval=100)
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        publish(write_run(tmp_path / "b", other), results)
+    assert {p.name: p.read_bytes() for p in results.iterdir()} == before
+
+
+def test_a_partial_run_is_not_published(tmp_path):
+    """A run folder that `rbg run --only` left partial ranks models on part of the suite's
+    attacks: publish refuses it in one line and writes nothing."""
+    run = write_run(tmp_path / "part", pd.read_csv(QUICKSTART / "leaderboard.csv"))
+    partial = {"only": ["model=mlp"], "finished": 3, "cells": 89}
+    (run / "run.json").write_text(json.dumps({"suite": "x.toml", "partial": partial}))
+    with pytest.raises(UserError, match="partial run"):
+        publish(run, tmp_path / "results")
+    assert not (tmp_path / "results").exists()

@@ -237,3 +237,12 @@ def test_origin_of_builtins_namespaces_and_entry_points(registry):
     }
     with pytest.raises(UserError, match="unknown widget"):
         registry.origin("nothing_like_it")
+
+
+def test_a_built_in_plugin_with_a_revision_gets_new_cell_ids():
+    """A built-in plugin whose results changed (its class's ``revision``) carries it in its
+    origin, so its stored cells are computed again; the others carry nothing."""
+    from robustbench_gan.registry import ATTACKS
+
+    assert ATTACKS.origin("autoattack") == {"revision": "1"}  # Square as AutoAttack runs it
+    assert ATTACKS.origin("pgd") is None and ATTACKS.origin("square") is None

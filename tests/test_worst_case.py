@@ -33,11 +33,14 @@ def accuracy(attack, setup):
     return attack(model, x, y, EPS).accuracy(y)
 
 
-def test_default_is_the_standard_list_without_fab():
+def test_default_parts_are_apgd_ce_apgd_t_and_square():
+    """A cheaper list than AutoAttack's standard version (no FAB-T, Square with its
+    standalone defaults); ``autoattack`` is that version."""
     attack = ATTACKS.create("worst_case")
     assert [type(a).__name__ for a in attack.attacks] == ["APGDCE", "APGDDLR", "SquareAttack"]
     assert [a.targeted for a in attack.attacks] == [False, True, False]
-    assert attack.attacks[2].n_queries == 5000
+    assert attack.attacks[2].n_queries == 5000 and attack.attacks[2].rescale_schedule
+    assert attack.attacks[2].window_per == "sample"
     l2 = ATTACKS.create("worst_case", norm="l2")
     assert [a.norm for a in l2.attacks] == ["l2", "l2"]  # square is Linf only
 

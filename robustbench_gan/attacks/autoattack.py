@@ -8,9 +8,10 @@ of its reference implementation's ``version`` argument).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..registry import ATTACKS
+from .square import AUTOATTACK_SETTINGS
 from .worst_case import WorstCase
 
 VERSIONS = ("standard", "plus", "rand")
@@ -25,11 +26,14 @@ def autoattack_list(
     Square with 5,000 queries; one restart each. plus: APGD-CE and APGD-DLR with 5 restarts,
     FAB with 5 restarts, Square, then APGD-T and FAB-T. rand (randomized defenses): APGD-CE
     and APGD-DLR with the gradient averaged over 20 draws (EOT). Square is Linf only here,
-    so an L2 list leaves it out.
+    so an L2 list leaves it out. Square runs as AutoAttack builds it, in every version
+    (:data:`~.square.AUTOATTACK_SETTINGS`: p_init 0.8, p halved on the raw iteration index,
+    one window and sign pattern per iteration for the whole batch, ``n_queries`` iterations
+    after the start), not with the standalone ``square``'s defaults.
     """
     apgd = {"steps": steps}
     fab = {"name": "fab", "steps": steps}
-    square = {"name": "square", "label": "square", "n_queries": n_queries}
+    square = {"name": "square", "label": "square", "n_queries": n_queries, **AUTOATTACK_SETTINGS}
     targeted = [
         {"name": "apgd_dlr", "label": "apgd-t", "targeted": True, **apgd},
         # FAB-T: untargeted to the base, it runs its own 9 target classes
@@ -65,7 +69,7 @@ class AutoAttack(WorstCase):
             :func:`autoattack_list`).
         norm: ``"linf"`` (default) or ``"l2"``.
         steps: iterations of APGD and FAB (AutoAttack: 100).
-        n_queries: Square's query budget (AutoAttack: 5,000).
+        n_queries: Square's iterations after its start (AutoAttack: 5,000).
         n_target_classes: target classes of APGD-T (AutoAttack: 9; FAB-T always 9).
         eot_iter: draws the gradient is averaged over in ``rand`` (AutoAttack: 20).
 
@@ -73,6 +77,10 @@ class AutoAttack(WorstCase):
     ``worst_case`` reports which part broke each image (samples.csv), so the per-attack
     counts AutoAttack prints are in attack_contributions.csv and the report.
     """
+
+    #: 1: Square runs with AutoAttack's own settings (raw-iteration schedule, one window per
+    #: batch step, n_queries + 1 queries): results stored before are computed again
+    revision: ClassVar[int] = 1
 
     def __init__(
         self,

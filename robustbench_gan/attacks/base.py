@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UserError
-from ..utils import PassCounter, batch_slices, labels_of, model_device, torch_generator
+from ..utils import PassCounter, batch_slices, eval_mode, labels_of, model_device, torch_generator
 
 NORMS = ("linf", "l2")
 #: how far an output may leave [0, 1] or the ball (plus this much of eps for L2) unflagged
@@ -90,17 +90,18 @@ def margin_loss(logits: Tensor, labels: Tensor, *, targeted: bool) -> Tensor:
 
 @contextlib.contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no parameter gradients for the duration; both restored after."""
-    was_training = model.training
+    """Eval mode and no parameter gradients for the duration; afterwards every submodule's
+    own mode (:func:`~robustbench_gan.utils.eval_mode`) and every parameter's
+    ``requires_grad`` are as they were, even if the body raised."""
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    model.requires_grad_(False)
     try:
-        yield model
+        with eval_mode(model):
+            model.requires_grad_(False)
+            yield model
     finally:
         for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
 
 
 class Run(NamedTuple):

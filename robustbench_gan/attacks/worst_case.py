@@ -17,9 +17,11 @@ from torch import Tensor, nn
 from ..registry import ATTACKS
 from .base import NORMS, Attack
 
-#: AutoAttack's standard list, less FAB-T: neither ART nor foolbox ships FAB, so it
-#: cannot come through an adapter here. Square is Linf only, so an L2 composite omits it.
-STANDARD = (
+#: worst_case's default list: APGD-CE, APGD-T and Square (its standalone defaults, 5,000
+#: queries). A cheaper list than AutoAttack's standard version, which adds FAB-T and runs
+#: Square with AutoAttack's settings: that is the ``autoattack`` attack. Square is Linf
+#: only, so an L2 composite omits it.
+DEFAULT_PARTS = (
     {"name": "apgd_ce"},
     {"name": "apgd_dlr", "targeted": True},
     {"name": "square", "n_queries": 5000},
@@ -44,8 +46,9 @@ class WorstCase(Attack):
 
     Args:
         attacks: names or tables ``{name = "...", ...params}`` of registered attacks of
-            this norm (default: APGD-CE, APGD-T with targeted DLR, Square with 5,000 queries,
-            AutoAttack's standard version without FAB-T).
+            this norm (default :data:`DEFAULT_PARTS`: APGD-CE, APGD-T with targeted DLR,
+            Square with 5,000 queries; not AutoAttack's standard version, which is the
+            ``autoattack`` attack).
         norm: ``"linf"`` or ``"l2"``; passed to sub-attacks that take a norm.
         n_target_classes: a targeted sub-attack is run once per target class, the
             ``n_target_classes`` most likely wrong classes in turn (AutoAttack: 9).
@@ -74,7 +77,7 @@ class WorstCase(Attack):
         self.norm = norm
         self.n_target_classes = int(n_target_classes)
         if attacks is None:
-            attacks = [a for a in STANDARD if norm == "linf" or a["name"] != "square"]
+            attacks = [a for a in DEFAULT_PARTS if norm == "linf" or a["name"] != "square"]
         if not attacks:
             raise ValueError("worst_case needs at least one attack")
         self.attacks = [self._build(spec, seed, batch_size) for spec in attacks]

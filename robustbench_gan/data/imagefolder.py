@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,6 +174,19 @@ class ImageReader:
         return out.transpose(0, 3, 1, 2)
 
 
+def content_id(split_dir: Path, files: list[Path]) -> str:
+    """``imagefolder-`` and 12 hex digits of the sha256 of every file's path (relative to
+    ``split_dir``, which names its class) and bytes: two folders of other images never share
+    it, and where the folder lies does not enter it."""
+    digest = hashlib.sha256()
+    for path in files:
+        name = path.relative_to(split_dir).as_posix().encode()
+        data = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
+        digest.update(data)
+    return f"imagefolder-{digest.hexdigest()[:12]}"
+
+
 def pick(files: list[Path], labels: list[int], index: np.ndarray) -> tuple[list[Path], list[int]]:
     return [files[i] for i in index], [labels[i] for i in index]
 
@@ -209,6 +223,9 @@ def imagefolder(
     in file order (class by class; the first ``max_test`` of them, ``max_train`` is ignored) as
     the test part, the train part being the same tensors: for evaluating a pretrained model.
     ``download`` is accepted for a uniform signature and ignored: nothing is downloaded.
+
+    The split's ``source`` (the leaderboard's dataset) is ``imagefolder-`` and a hash of the
+    test/ folder's files, names and bytes: runs on other images never rank together.
     """
     folder = resolve_folder(path, root)
     reader = ImageReader(color_mode(channels), image_size(resize))
@@ -225,13 +242,14 @@ def imagefolder(
         )
     names = tuple(classes)
     test_files, test_labels = list_split(test_dir, classes)
+    source = content_id(test_dir, test_files)  # all of test/, whatever part is read
     if test_only:
         if max_test is not None:
             check_limit(max_test)
             test_files, test_labels = test_files[:max_test], test_labels[:max_test]
         x = images_to_tensor(reader.read(test_files), scale=255.0)
         return official_test_split(
-            "imagefolder", x, labels_to_tensor(test_labels), names, max_test=None
+            "imagefolder", x, labels_to_tensor(test_labels), names, max_test=None, source=source
         )
     train_files, train_labels = list_split(train_dir, classes)
     parts = []
@@ -244,4 +262,4 @@ def imagefolder(
         order = stratified_order(labels_to_tensor(labels), seed=part_seed).numpy()[:limit]
         files, labels = pick(files, labels, order)
         parts += [images_to_tensor(reader.read(files), scale=255.0), labels_to_tensor(labels)]
-    return DataSplit("imagefolder", *parts, len(names), names)
+    return DataSplit("imagefolder", *parts, len(names), names, source)

@@ -30,6 +30,9 @@ class DataSplit:
     y_test: Tensor
     num_classes: int
     class_names: tuple[str, ...]
+    #: the dataset as leaderboards name it where the suite's dataset name does not say what
+    #: the images are (an image folder: its content hash); rows of one source rank together
+    source: str = ""
 
     def __post_init__(self) -> None:
         for part in ("train", "test"):
@@ -148,6 +151,7 @@ def official_test_split(
     class_names: tuple[str, ...],
     *,
     max_test: int | None,
+    source: str = "",
 ) -> DataSplit:
     """The official test images in file order, cut to the first ``max_test``, as both parts.
 
@@ -157,7 +161,7 @@ def official_test_split(
     if max_test is not None:
         check_limit(max_test)
         x, y = x[:max_test], y[:max_test]
-    return DataSplit(name, x, y, x, y, len(class_names), class_names)
+    return DataSplit(name, x, y, x, y, len(class_names), class_names, source)
 
 
 def check_test_fraction(test_fraction: float) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ class Attack(Evaluation):
     attack-cost table, samples.csv and attack_contributions.csv (attack_samples.py)."""
 
     kind = "attack"
+    key_columns = ("model", "attack")
     order = 50
     stage = 60
     table_stage = 10
@@ -191,7 +192,7 @@ class Attack(Evaluation):
             "iteration_curves", iteration_table(results, outcomes), csv="curves_iterations.csv"
         )
         tables.set("attack_cost", attack_cost_table(outcomes))
-        samples = samples_table(suite, results, outcomes)
+        samples = samples_table(suite, attacked_by_all(suite, results, outcomes), outcomes)
         tables.set("samples", samples, csv="samples.csv")
         tables.set(
             "attack_contributions",
@@ -200,21 +201,27 @@ class Attack(Evaluation):
         )
 
     def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict:
-        made = {
-            "robust_accuracy": robust_accuracy_plot(
-                tables["leaderboard"], folder / "robust_accuracy.png"
-            )
-        }
+        board, made = tables["leaderboard"], {}
+        attacked = board[board["norm"] != DOMAIN_NORM]  # none in a partial run without attacks
+        # a line of one budget (`rbg eval` at one eps) is a point, not a curve: drawn only
+        # where some model and attack was run at two budgets or more
+        if len(attacked) and (attacked.groupby(["_model", "attack"])["eps"].nunique() > 1).any():
+            made["robust_accuracy"] = robust_accuracy_plot(board, folder / "robust_accuracy.png")
         curves = tables["iteration_curves"]
         for attack in suite.attacks:
-            part = curves[curves["attack"] == attack.label]
-            if len(part):
+            part = curves[(curves["attack"] == attack.label) & (curves["eps"] > 0)]
+            # a curve of one point (an attack that fooled every image, or none, at its start)
+            # shows nothing: drawn only where some model's curve has two iterations or more
+            lengths = part.groupby([*CURVE_KEYS, "eps"])["iteration"].nunique()
+            if len(part) and (lengths > 1).any():
                 name = f"iterations_{safe_name(attack.label)}"
                 made[name] = iteration_plot(part, attack.label, folder / f"{name}.png")
         return made
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         board = tables["leaderboard"]
+        if not (board["norm"] != DOMAIN_NORM).any():  # a partial run without attack cells
+            return []
         out = [Section(20, "Worst case over all attacks", worst_case_text(board))]
         for attack, norm in dict.fromkeys(zip(board["attack"], board["norm"])):
             if attack != WORST_CASE and norm != DOMAIN_NORM:
@@ -224,11 +231,20 @@ class Attack(Evaluation):
         if len(contributions):
             title = "Which attack broke which image"
             out.append(Section(25, title, contributions_text(contributions)))
-        out.append(Section(40, "Robustness curves", curves_text(plots)))
+        if any(name == "robust_accuracy" or name.startswith("iterations_") for name in plots):
+            out.append(Section(40, "Robustness curves", curves_text(plots)))
         cost = tables["attack_cost"]
         if len(cost):
             out.append(Section(120, "Attack cost", attack_cost_text(cost)))
         return out
+
+
+def attacked_by_all(suite: Suite, results: Results, outcomes: Mapping) -> Results:
+    """``results`` with the models every attack of the suite ran on: all of them but in a
+    partial run (the per-image tables credit each image to the first attack that broke it)."""
+    models = {label: model for label, model in results.models.items()
+              if all((label, a.label) in outcomes for a in suite.attacks)}  # fmt: skip
+    return results if len(models) == len(results.models) else replace(results, models=models)
 
 
 CLASS, NORM = "<i2", "<f4"  # packed per-image vectors: class indices, perturbation norms

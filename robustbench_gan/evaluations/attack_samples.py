@@ -146,8 +146,8 @@ def contributions_text(frame: pd.DataFrame) -> list[str]:
         matrix = part.pivot_table(
             index=["target", "defense", "eps"], columns="attack", values="broke", sort=False
         )
-        matrix = matrix[list(dict.fromkeys(part["attack"]))].astype(int).reset_index()
+        matrix = matrix[list(dict.fromkeys(part["attack"]))].astype(int)
         last = part.groupby(["target", "defense", "eps"], sort=False)["robust_acc_after"].last()
-        matrix["robust_acc"] = last.to_numpy()
+        matrix = matrix.join(last.rename("robust_acc")).reset_index()  # by key, not position
         lines += [f"{norm}:", "", markdown_table(matrix), ""]
     return lines

@@ -28,6 +28,8 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
     for label, model in results.models.items():
         model_rows = []
         for attack in suite.attacks:
+            if (label, attack.label) not in outcomes:  # a partial run (--only)
+                continue
             cell_id, res = outcomes[label, attack.label]
             for entry in res.per_eps:
                 model_rows.append(
@@ -61,9 +63,12 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
                     }
                 )
         rows += model_rows + worst_case_rows(model_rows)
+    private = ["_correct", "_clean", "_black_box", "_model", "_fooled_by"]
+    if not rows:  # a partial run without attack cells
+        return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, *private])
     frame = pd.DataFrame(rows)
     frame["suite"] = suite.name
-    frame["dataset"] = suite.dataset.name
+    frame["dataset"] = results.dataset or suite.dataset.name
     frame["seed"] = suite.seed  # the audit kind adds its flags to the attack's own
     private = ["_correct", "_clean", "_black_box", "_model", "_fooled_by"]
     return frame[[*LEADERBOARD_COLUMNS, *private]]
@@ -199,12 +204,15 @@ def attack_cost_table(outcomes: Outcomes) -> pd.DataFrame:
 def white_box_acc(
     board: pd.DataFrame, results: Results, label: str, attack: str, eps: float
 ) -> float:
-    """Model ``label``'s robust accuracy under ``attack`` at ``eps`` (the leaderboard's)."""
-    model = results.models[label]
+    """Model ``label``'s robust accuracy under ``attack`` at ``eps`` (the leaderboard's; NaN
+    where that cell is not finished: a partial run)."""
+    model = results.models.get(label)
+    if model is None:
+        return float("nan")
     hit = board[
         (board["target"] == model.base)
         & (board["defense"] == model.defense)
         & (board["attack"] == attack)
         & (board["eps"] == eps)
     ]
-    return float(hit["robust_acc"].iloc[0])
+    return float(hit["robust_acc"].iloc[0]) if len(hit) else float("nan")

@@ -36,8 +36,9 @@ def curves_text(plots: Mapping[str, str]) -> list[str]:
         "iterations if the attack had not fooled it within them). A curve still falling at the "
         "last iteration means the attack needs more iterations.",
         "",
-        f"![robust accuracy against eps]({plots['robust_accuracy']})",
     ]
+    if "robust_accuracy" in plots:
+        lines.append(f"![robust accuracy against eps]({plots['robust_accuracy']})")
     return lines + [
         f"![{name}]({path})" for name, path in plots.items() if name.startswith("iterations_")
     ]

@@ -48,6 +48,7 @@ class Audit(Evaluation):
     PGD) and flags leaderboard rows that fail a check (audit.FLAG_MEANINGS)."""
 
     kind = "audit"
+    key_columns = ("model",)
     order = 40
     stage = 50
     table_stage = 30  # after every kind that adds leaderboard rows

@@ -57,6 +57,7 @@ class Evaluation:
     wants_gpu: ClassVar[bool] = True  # its cells compute on a model (one GPU each on a cluster)
     report_artifacts: ClassVar[tuple[str, ...]] = ()  # artifacts the report reads (PNG bytes)
     suite_sections: ClassVar[tuple[str, ...]] = ()  # top-level suite tables this kind reads
+    key_columns: ClassVar[tuple[str, ...]] = ()  # names of its cell keys' parts (--only model=X)
 
     # -- suite -------------------------------------------------------------
     def read_section(self, key: str, raw: Mapping[str, Any], suite: Suite) -> Any:

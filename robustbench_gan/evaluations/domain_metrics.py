@@ -67,6 +67,7 @@ class DomainMetrics(Evaluation):
     transform is undone, for invertible transforms). Adds these columns to gan.csv."""
 
     kind = "domain_metrics"
+    key_columns = ("generator",)
     order = 35
     stage = 45  # after the generator metrics (40)
     table_stage = 75  # after gan.csv is built (70)

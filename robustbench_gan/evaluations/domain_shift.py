@@ -63,6 +63,7 @@ class DomainShift(Evaluation):
     the leaderboard with norm ``domain`` and no eps."""
 
     kind = "domain_shift"
+    key_columns = ("model", "generator", "domain")
     order = 70
     stage = 70
     table_stage = 20  # before the audit flags the leaderboard

@@ -43,6 +43,8 @@ class EnsembleEffects(Evaluation):
                         m: white_box_acc(board, results, m, attack.label, eps)
                         for m in defense.members
                     }
+                    if np.isnan([white, *members.values()]).any():  # a partial run
+                        continue
                     best = max(members, key=lambda m: members[m])
                     row: dict[str, Any] = {
                         "ensemble": label,

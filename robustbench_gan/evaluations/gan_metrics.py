@@ -64,6 +64,7 @@ class GanMetrics(Evaluation):
     and a sample grid; builds gan.csv from these and the training results."""
 
     kind = "gan_metrics"
+    key_columns = ("generator",)
     order = 30
     stage = 40
     table_stage = 70
@@ -164,7 +165,7 @@ def gan_table(suite: Suite, results: Results) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame["d_steps"] = frame["d_steps"].astype("Int64")  # the baseline row has none
-    if BASELINE_GAN_LABEL in results.of("train_gan") and suite.judge is not None:
+    if BASELINE_GAN_LABEL in measured and suite.judge is not None:  # (not in a partial run)
         fid = f"fid_{suite.judge}"
         base = frame[frame["generator"] == BASELINE_GAN_LABEL].iloc[0]
         beats = (frame[fid] < base[fid]) & (frame["coverage"] > base["coverage"])

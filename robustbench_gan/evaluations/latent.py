@@ -71,6 +71,7 @@ class Latent(Evaluation):
     model but the auxiliary; latent.csv, a picture per model and its report section."""
 
     kind = "latent"
+    key_columns = ("model",)
     order = 80
     stage = 80
     table_stage = 80

@@ -11,7 +11,15 @@ from typing import Any
 from torch import nn
 
 from ..errors import UserError
-from ..models.pretrained import ModelSource, fingerprint, load_classifier
+from ..models.pretrained import (
+    ModelSource,
+    class_name,
+    fingerprint,
+    load_classifier,
+    state_sha256,
+    user_module,
+    with_normalization,
+)
 from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, ModelRef, Plan
 from ..runner.store import CellRecord
@@ -35,9 +43,15 @@ class LoadSpec(Record):
 
 @dataclass(frozen=True)
 class LoadResult(Record):
+    """Clean accuracy, seconds, parameters; for a model of code and a state dict (a file or
+    an ``nn.Module``) its class (``module:attr``) and the sha256 of its state dict, which is
+    the same for a module and for its weights saved to a file."""
+
     test_acc: float
     seconds: float
     parameters: int
+    architecture: str = ""
+    weights_sha256: str = ""
 
 
 @EVALUATIONS.register
@@ -47,6 +61,7 @@ class LoadClassifier(Evaluation):
     measures clean test accuracy; later cells load the model again from its source."""
 
     kind = "load_classifier"
+    key_columns = ("model",)
     order = 11
     stage = 10  # beside the trained targets
 
@@ -71,7 +86,13 @@ class LoadClassifier(Evaluation):
             ) from None
         parameters = sum(p.numel() for p in model.parameters())
         ctx.loaded[cell.id] = model
-        result = LoadResult(test_acc, time.perf_counter() - start, parameters)
+        classifier = cell.spec.classifier  # type: ignore[attr-defined]
+        own, weights = user_module(model), ""
+        if classifier["name"].startswith("object:") or classifier["load"].get("weights"):
+            weights = state_sha256(own)
+        architecture = class_name(own) if classifier["name"].startswith("object:") else ""
+        seconds = time.perf_counter() - start
+        result = LoadResult(test_acc, seconds, parameters, architecture, weights)
         return CellOutput(result.to_json())
 
     def load(self, record: CellRecord, ctx: Context) -> Any:
@@ -86,7 +107,7 @@ class LoadClassifier(Evaluation):
                     f"the model {source.name} is gone: benchmark() holds it only while it runs, "
                     "in this process"
                 )
-            model = IN_MEMORY[source.name]
+            model = with_normalization(IN_MEMORY[source.name], source)
         else:
             folder = Path(ctx.suite_dir) if ctx.suite_dir else None
             if fingerprint(source, folder) != classifier["fingerprint"]:

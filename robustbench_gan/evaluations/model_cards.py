@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
 from typing import Any
 
 import pandas as pd
 
+from ..report.format import eps_text
 from ..report.results import Results
 from ..report.schema import DOMAIN_NORM, WORST_CASE
 from ..report.tables import Tables
@@ -49,7 +48,7 @@ def card(suite: Suite, results: Results, model: Any, rows: pd.DataFrame, norm: s
         "target": model.base,
         "architecture": model.architecture,
         "defense": model.defense,
-        "dataset": suite.dataset.name,
+        "dataset": results.dataset or suite.dataset.name,
         "threat_model": THREAT_MODELS.get(norm, norm),
         "eps": eps_text(eps),
         "clean_acc": float(rows["clean_acc"].iloc[0]),
@@ -74,11 +73,3 @@ def worst_by_eps(rows: pd.DataFrame) -> dict[float, float]:
         chosen = worst if len(worst) else group
         out[float(eps)] = float(chosen["robust_acc"].min())
     return out
-
-
-def eps_text(eps: float) -> str:
-    """A budget as people write it: ``8/255`` when it is a whole number of grey levels."""
-    levels = Fraction(eps).limit_denominator(255)
-    if levels.denominator == 255 and math.isclose(float(levels), eps, rel_tol=0, abs_tol=1e-9):
-        return f"{levels.numerator}/255"
-    return f"{eps:g}"

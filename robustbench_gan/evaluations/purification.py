@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..report.format import markdown_table, model_name
+from ..report.format import eps_text, markdown_table, model_name
 from ..report.tables import Tables
 from ..suite import Suite
 from .base import Evaluation, Section
@@ -36,7 +36,7 @@ def purification_text(purifiers: list, board: pd.DataFrame) -> list[str]:
     part["model"] = [
         f"{model_name(t, d)} ({labels[d]})" for t, d in zip(part["target"], part["defense"])
     ]
-    part["column"] = [f"{a} eps {e:g}" for a, e in zip(part["attack"], part["eps"])]
+    part["column"] = [f"{a} eps {eps_text(e)}" for a, e in zip(part["attack"], part["eps"])]
     matrix = part.pivot_table(index="model", columns="column", values="robust_acc", sort=False)
     return [
         "Defense-GAN classifies the generator's closest image G(z*) instead of the input. How "

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import UserError
-from ..report.format import escape, markdown_table
+from ..report.format import eps_text, escape, markdown_table
 from ..report.results import Results
 from ..report.tables import Tables
 from ..suite import AttackSpec, Suite
@@ -80,6 +80,8 @@ class References(Evaluation):
                 ours = white_box_acc(board, results, ref.model, ref.attack, ref.eps)
             else:
                 ours = transferred_acc(transfer, ref.attack, ref.eps, ref.source, ref.model)
+            if pd.isna(ours):  # its cell is not finished: a partial run
+                continue
             if ref.metric in ("error", "transfer_error"):
                 ours = 1 - ours
             rows.append(
@@ -200,10 +202,12 @@ def finding_text(finding: FindingSpec, transfer: pd.DataFrame) -> list[str]:
         & transfer["source"].isin(finding.sources)
     ]
     means = part.groupby("target")["target_robust_acc"].mean()
+    if finding.better not in means or finding.worse not in means:  # a partial run
+        return []
     better, worse = means[finding.better], means[finding.worse]
     verdict = "holds here" if better > worse else "**does not hold here**"
     return [
-        f"Finding: {escape(finding.claim)} Under {finding.attack} at eps {finding.eps:g} from "
+        f"Finding: {escape(finding.claim)} Under {finding.attack} at eps {eps_text(finding.eps)} from "
         f"{', '.join(finding.sources)}, {finding.better} keeps {better:.3f} accuracy on average "
         f"and {finding.worse} {worse:.3f}: the finding {verdict}.",
         "",
@@ -224,7 +228,7 @@ def asymmetry_text(references: pd.DataFrame) -> list[str]:
         ours = forward.ours - backward.ours
         same = (paper > 0) == (ours > 0)
         lines += [
-            f"Transfer asymmetry ({attack}, eps {eps:g}): the paper's error is "
+            f"Transfer asymmetry ({attack}, eps {eps_text(eps)}): the paper's error is "
             f"{'higher' if paper > 0 else 'lower'} from {source} to {target} than back "
             f"({forward.paper_value:.3f} against {backward.paper_value:.3f}); ours is "
             f"{forward.ours:.3f} against {backward.ours:.3f}, "

@@ -55,6 +55,7 @@ class TrainClassifier(Evaluation):
     finished cells load as classifiers for the cells that evaluate them."""
 
     kind = "train_classifier"
+    key_columns = ("model",)
     order = 10
 
     def plan_steps(self) -> list:

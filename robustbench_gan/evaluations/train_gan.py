@@ -64,6 +64,7 @@ class TrainGan(Evaluation):
     metrics are on); finished cells load as GANs. Writes gan_curves.csv and its plot."""
 
     kind = "train_gan"
+    key_columns = ("generator",)
     order = 20
     stage = 20
     table_stage = 60

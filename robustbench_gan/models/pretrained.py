@@ -12,6 +12,7 @@ downloaded unless a robustbench source says ``download = true``.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -117,6 +118,38 @@ def has_features(model: nn.Module) -> bool:
     return callable(attr) and not isinstance(attr, nn.Module)
 
 
+def state_sha256(model: nn.Module) -> str:
+    """sha256 of a module's state dict: every entry's name, dtype, shape and bytes, in name
+    order. The same weights give the same digest as an ``nn.Module`` and as a state-dict
+    file, whatever the file's name or pickling (a file's own sha256 differs with those)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(
+            tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        )
+    return digest.hexdigest()
+
+
+def class_name(model: nn.Module) -> str:
+    """A module's class as a ``module:attr`` reference, e.g. ``my_models:Net``."""
+    return f"{type(model).__module__}:{type(model).__qualname__}"
+
+
+def user_module(model: nn.Module) -> nn.Module:
+    """The user's own module inside a loaded model (without the normalization in front)."""
+    return model.model if isinstance(model, Pretrained) else model
+
+
+def with_normalization(model: nn.Module, source: ModelSource) -> nn.Module:
+    """``model`` with the source's normalization layer in front, if it names one."""
+    normalize = _normalization(source)
+    if normalize is None:
+        return model
+    wrapper = PretrainedWithFeatures if has_features(model) else Pretrained
+    return wrapper(model, normalize)
+
+
 def load_classifier(
     source: ModelSource,
     *,
@@ -144,14 +177,10 @@ def load_classifier(
         model = _build(source, dict(runner_inputs or {}), base)
         if source.weights is not None:
             load_weights(model, resolve_path(source.weights, base))
-    normalize = _normalization(source)
     if source.features is not None:
         _check_layer(model, source.features)
-        model = PretrainedWithFeatures(model, normalize, source.features)
-    elif normalize is not None:
-        wrapper = PretrainedWithFeatures if has_features(model) else Pretrained
-        model = wrapper(model, normalize)
-    return model.eval()
+        return PretrainedWithFeatures(model, _normalization(source), source.features).eval()
+    return with_normalization(model, source).eval()
 
 
 def _build(source: ModelSource, runner_inputs: dict[str, Any], base: Path | None) -> nn.Module:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from .format import model_name
+from .format import eps_text, model_name
 from .publish import DERIVED_COLUMNS, LINK_COLUMNS, read_leaderboard
 from .schema import LATER_COLUMNS
 
@@ -28,17 +28,20 @@ def ignored(column: str) -> bool:
 
 @dataclass
 class Change:
-    """One column of one row that differs: its values in A and B, and B - A for numbers."""
+    """One column of one row that differs: its values in A and B, B - A for numbers, and
+    for a tested accuracy the test that found it (``how``)."""
 
     column: str
     a: object
     b: object
     delta: float | None = None
+    how: str = ""
 
     def text(self) -> str:
         if self.delta is None:
             return f"{self.column} {show(self.a)!r} -> {show(self.b)!r}"
-        return f"{self.column} {show(self.a)} -> {show(self.b)} ({self.delta:+.6g})"
+        how = f"; {self.how}" if self.how else ""
+        return f"{self.column} {show(self.a)} -> {show(self.b)} ({self.delta:+.6g}{how})"
 
 
 @dataclass
@@ -53,6 +56,12 @@ class Comparison:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: across seeds (``alpha`` set): accuracy changes tested, those within noise, and the
+    #: changed rows (or models) with a significant (or untestable) accuracy change
+    alpha: float | None = None
+    tested: int = 0
+    within_noise: int = 0
+    significant: int = 0
 
     @property
     def differs(self) -> bool:
@@ -65,6 +74,8 @@ class Comparison:
         return out + self.notes
 
     def summary(self) -> str:
+        if self.alpha is not None:
+            return self.seeds_summary()
         if not self.differs:
             return (
                 f"no differences beyond tolerance {self.tolerance:g} "
@@ -72,6 +83,16 @@ class Comparison:
             )
         return (
             f"{len(self.changed)} rows changed, {len(self.added)} added, "
+            f"{len(self.removed)} removed (tolerance {self.tolerance:g}; "
+            f"{self.rows_a} rows in A, {self.rows_b} in B)"
+        )
+
+    def seeds_summary(self) -> str:
+        return (
+            f"{len(self.changed)} rows changed ({self.significant} with a significant accuracy "
+            f"change, {len(self.changed) - self.significant} in other columns only), "
+            f"{self.within_noise} accuracy changes within noise ({self.tested} tested; Holm, "
+            f"family-wise alpha {self.alpha:g}), {len(self.added)} added, "
             f"{len(self.removed)} removed (tolerance {self.tolerance:g}; "
             f"{self.rows_a} rows in A, {self.rows_b} in B)"
         )
@@ -94,11 +115,7 @@ def compare(a: str | Path, b: str | Path, tolerance: float = 0.0) -> Comparison:
             continue
         changes = []
         for column in columns:
-            x, y = row[column], other[column]
-            if column in numeric:
-                change = numeric_change(column, x, y, tolerance)
-            else:
-                change = None if show(x) == show(y) else Change(column, x, y)
+            change = column_change(column, row[column], other[column], numeric, tolerance)
             if change is not None:
                 changes.append(change)
         if changes:
@@ -118,23 +135,29 @@ class Keyed:
         return pd.api.types.is_numeric_dtype(self.frame[column])
 
 
-def keyed(path: str | Path) -> Keyed:
-    """A leaderboard keyed by ROW_KEY (a missing eps as -1: the domain rows have none);
+def keyed(path: str | Path, key: list[str] = ROW_KEY) -> Keyed:
+    """A leaderboard keyed by ``key`` (a missing eps as -1: the domain rows have none);
     a leaderboard that repeats a key is refused."""
     board = read_leaderboard(path)
     board = board.assign(eps=pd.to_numeric(board["eps"], errors="coerce").fillna(-1.0))
     for column in LATER_COLUMNS:  # absent from a leaderboard written before them
         if column in board and board[column].isna().all():
             board = board.drop(columns=column)
-    repeated = board.duplicated(ROW_KEY)
+    repeated = board.duplicated(key)
     if repeated.any():
         first = board[repeated].iloc[0]
+        if "seed" not in key:
+            seeds = ", ".join(str(s) for s in dict.fromkeys(board["seed"]))
+            raise UserError(
+                f"{path}: holds several seeds ({seeds}) of a row, e.g. "
+                f"{key_text(tuple(first[ROW_KEY]))}; --across-seeds compares one run with another"
+            )
         raise UserError(
             f"{path}: {int(repeated.sum())} rows repeat a (suite, seed, model, attack, norm, eps)"
             f", e.g. {key_text(tuple(first[ROW_KEY]))}; not one leaderboard"
         )
-    keys = [tuple(row) for row in board[ROW_KEY].itertuples(index=False)]
-    frame = board.drop(columns=ROW_KEY)
+    keys = [tuple(row) for row in board[key].itertuples(index=False)]
+    frame = board.drop(columns=key)
     return Keyed(frame, dict(zip(keys, frame.to_dict("records"))))
 
 
@@ -148,6 +171,16 @@ def compared_columns(left: pd.DataFrame, right: pd.DataFrame) -> tuple[list[str]
     if only_b:
         notes.append(f"not compared, only in B: {', '.join(only_b)}")
     return [c for c in left.columns if c in right.columns and not ignored(c)], notes
+
+
+def column_change(
+    column: str, x: object, y: object, numeric: set[str], tolerance: float
+) -> Change | None:
+    """The change of one column of a matched row: a number beyond ``tolerance``, else any
+    difference in how the value reads; None when there is none."""
+    if column in numeric:
+        return numeric_change(column, x, y, tolerance)
+    return None if show(x) == show(y) else Change(column, x, y)
 
 
 def numeric_change(column: str, x: object, y: object, tolerance: float) -> Change | None:
@@ -170,5 +203,5 @@ def show(value: object) -> object:
 
 def key_text(key: tuple) -> str:
     suite, seed, target, defense, attack, norm, eps = key
-    budget = "" if float(eps) < 0 else f" eps {float(eps):g}"
+    budget = "" if float(eps) < 0 else f" eps {eps_text(eps)}"
     return f"{suite} seed {seed}: {model_name(str(target), str(defense))}, {attack}, {norm}{budget}"

@@ -10,6 +10,36 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+#: how close ``eps * 255`` must come to a whole number for eps to read as grey levels
+LEVELS_TOLERANCE = 1e-6
+
+
+def eps_text(eps: object) -> str:
+    """A budget as every report table, heading and plot label writes it: ``k/255`` when eps
+    is a whole number k of grey levels (``eps * 255`` within 1e-6 of an integer) and not a
+    short decimal (one with at most 4 decimals, such as 0.2 or 0.6, stays one), otherwise the
+    shortest decimal that reads back as the same float (0.1, 0.3, 0.0078); empty for a
+    missing eps. CSVs keep the raw floats."""
+    try:
+        value = float(eps)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(value):
+        return ""
+    if value == 0:
+        return "0"
+    short = f"{value:.4f}".rstrip("0").rstrip(".")
+    if float(short) == value:
+        return short
+    levels = round(value * 255)
+    if levels != 0 and abs(value * 255 - levels) <= LEVELS_TOLERANCE:
+        return f"{levels}/255"
+    for digits in range(1, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) == value:
+            return text
+    return repr(value)
+
 
 def fmt(value: object) -> str:
     """A table cell: numbers to 3 decimals, text escaped (no HTML, no stray column bars)."""
@@ -27,9 +57,16 @@ def escape(text: str) -> str:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown table; an ``eps`` column's budgets written by :func:`eps_text`."""
     header = "| " + " | ".join(fmt(str(c)) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    budgets = [str(c) == "eps" for c in frame.columns]
+    body = [
+        "| "
+        + " | ".join(eps_text(v) if is_eps else fmt(v) for v, is_eps in zip(row, budgets))
+        + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body])
 
 
@@ -57,7 +94,7 @@ def robust_accuracy_matrix(board: pd.DataFrame, attack: str, norm: str) -> pd.Da
     matrix = part.pivot_table(index="model", columns="eps", values="robust_acc", sort=False)
     clean = part.groupby("model", sort=False)["clean_acc"].first()
     matrix.insert(0, "clean", clean)
-    matrix.columns = ["clean"] + [f"eps {c:g}" for c in matrix.columns[1:]]
+    matrix.columns = ["clean"] + [f"eps {eps_text(c)}" for c in matrix.columns[1:]]
     matrix.index = [f"{m} (flagged)" if m in flagged else m for m in matrix.index]
     return matrix.reset_index(names="model")
 

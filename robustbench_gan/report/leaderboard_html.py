@@ -11,7 +11,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from .format import eps_text
 from .protocol import Protocol
+from .ranking import is_link
 
 COLUMNS = [
     "rank", "model", "suite", "clean", "robust", "95% interval", "n", "seeds", "spread",
@@ -49,10 +51,10 @@ def cells(line: dict[str, Any]) -> list[tuple[str, str]]:
     """(class, inner HTML) of each cell of a ranked line."""
     spread = f"{line['robust_min']:.3f}–{line['robust_max']:.3f}" if line["seeds"] > 1 else ""
     card = esc(line["card_text"])
-    if line["card_href"] and card:
+    if is_link(line["card_href"]) and card:
         card = f'<a href="{href(line["card_href"])}">{card}</a>'
     reports = ", ".join(
-        f'<a href="{href(target)}">{esc(text)}</a>' if target else esc(text)
+        f'<a href="{href(target)}">{esc(text)}</a>' if is_link(target) else esc(text)
         for text, target in line["reports"]
     )
     return [
@@ -110,7 +112,8 @@ def render_html(
                 f'src="data:image/png;base64,{data}"></p>'
             )
         for eps, at_eps in part.groupby("eps", sort=True):
-            parts += [f"<h3>eps {eps:g}</h3>", f'<div class="wide">{table(at_eps)}</div>']
+            heading = f"<h3>eps {esc(eps_text(eps))}</h3>"
+            parts += [heading, f'<div class="wide">{table(at_eps)}</div>']
         sections.append("\n".join(parts))
     notes = "".join(f"<p>{esc(text)}</p>" for text in intro)
     return (

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .format import eps_text  # noqa: E402
+
 COLOURS = plt.get_cmap("tab10").colors
 MARKERS = "osD^vPXh<>"
 
@@ -22,30 +24,33 @@ def robust_vs_clean_png(lines: pd.DataFrame, title: str) -> bytes:
     budgets = sorted(lines["eps"].unique())
     cols = min(3, len(budgets))
     rows = math.ceil(len(budgets) / cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.4 * cols, 3.6 * rows + 0.6), squeeze=False, layout="constrained"
-    )
     several_suites = lines["suite"].nunique() > 1
+    labels = [
+        model + (f" ({suite})" if several_suites else "") + (" (flagged)" if flags else "")
+        for model, suite, flags in zip(lines["model"], lines["suite"], lines["flags"])
+    ]
+    columns = legend_columns(list(dict.fromkeys(labels)), 4.4 * cols)
+    legend_rows = math.ceil(len(set(labels)) / columns)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.4 * cols, 3.6 * rows + 0.6 + 0.18 * legend_rows), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     names = list(dict.fromkeys(zip(lines["model"], lines["suite"])))
-    style = {
-        name: (COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]) for i, name in enumerate(names)
-    }
+    style = {name: marker_style(i) for i, name in enumerate(names)}
     handles: dict[str, object] = {}
     for ax, eps in zip(axes.flat, budgets):
         part = lines[lines["eps"] == eps]
-        for line in part.to_dict("records"):
+        for line, label in zip(part.to_dict("records"), pd.Series(labels, lines.index)[part.index]):
             colour, marker = style[line["model"], line["suite"]]
             low, high, robust = line["ci_low"], line["ci_high"], line["robust"]
             errors = None if math.isnan(low) else [[max(0, robust - low)], [max(0, high - robust)]]
-            label = line["model"] + (f" ({line['suite']})" if several_suites else "")
-            label += " (flagged)" if line["flags"] else ""
             drawn = ax.errorbar(
                 line["clean"], robust, yerr=errors, fmt=marker, color=colour, ms=6, capsize=2,
                 lw=1, mfc="white" if line["flags"] else colour, alpha=0.9,
             )  # fmt: skip
             handles.setdefault(label, drawn)
         frame_panel(ax, part)
-        ax.set_title(f"eps {eps:g}", fontsize=10)
+        ax.set_title(f"eps {eps_text(eps)}", fontsize=10)
         ax.set_xlabel("clean accuracy")
         ax.set_ylabel("robust accuracy")
     for ax in list(axes.flat)[len(budgets) :]:
@@ -53,12 +58,28 @@ def robust_vs_clean_png(lines: pd.DataFrame, title: str) -> bytes:
     fig.suptitle(title, fontsize=10)
     fig.legend(
         list(handles.values()), list(handles), loc="outside lower center",
-        ncol=min(3, len(handles)), fontsize=8, frameon=False,
+        ncol=columns, fontsize=8, frameon=False,
     )  # fmt: skip
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    # tight: the picture grows to hold the whole legend, however long the names
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def marker_style(index: int) -> tuple[tuple[float, float, float], str]:
+    """The colour and marker of the ``index``-th model: both cycle, the marker shifted by one
+    more at each round of colours, so the first 100 models never share both."""
+    colour = COLOURS[index % len(COLOURS)]
+    return colour, MARKERS[(index + index // len(COLOURS)) % len(MARKERS)]
+
+
+def legend_columns(labels: list[str], width: float) -> int:
+    """As many legend columns (up to 3) as entries of the longest label fit across ``width``
+    inches at 8 points (about 0.065 inch a character, 0.5 inch for the marker)."""
+    longest = max((len(label) for label in labels), default=1)
+    fits = int(width // (0.065 * longest + 0.5))
+    return max(1, min(3, len(labels), fits))
 
 
 def frame_panel(ax: plt.Axes, part: pd.DataFrame) -> None:

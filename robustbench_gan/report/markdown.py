@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
+
 from ..evaluations import EVALUATIONS
 from ..suite import Suite
 from .format import escape, lines_of
@@ -27,7 +29,7 @@ def render_report(
         "",
         escape(suite.description),
         "",
-        f"Dataset `{suite.dataset.name}`, {int(board['n_eval'].iloc[0])} test images attacked, "
+        f"Dataset `{suite.dataset.name}`, {attacked(board)} test images attacked, "
         f"seed {suite.seed}, device {device}, {versions}.",
         "Budgets are on the [0, 1] pixel scale, Linf unless an attack's norm says L2. Robust "
         "accuracy is the share of test images still classified correctly after the attack "
@@ -42,3 +44,8 @@ def render_report(
     for section in sorted(sections, key=lambda s: s.order):
         lines += lines_of(section.title, section.lines)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def attacked(board: pd.DataFrame) -> str:
+    """How many test images the attacks saw ('no' in a partial run without attack cells)."""
+    return str(int(board["n_eval"].iloc[0])) if len(board) else "no"

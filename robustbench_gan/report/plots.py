@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .format import model_name  # noqa: E402
+from .format import eps_text, model_name  # noqa: E402
 from .schema import DOMAIN_NORM, WORST_CASE  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Path])
@@ -57,8 +57,9 @@ def fingerprint(value: Any) -> bytes:
 
 @functools.cache
 def code_version() -> str:
-    """This module's source and matplotlib's version: a change redraws every plot."""
-    source = inspect.getsource(sys.modules[__name__])
+    """This module's source, the budgets' format and matplotlib's version: a change redraws
+    every plot."""
+    source = inspect.getsource(sys.modules[__name__]) + inspect.getsource(eps_text)
     return hashlib.sha256(f"{matplotlib.__version__}\n{source}".encode()).hexdigest()
 
 
@@ -144,8 +145,19 @@ def robust_accuracy_plot(board: pd.DataFrame, path: Path) -> Path:
             )
         ax.set_title(attack if attack != WORST_CASE else f"{attack} ({norm})")
         ax.set_xlabel(f"eps ({norm}, [0, 1] pixel scale)")
+        budget_ticks(ax, sorted(board.loc[board["norm"] == norm, "eps"].unique()))
     add_model_legend(fig, axes)
     return save(fig, path)
+
+
+def budget_ticks(ax: plt.Axes, budgets: list[float]) -> None:
+    """Ticks at a few budgets, labelled as the report's tables write them (8/255, 0.1); left
+    to matplotlib when there are too many to read, or when budgets crowd each other."""
+    span = (budgets[-1] - budgets[0]) if budgets else 0.0
+    gaps = np.diff(budgets) if len(budgets) > 1 else np.array([span])
+    if not budgets or len(budgets) > 7 or (span > 0 and gaps.min() < span / 12):
+        return
+    ax.set_xticks(budgets, [eps_text(e) for e in budgets], fontsize=8)
 
 
 @cached
@@ -174,7 +186,7 @@ def transfer_heatmap(transfer: pd.DataFrame, attack: str, path: Path) -> Path:
         ax.set_xlabel("target")
         if first_col:
             ax.set_ylabel("source")
-        ax.set_title(f"{attack}, eps {eps:g}")
+        ax.set_title(f"{attack}, eps {eps_text(eps)}")
         for (i, j), value in np.ndenumerate(grid.to_numpy()):
             color = "white" if value < 0.5 else "black"
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
@@ -195,7 +207,7 @@ def iteration_plot(curves: pd.DataFrame, attack: str, path: Path) -> Path:
         part = curves[curves["eps"] == eps]
         for (target, defense), group in part.groupby(["target", "defense"], sort=False):
             ax.plot(group["iteration"], group["robust_acc"], label=model_name(target, defense))
-        ax.set_title(f"{attack}, eps {eps:g}")
+        ax.set_title(f"{attack}, eps {eps_text(eps)}")
         ax.set_xlabel("iterations")
     add_model_legend(fig, axes)
     return save(fig, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -13,12 +14,12 @@ import pandas as pd
 
 from ..checkpoint import confined, write_atomic
 from ..errors import UserError
-from .format import csv_text, escape, markdown_table, safe_name
+from .format import csv_text, eps_text, escape, markdown_table, safe_name
 from .intervals import correct_count, wilson
 from .leaderboard_html import render_html
 from .leaderboard_plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
-from .ranking import ranked_lines
+from .ranking import is_link, ranked_lines
 from .schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 SCHEMA_VERSION = 2  # 2: model card, report and protocol columns and the robust accuracy's interval
@@ -52,11 +53,27 @@ def read_leaderboard(path: str | Path) -> pd.DataFrame:
     return board
 
 
+def refuse_partial(folder: Path) -> None:
+    """A run folder whose run.json marks it partial (`rbg run --only`) holds part of a suite:
+    its rows would rank models on fewer attacks than the suite names."""
+    try:
+        manifest = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a bare CSV, or a run written before run.json existed
+    if isinstance(manifest, dict) and manifest.get("partial"):
+        raise UserError(
+            f"{folder} is a partial run (rbg run --only): publish the whole suite's run; "
+            "run it again without --only to finish it"
+        )
+
+
 def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     """Merge the run's rows into one CSV per (dataset, norm); a rerun of a suite with the same
     seed replaces its own rows. Returns the files written: CSV, Markdown, HTML and a PNG per
-    protocol."""
+    protocol. Every file is rendered before the first is written, so a failure leaves the
+    published folder as it was."""
     board = read_leaderboard(run_dir)
+    refuse_partial(Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent)
     # domain-shift rows (no eps ball) stay in the run's own tables; they rank nothing here
     board = board[board["norm"] != DOMAIN_NORM].copy()
     folder = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
@@ -64,7 +81,8 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     if len(cards):
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
     board["published"] = dt.date.today().isoformat()
-    written = []
+    tables: dict[Path, bytes] = {}
+    pages: dict[Path, dict[Path, bytes]] = {}
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
         path = confined(results, f"{safe_name(str(dataset))}-{safe_name(str(norm))}.csv")
         rows = rows.assign(
@@ -73,21 +91,28 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
         )
         existing = read_leaderboard(path) if path.exists() else None
         merged, protocols = with_derived_columns(merge_rows(existing, rows))
-        write_atomic(path, csv_text(merged).encode())
-        written += [path, *render(path, f"{dataset}, {norm} leaderboard", merged, protocols)]
-    return written
+        pages[path] = render(path, f"{dataset}, {norm} leaderboard", merged, protocols)
+        tables[path] = csv_text(merged).encode()
+    for rendered in pages.values():
+        for page, data in rendered.items():
+            write_atomic(page, data)
+    for path, data in tables.items():  # last: a CSV never runs ahead of its pages
+        write_atomic(path, data)
+        remove_stale_pictures(path, set(pages[path]))
+    return [p for path, rendered in pages.items() for p in (path, *rendered)]
 
 
 def run_link(folder: Path, name: str, results: Path) -> str:
     """A file of the run as the published leaderboard names it: its path relative to the
-    results folder when the run lies inside it, else the run folder's path as given, joined
-    with the file's name; empty when the run has no such file."""
+    results folder when the run lies inside it, else its absolute path (the same however the
+    run folder was given, and found from the published file); empty when the run has no
+    such file."""
     if not (folder / name).is_file():
         return ""
     inside = (folder / name).resolve()
     if inside.is_relative_to(results.resolve()):
         return inside.relative_to(results.resolve()).as_posix()
-    return (folder / name).as_posix()
+    return Path(os.path.abspath(folder / name)).as_posix()
 
 
 def with_derived_columns(board: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Protocol]]:
@@ -116,27 +141,31 @@ def with_derived_columns(board: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, P
 
 def render(
     path: Path, title: str, board: pd.DataFrame, protocols: dict[str, Protocol]
-) -> list[Path]:
-    """The Markdown and HTML leaderboards next to the CSV at ``path`` and one PNG per protocol
-    (stale pictures of protocols no longer there removed)."""
+) -> dict[Path, bytes]:
+    """The Markdown and HTML leaderboards to put next to the CSV at ``path`` and one PNG per
+    protocol, by the path each goes to; nothing is written here."""
     shown, lines = ranked_lines(board, protocols, path.parent)
-    pictures, written = {}, []
+    pictures, files = {}, {}
     for number, protocol in enumerate(shown, start=1):
         part = lines[lines["protocol"] == protocol.id]
         picture = robust_vs_clean_png(part, f"Protocol {number}: {protocol.split_text()}")
-        png = confined(path.parent, f"{path.stem}-{protocol.id}.png")
-        write_atomic(png, picture)
         pictures[protocol.id] = picture
-        written.append(png)
+        files[confined(path.parent, f"{path.stem}-{protocol.id}.png")] = picture
+    markdown = render_markdown(title, shown, lines, path.stem)
+    page = render_html(title, INTRO, shown, lines, pictures)
+    return {
+        path.with_suffix(".md"): markdown.encode(),
+        path.with_suffix(".html"): page.encode(),
+        **files,
+    }
+
+
+def remove_stale_pictures(path: Path, current: set[Path]) -> None:
+    """Remove the pictures of protocols no longer in the leaderboard at ``path``."""
     stale = re.compile(re.escape(path.stem) + r"-[0-9a-f]{8}\.png")
     for old in path.parent.glob(f"{path.stem}-*.png"):
-        if stale.fullmatch(old.name) and old.resolve() not in written:
+        if stale.fullmatch(old.name) and old.resolve() not in current:
             old.unlink()
-    markdown = render_markdown(title, shown, lines, path.stem)
-    write_atomic(path.with_suffix(".md"), markdown.encode())
-    page = render_html(title, INTRO, shown, lines, pictures)
-    write_atomic(path.with_suffix(".html"), page.encode())
-    return [path.with_suffix(".md"), path.with_suffix(".html"), *written]
 
 
 def read_cards(run_dir: str | Path) -> pd.DataFrame:
@@ -194,10 +223,11 @@ MD_COLUMNS = [
 ]  # fmt: skip
 
 
-def md_link(text: str, path: str | None) -> str:
-    """A Markdown link to a file path (percent-encoded), or the text alone without one."""
+def md_link(text: str, path: object) -> str:
+    """A Markdown link to a file path (percent-encoded), or the text alone without one (no
+    path: None, empty or a missing value)."""
     text = text.replace("[", "\\[").replace("]", "\\]")
-    return f"[{text}]({quote(path, safe='/._-~')})" if path and text else text
+    return f"[{text}]({quote(path, safe='/._-~')})" if is_link(path) and text else text
 
 
 def md_line(line: dict) -> list[str]:
@@ -235,5 +265,5 @@ def render_markdown(title: str, protocols: list[Protocol], lines: pd.DataFrame, 
             shown = pd.DataFrame(
                 [md_line(x) for x in at_eps.to_dict("records")], columns=MD_COLUMNS
             )
-            out += [f"### eps {eps:g}", "", markdown_table(shown), ""]
+            out += [f"### eps {eps_text(eps)}", "", markdown_table(shown), ""]
     return "\n".join(out)

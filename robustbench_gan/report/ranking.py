@@ -109,8 +109,8 @@ def seed_order(seed: object) -> tuple[float, str]:
 
 def card_of(group: pd.DataFrame, results: Path) -> dict[str, object]:
     """The model card cell: architecture and short weights hash (with several seeds of
-    different weights, their number), linked to the first run's model_cards.json when it is
-    found from the published file."""
+    different weights, their number), linked to the first run's model_cards.json that is
+    found from the published file (empty when none is)."""
 
     def values(column: str) -> list[str]:
         found = group[column].dropna() if column in group else []
@@ -126,7 +126,8 @@ def card_of(group: pd.DataFrame, results: Path) -> dict[str, object]:
         text.append(hashes[0][:SHORT_HASH])
     elif hashes:
         text.append(f"({len(hashes)} weights)")
-    return {"card_text": " ".join(text), "card_href": link(cards[0], results) if cards else None}
+    href = next((found for found in (link(card, results) for card in cards) if found), "")
+    return {"card_text": " ".join(text), "card_href": href}
 
 
 def reports_of(group: pd.DataFrame, results: Path) -> list[tuple[str, str | None]]:
@@ -143,6 +144,12 @@ def reports_of(group: pd.DataFrame, results: Path) -> list[tuple[str, str | None
         href = link(path, results)
         out.append((text, href) if href else (f"{text}: {path}", None))
     return out
+
+
+def is_link(path: object) -> bool:
+    """Whether a ranked line's link is one: a non-empty path, not None or a missing value
+    (pandas may store a missing link of a text column as NaN, which is truthy)."""
+    return isinstance(path, str) and bool(path)
 
 
 def link(path: str, results: Path) -> str | None:

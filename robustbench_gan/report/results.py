@@ -41,6 +41,7 @@ class Results:
     models: dict[str, ModelInfo]
     cells: dict[str, dict[Any, Finished]]
     num_classes: int = 0  # of the dataset (0: unknown)
+    dataset: str = ""  # DataSplit.source ('': the suite's dataset name says it)
     versions: str = ""  # of the library and its dependencies
 
     def of(self, kind: str) -> dict[Any, Finished]:

@@ -87,12 +87,24 @@ class Plan:
     def by_kind(self, kind: str) -> list[Cell]:
         return [c for c in self.cells if c.kind == kind]
 
-    def only(self, pattern: str) -> Plan:
-        """This plan cut to the cells whose label matches the shell-style ``pattern`` and the
-        cells they build on (in plan order); UserError when none matches."""
-        wanted = {c.id for c in self.cells if fnmatch.fnmatchcase(c.label, pattern)}
+    def only(self, *patterns: str) -> Plan:
+        """This plan cut to the cells every pattern selects and the cells they build on (in
+        plan order); UserError when none is selected. ``NAME=GLOB`` matches a column of the
+        cells (``kind``, or a part of a kind's key as its ``key_columns`` names it: ``model``,
+        ``attack``, ...); any other pattern is shell-style on the label. A cell without the
+        column is not selected: ``model=X`` takes no transfer cell (``source``, ``receiver``)."""
+        columns, names = self.columns(), column_names()
+        wanted = {
+            c.id
+            for c in self.cells
+            if all(selects(p, c.label, columns[c.id], names) for p in patterns)
+        }
         if not wanted:
-            raise UserError(f"--only {pattern!r} matches no cell (see --dry-run for labels)")
+            said = " ".join(f"--only {p!r}" for p in patterns)
+            raise UserError(
+                f"{said} matches no cell (see --dry-run for labels; columns: "
+                f"{', '.join(sorted(names))})"
+            )
         deps = {c.id: c.deps for c in self.cells}
         todo = list(wanted)
         while todo:
@@ -100,7 +112,48 @@ class Plan:
                 if dep not in wanted:
                     wanted.add(dep)
                     todo.append(dep)
-        return dataclasses.replace(self, cells=[c for c in self.cells if c.id in wanted])
+        return self.part(wanted)
+
+    def part(self, ids: set[str]) -> Plan:
+        """This plan cut to the cells in ``ids`` (in plan order), with the index entries and
+        the models (those whose cells are all kept) that remain."""
+        index = {}
+        for kind, found in self.index.items():
+            kept = {key: cell_id for key, cell_id in found.items() if cell_id in ids}
+            if kept:
+                index[kind] = kept
+        return dataclasses.replace(
+            self,
+            cells=[c for c in self.cells if c.id in ids],
+            models={k: m for k, m in self.models.items() if all(c in ids for c in m.cells)},
+            index=index,
+        )
+
+    def columns(self) -> dict[str, dict[str, str]]:
+        """Cell id -> its columns: ``kind`` and the named parts of its key."""
+        out: dict[str, dict[str, str]] = {c.id: {"kind": c.kind} for c in self.cells}
+        for kind, found in self.index.items():
+            names = EVALUATIONS.get(kind).key_columns
+            for key, cell_id in found.items():
+                parts = key if isinstance(key, tuple) else (key,)
+                named = {n: str(v) for n, v in zip(names, parts) if v is not None}
+                out.setdefault(cell_id, {"kind": kind}).update(named)
+        return out
+
+
+def column_names() -> set[str]:
+    """Every column ``--only NAME=GLOB`` may name."""
+    return {"kind"} | {name for kind in EVALUATIONS.ordered() for name in kind.key_columns}
+
+
+def selects(pattern: str, label: str, columns: dict[str, str], names: set[str]) -> bool:
+    """Whether ``--only pattern`` takes a cell of this label and these columns (``NAME=GLOB``
+    where NAME is one of ``names``, else a label pattern)."""
+    name, is_column, glob = pattern.partition("=")
+    if is_column and name.strip() in names:
+        value = columns.get(name.strip())
+        return value is not None and fnmatch.fnmatchcase(value, glob.strip())
+    return fnmatch.fnmatchcase(label, pattern)
 
 
 def cell_hash(kind: str, spec: dict[str, Any], deps: tuple[str, ...], data: str) -> str:

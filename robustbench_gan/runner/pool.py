@@ -9,6 +9,11 @@ cell's numbers are the serial run's bit for bit. The driver submits a cell when 
 builds on are finished, writes one line (or a bar) per finished cell, and stops at the first
 error, which it raises as it came. Results go to the same store as the serial executor's, so
 a run interrupted here resumes under any executor.
+
+Ctrl-C is the driver's alone: workers are started with SIGINT ignored (a terminal sends it to
+the whole process group), and on KeyboardInterrupt the driver ends them at once (SIGTERM, then
+SIGKILL): the cells they were computing are lost, never half-stored (a row is committed in one
+transaction after its artifacts), and every finished cell is already in the store.
 """
 
 from __future__ import annotations
@@ -16,16 +21,22 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import replace
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as tqdm_base
 
 from .context import Context
 from .local import finished_line, is_finished, run_and_commit
@@ -33,6 +44,15 @@ from .plan import Cell, Plan
 
 _WORKER: dict[str, Any] = {}  # in a worker process: its context
 CONTEXT = "context.pickle"  # the run's context, written once for the workers to read
+
+
+def mapping_proxy(items: dict[str, Any]) -> MappingProxyType:
+    """A frozen suite table (a spec's parameters) again, from its items."""
+    return MappingProxyType(items)
+
+
+# a cell goes to its worker pickled, with its spec's frozen tables (mapping proxies)
+ForkingPickler.register(MappingProxyType, lambda proxy: (mapping_proxy, (dict(proxy),)))
 
 
 def default_jobs() -> int:
@@ -64,6 +84,10 @@ def start_worker(folder: str, threads: int, shares: list[set[int]], driver: int)
     """Worker initializer: end with the driver, pin to a share of the cores, fix the thread
     count, and read the run's context from ``folder`` (a file, not shared memory: a worker
     never waits on a dead driver to hand it something)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the workers on Ctrl-C
+    # (disabled) bars take a lock; not tqdm's multiprocessing one, whose semaphore a worker
+    # ended by the driver would leave behind for the resource tracker to complain about
+    tqdm_base.set_lock(threading.RLock())
     # the driver's pid from the driver: one that died while this worker started is noticed
     threading.Thread(target=exit_with, args=(driver,), daemon=True).start()
     share = shares[claim(Path(folder), len(shares))]
@@ -128,7 +152,8 @@ def run_all(
     try:
         while waiting or running:
             for cell in ready(waiting, running):  # in plan order: the serial run's order
-                running[pool.submit(run_in_worker, cell)] = cell
+                with sigint_ignored():  # a worker started here inherits it from its first line
+                    running[pool.submit(run_in_worker, cell)] = cell
                 del waiting[cell.id]
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -137,11 +162,45 @@ def run_all(
                 counts["run"] += 1
                 bar.update(1)
                 finished_line(ctx, cell, counts["run"], total, seconds)
+    except KeyboardInterrupt:
+        stop_workers(pool)  # now, not after the cells they compute
+        raise
     finally:
         bar.close()
         for future in running:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while a worker may be spawned: an ignored signal stays ignored across
+    exec, so a Ctrl-C while the worker imports its modules does not reach it either (only the
+    main thread may set a handler; elsewhere this does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+
+
+def stop_workers(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
+    """End the pool's worker processes at once: SIGTERM, then SIGKILL for those still alive
+    after ``grace`` seconds."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
 
 
 def ready(waiting: dict[str, Cell], running: dict[Future[Any], Cell]) -> list[Cell]:

@@ -3,7 +3,8 @@ writes its result to the same store as the local executor (a folder every worker
 the local disk for a local instance, a shared file system for a cluster).
 
 Without an address a local Ray instance is started with ``workers`` CPUs. On a cluster with
-GPUs each cell that computes on a model asks for one GPU.
+GPUs each cell that computes on a model asks for one GPU. On Ctrl-C the driver cancels the
+tasks still pending or running (their cells are lost; finished ones are in the store).
 """
 
 from __future__ import annotations
@@ -78,13 +79,26 @@ def execute_plan_ray(
         with tqdm(
             total=len(pending), desc="cells (ray)", unit="cell", disable=not ctx.progress
         ) as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                for cell_id, seconds in ray.get(done):  # re-raises a failed cell's error here
-                    finished = len(refs) - len(pending)
-                    finished_line(ctx, labels[cell_id], finished, len(refs), seconds)
-                bar.update(len(done))
+            try:
+                while pending:
+                    done, pending = ray.wait(pending, num_returns=1)
+                    for cell_id, seconds in ray.get(done):  # re-raises a failed cell's error
+                        finished = len(refs) - len(pending)
+                        finished_line(ctx, labels[cell_id], finished, len(refs), seconds)
+                    bar.update(len(done))
+            except KeyboardInterrupt:
+                cancel(ray, pending)  # on a cluster too, not only a local instance's shutdown
+                raise
         return counts
     finally:
         if started:
             ray.shutdown()
+
+
+def cancel(ray: Any, refs: list[Any]) -> None:
+    """Stop the tasks of ``refs`` (Ctrl-C): a running cell is lost, never half-stored."""
+    for ref in refs:
+        try:
+            ray.cancel(ref, force=True)
+        except Exception:  # already finished, or Ray going down: nothing left to stop
+            pass

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished
 from .lock import run_lock
+from .partial import finished_part, mark_report, partial_entry
 from .plan import ModelRef, Plan, build_plan
 from .pool import execute_plan_pool
 from .ray_executor import execute_plan_ray
@@ -45,7 +46,8 @@ MANIFEST = "run.json"  # how the run was made, so `rbg report` can render it aga
 class RunSummary:
     out: Path
     counts: dict[str, int]
-    tables: Tables | None  # None when --only left cells of the suite unfinished
+    tables: Tables  # of the finished cells (all, unless --only left some to run)
+    partial: dict | None = None  # what run.json says of a run that left cells to run
 
 
 def default_cache_dir() -> Path:
@@ -104,7 +106,7 @@ def run_suite(
     address: str | None = None,
     workers: int | None = None,
     force: str | None = None,
-    only: str | None = None,
+    only: str | Sequence[str] | None = None,
     render_only: bool = False,
     jobs: int = 1,
 ) -> RunSummary:
@@ -115,9 +117,11 @@ def run_suite(
     ``amp`` trains classifiers and GANs under bfloat16 autocast (attacks stay in float32).
     ``executor = "ray"`` sends the cells to Ray (``address`` of a cluster, or a local
     instance with ``workers`` CPUs). ``force`` recomputes the cells whose label matches
-    this shell-style pattern ("*": all), cached or not. ``only`` runs just the cells whose
-    label matches (and those they build on); the outputs are written once every cell of the
-    suite is finished. ``render_only`` computes nothing: every cell must be stored (``rbg
+    this shell-style pattern ("*": all), cached or not. ``only`` (a pattern or several, all
+    of which a cell must match: a label pattern or ``NAME=GLOB`` on a column, ``Plan.only``)
+    runs just the cells it selects and those they build on; the outputs then hold the
+    finished cells of the suite, marked partial while some are left (partial.py).
+    ``render_only`` computes nothing: every cell (of ``only``) must be stored (``rbg
     report``). ``jobs`` > 1 runs independent cells in that many worker processes on this
     machine (pool.py), with the serial run's numbers.
     """
@@ -138,11 +142,16 @@ def run_suite(
         run_cells = partial(execute_plan_pool, jobs=jobs)
     if render_only:
         run_cells = stored_only
-    to_run = plan.only(only) if only is not None and not render_only else plan
+    patterns = [only] if isinstance(only, str) else list(only or ())
+    to_run = plan.only(*patterns) if patterns else plan
+    store_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    # the store used: --cache-dir or $RBG_CACHE_DIR; null for ~/.cache/robustbench_gan, the
+    # default of whoever renders it again (no home folder of this machine in run.json)
+    chosen = cache_dir if cache_dir is not None else os.environ.get("RBG_CACHE_DIR") or None
     manifest = {
         "device": torch_device.type,
         "amp": amp,
-        **run_paths(suite, out_dir, data_dir, cache_dir),
+        **run_paths(suite, out_dir, data_dir, chosen),
     }
     root = resolve_root(data_dir)
     with run_lock(out_dir):
@@ -152,13 +161,14 @@ def run_suite(
             plan,
             out_dir,
             torch_device,
-            cache_dir,
+            store_dir,
             progress,
             run_cells,
             root,
             force=force,
             manifest=manifest,
             to_run=to_run,
+            only=patterns,
         )
 
 
@@ -201,9 +211,10 @@ def run_locked(
     force: str | None = None,
     manifest: dict | None = None,
     to_run: Plan | None = None,
+    only: Sequence[str] = (),
 ) -> RunSummary:
     """The body of ``run_suite``, under the output folder's lock; ``to_run`` (default: the
-    whole plan) is the part of the plan to run (``--only``)."""
+    whole plan) is the part of the plan to run (selected by the patterns ``only``)."""
     store = Store(cache_dir if cache_dir is not None else default_cache_dir())
     try:
         ctx = Context(
@@ -225,9 +236,11 @@ def run_locked(
                 counts = run_cells(plan if to_run is None else to_run, ctx)
         except UserError as exc:  # a plugin rejected its parameters mid-run
             raise (exc.at(str(suite.path)) if suite.path.is_file() else exc) from None
-        if any(store.get(cell.id) is None for cell in plan.cells):  # --only left some
-            return RunSummary(out=out_dir, counts=counts, tables=None)
-        results = collect_results(plan, store, data.num_classes)
+        done = finished_part(plan, store)  # the whole plan, unless --only left cells to run
+        partial = partial_entry(only, done, plan)
+        if partial is not None:
+            manifest = {**(manifest or {}), "partial": partial}
+        results = collect_results(done, store, data.num_classes, data.source)
         tables = build_tables(suite, results)
         with plot_cache(store.root / "plots"):  # a warm run copies the plots it drew before
             write_outputs(
@@ -235,10 +248,10 @@ def run_locked(
             )
     finally:
         store.close()
-    return RunSummary(out=out_dir, counts=counts, tables=tables)
+    return RunSummary(out=out_dir, counts=counts, tables=tables, partial=partial)
 
 
-def collect_results(plan: Plan, store: Store, num_classes: int = 0) -> Results:
+def collect_results(plan: Plan, store: Store, num_classes: int = 0, dataset: str = "") -> Results:
     """Every finished cell of the plan, by kind and key, with the artifacts the report reads;
     the tables and the report see nothing else of the store or the plan."""
     keys = {cell_id: key for index in plan.index.values() for key, cell_id in index.items()}
@@ -253,7 +266,7 @@ def collect_results(plan: Plan, store: Store, num_classes: int = 0) -> Results:
         cells.setdefault(cell.kind, {})[keys[cell.id]] = finished
     by_id = {f.cell_id: f for found in cells.values() for f in found.values()}
     models = {m.label: model_info(m, by_id) for m in plan.models.values()}
-    return Results(models, cells, num_classes=num_classes, versions=versions())
+    return Results(models, cells, num_classes=num_classes, versions=versions(), dataset=dataset)
 
 
 def model_info(model: ModelRef, cells: dict[str, Finished]) -> ModelInfo:
@@ -269,11 +282,13 @@ def model_info(model: ModelRef, cells: dict[str, Finished]) -> ModelInfo:
         )
     made = cells[model.train_cell]
     classifier = made.spec["classifier"]
-    sha = made.artifact_sha256.get("state")  # trained here
-    for key, value in sorted(classifier.get("fingerprint", {}).items()):  # loaded: its file
+    # trained here: the stored weights; loaded: its state dict's sha256, else its file's
+    sha = made.artifact_sha256.get("state") or made.result.get("weights_sha256") or None
+    for key, value in sorted(classifier.get("fingerprint", {}).items()):
         if sha is None and key.endswith("sha256"):
             sha = value
-    return ModelInfo(model.label, model.base, model.defense, classifier["name"], 1, sha)
+    name = made.result.get("architecture") or classifier["name"]
+    return ModelInfo(model.label, model.base, model.defense, name, 1, sha)
 
 
 def write_outputs(
@@ -299,6 +314,7 @@ def write_outputs(
             text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
             confined(staging, name).write_text(text + "\n", encoding="utf-8")
         text = render_report(suite, tables, plots, device=device, versions=versions())
+        text = mark_report(text, (manifest or {}).get("partial"))
         (staging / "report.md").write_text(text, encoding="utf-8")
         (staging / MANIFEST).write_text(json.dumps(manifest or {}, indent=2) + "\n")
         if (out_dir / "plots").exists():
@@ -319,6 +335,6 @@ def render_plots(suite: Suite, results: Results, tables: Tables, staging: Path) 
         made.update(kind.plots(suite, results, tables, plots_dir))
     # a plot written outside the plots folder (a label as a path) is refused, not moved
     return {
-        name: str(confined(plots_dir, path).relative_to(staging.resolve()))
+        name: confined(plots_dir, Path(path).resolve()).relative_to(staging.resolve()).as_posix()
         for name, path in made.items()
     }

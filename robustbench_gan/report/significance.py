@@ -1,0 +1,65 @@
+"""Significance tests of a change in accuracy: McNemar's exact test on paired per-image
+outcomes, the two-proportion z-test without them, and Holm's correction over many tests."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value of McNemar's exact test: ``a`` and ``b`` say per image whether each
+    run got it right (the same images, in the same order). Only the discordant images count:
+    under no difference, each is right in A alone or in B alone with probability 1/2, so the
+    smaller of the two counts is binomial; p = twice its lower tail, at most 1."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes of different lengths: {a.shape} and {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    return binomial_two_sided(min(only_a, only_b), only_a + only_b)
+
+
+def binomial_two_sided(k: int, n: int) -> float:
+    """``min(1, 2 P(X <= k))`` for X ~ Binomial(n, 1/2) and ``k <= n / 2`` (log space, so
+    tens of thousands of images stay exact to rounding)."""
+    if n == 0:
+        return 1.0
+    log_half = n * math.log(0.5)
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half
+        for i in range(k + 1)
+    ]
+    top = max(terms)
+    tail = math.exp(top) * sum(math.exp(t - top) for t in terms)
+    return min(1.0, 2 * tail)
+
+
+def two_proportions(correct_a: float, n_a: float, correct_b: float, n_b: float) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test of ``correct_a / n_a`` against
+    ``correct_b / n_b`` (independent samples of images); 1 when both are 0% or both 100%, NaN
+    without images."""
+    if not n_a or not n_b or any(math.isnan(v) for v in (correct_a, n_a, correct_b, n_b)):
+        return math.nan
+    pooled = (correct_a + correct_b) / (n_a + n_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if spread == 0:
+        return 1.0
+    z = (correct_b / n_b - correct_a / n_a) / spread
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
+    """Which of ``p_values`` are significant at family-wise level ``alpha`` (Holm's step-down:
+    the k-th smallest of m is compared with alpha / (m - k + 1), stopping at the first that
+    is not below). A NaN p-value is never significant."""
+    order = sorted(range(len(p_values)), key=lambda i: (math.isnan(p_values[i]), p_values[i]))
+    m = len(p_values)
+    out = [False] * m
+    for rank, index in enumerate(order):
+        p = p_values[index]
+        if math.isnan(p) or p > alpha / (m - rank):
+            break
+        out[index] = True
+    return out
