@@ -75,8 +75,9 @@ def benchmark(
     ``eps`` (a number or a string such as ``"8/255"``). The model receives images in [0, 1];
     ``mean``/``std`` put a normalization layer in front. ``attacks`` is ``"standard"``
     (AutoAttack's standard version: APGD-CE, APGD-T, FAB-T and, in Linf, Square, with its
-    settings) or a list of registered attack names. ``dataset_params`` are the dataset's options, as keys
-    of a suite's ``[dataset]`` table (``{"path": "cifar10-jpeg"}`` for ``imagefolder``).
+    settings) or a list of registered attack names. ``dataset_params`` are the dataset's
+    options, as keys of a suite's ``[dataset]`` table (``{"path": "cifar10-jpeg"}`` for
+    ``imagefolder``).
     Results are cached in ``cache_dir`` like a suite's; with ``out`` the run also writes
     its CSVs, report.md, model_cards.json and model_card.json there. The model is handed
     back as it came: every submodule in its own train or eval mode, on its own device."""

@@ -186,14 +186,12 @@ def check_contributions(table: Table, frame: pd.DataFrame) -> list[str]:
         for column, shown in zip(table.columns[3:-1], cells[3:-1]):
             value = rows[rows.attack == column]["broke"]
             if len(value) != 1 or not close(shown, value.iloc[0]):
-                wrong.append(
-                    f"{target} [{defense}] eps {cells[2]} {column}: shows {shown}, CSV {value.tolist()}"
-                )
+                where = f"{target} [{defense}] eps {cells[2]} {column}"
+                wrong.append(f"{where}: shows {shown}, CSV {value.tolist()}")
         last = rows.sort_values("order")["robust_acc_after"]
         if last.empty or not close(cells[-1], last.iloc[-1]):
-            wrong.append(
-                f"{target} [{defense}] eps {cells[2]} robust_acc: shows {cells[-1]}, CSV {last.tolist()[-1:]}"
-            )
+            where = f"{target} [{defense}] eps {cells[2]} robust_acc"
+            wrong.append(f"{where}: shows {cells[-1]}, CSV {last.tolist()[-1:]}")
     return wrong
 
 

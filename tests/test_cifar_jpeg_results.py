@@ -3,7 +3,6 @@ file is the file's, bit for bit (checked on the real images when $RBG_DATA_DIR h
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+
+from robustbench_gan.models.pretrained import state_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "results" / "cifar10-jpeg"
@@ -30,7 +32,10 @@ def test_the_run_has_its_report_and_cards(board):
     assert cards["cifar_net"]["eps"] == "8/255" and cards["cifar_net"]["architecture"] == (
         "models.cifar_net:Net"
     )
-    assert cards["cifar_net"]["weights_sha256"] == hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    assert cards["cifar_net"]["weights_sha256"] == state_sha256(state)  # the weights, not the file
+    assert set(board["dataset"]) == {"imagefolder-41dfa4af302f"}  # the test images' content
+    assert "(leaderboard name `imagefolder-41dfa4af302f`)" in (RUN / "report.md").read_text()
 
 
 def test_robustness_properties(board):

@@ -132,6 +132,10 @@ def test_a_defense_parameter_changes_its_model_only(tmp_path):
 COMMITTED = [
     p.name for p in sorted((ROOT / "results").iterdir()) if (p / "leaderboard.csv").exists()
 ]
+#: attacks whose committed cells predate a stated change of what they compute (the plugin's
+#: ``revision``): mnist-madry's AutoAttack ran Square with the standalone schedule, before
+#: autoattack revision 1; its rerun (44 min on 2 idle cores) is still to be made
+BEFORE_REVISION = {"mnist-madry": {"autoattack"}}
 
 
 def test_only_selects_by_label_or_by_column(tmp_path):
@@ -185,7 +189,11 @@ def test_committed_runs_keep_their_cell_ids(suite):
         pytest.skip(str(exc))
     board = pd.read_csv(ROOT / "results" / suite / "leaderboard.csv")
     single = board[(board["attack"] != "worst_case") & (board["norm"] != "domain")]
-    planned = set(plan.cells_of("attack").values())
-    assert set(single["cell_id"]) == planned
+    stale = BEFORE_REVISION.get(suite, set())
+    planned = {cell for (_, attack), cell in plan.cells_of("attack").items() if attack not in stale}
+    assert set(single.loc[~single["attack"].isin(stale), "cell_id"]) == planned
+    for attack in stale:  # its cells are planned anew, under ids the committed run lacks
+        ids = {cell for (_, name), cell in plan.cells_of("attack").items() if name == attack}
+        assert ids and not ids & set(single["cell_id"])
     domain = set(board.loc[board["norm"] == "domain", "cell_id"])
     assert domain == set(plan.cells_of("domain_shift").values())

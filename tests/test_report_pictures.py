@@ -106,3 +106,13 @@ def test_legend_columns_and_styles():
     assert legend_columns(["mlp"] * 9, 13.2) == 3
     assert len({marker_style(i) for i in range(100)}) == 100
     assert len({marker_style(i)[1] for i in range(10)}) == 10  # few models: all markers differ
+
+
+def test_one_budget_draws_no_eps_curve(tmp_path):
+    """`rbg eval` at one eps: each model's line would be a single point, so there is no
+    robust-accuracy-against-eps picture (and no report link to one)."""
+    tables = Tables()
+    board = leaderboard(["mlp", "cnn"])
+    tables.set("leaderboard", board[board["eps"] == 0.1].reset_index(drop=True))
+    tables.set("iteration_curves", iteration_curves(["mlp", "cnn"], 1))
+    assert "robust_accuracy" not in Attack().plots(SUITE, None, tables, tmp_path)

@@ -205,7 +205,8 @@ class Attack(Evaluation):
         attacked = board[board["norm"] != DOMAIN_NORM]  # none in a partial run without attacks
         # a line of one budget (`rbg eval` at one eps) is a point, not a curve: drawn only
         # where some model and attack was run at two budgets or more
-        if len(attacked) and (attacked.groupby(["_model", "attack"])["eps"].nunique() > 1).any():
+        lines = attacked.groupby(["target", "defense", "attack", "norm"])["eps"].nunique()
+        if (lines > 1).any():
             made["robust_accuracy"] = robust_accuracy_plot(board, folder / "robust_accuracy.png")
         curves = tables["iteration_curves"]
         for attack in suite.attacks:

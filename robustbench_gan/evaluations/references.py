@@ -207,8 +207,8 @@ def finding_text(finding: FindingSpec, transfer: pd.DataFrame) -> list[str]:
     better, worse = means[finding.better], means[finding.worse]
     verdict = "holds here" if better > worse else "**does not hold here**"
     return [
-        f"Finding: {escape(finding.claim)} Under {finding.attack} at eps {eps_text(finding.eps)} from "
-        f"{', '.join(finding.sources)}, {finding.better} keeps {better:.3f} accuracy on average "
+        f"Finding: {escape(finding.claim)} Under {finding.attack} at eps "
+        f"{eps_text(finding.eps)} from {', '.join(finding.sources)}, {finding.better} keeps {better:.3f} accuracy on average "
         f"and {finding.worse} {worse:.3f}: the finding {verdict}.",
         "",
     ]

@@ -118,12 +118,14 @@ def has_features(model: nn.Module) -> bool:
     return callable(attr) and not isinstance(attr, nn.Module)
 
 
-def state_sha256(model: nn.Module) -> str:
-    """sha256 of a module's state dict: every entry's name, dtype, shape and bytes, in name
-    order. The same weights give the same digest as an ``nn.Module`` and as a state-dict
-    file, whatever the file's name or pickling (a file's own sha256 differs with those)."""
+def state_sha256(model: nn.Module | Mapping[str, Tensor]) -> str:
+    """sha256 of a module's state dict (or of a state dict): every entry's name, dtype, shape
+    and bytes, in name order. The same weights give the same digest as an ``nn.Module`` and
+    as a state-dict file read back, whatever the file's name or pickling (a file's own sha256
+    differs with those)."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
     digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
+    for key, tensor in sorted(state.items()):
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(
             tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()

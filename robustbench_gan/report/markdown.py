@@ -29,7 +29,8 @@ def render_report(
         "",
         escape(suite.description),
         "",
-        f"Dataset `{suite.dataset.name}`, {attacked(board)} test images attacked, "
+        f"Dataset `{suite.dataset.name}`{source_text(suite, board)}, {attacked(board)} test "
+        "images attacked, "
         f"seed {suite.seed}, device {device}, {versions}.",
         "Budgets are on the [0, 1] pixel scale, Linf unless an attack's norm says L2. Robust "
         "accuracy is the share of test images still classified correctly after the attack "
@@ -44,6 +45,13 @@ def render_report(
     for section in sorted(sections, key=lambda s: s.order):
         lines += lines_of(section.title, section.lines)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def source_text(suite: Suite, board: pd.DataFrame) -> str:
+    """`` (leaderboard name `X`)`` where the leaderboard names the data by its content (an
+    image folder), else nothing."""
+    names = {str(d) for d in board.get("dataset", [])} - {suite.dataset.name}
+    return f" (leaderboard name `{sorted(names)[0]}`)" if len(names) == 1 else ""
 
 
 def attacked(board: pd.DataFrame) -> str:
