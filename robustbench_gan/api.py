@@ -27,6 +27,7 @@ from .report.schema import WORST_CASE
 from .suite import Suite, TargetSpec, parse_suite
 from .suite.fields import freeze, parse_eps
 from .suite.targets import default_label, loaded_target
+from .utils import modes_kept
 
 NORMS = {"linf": "linf", "l2": "l2"}
 STANDARD = "standard"  # AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square
@@ -183,15 +184,13 @@ def as_it_came(model: nn.Module | str) -> Iterator[None]:
     if not isinstance(model, nn.Module):
         yield
         return
-    modes = [(module, module.training) for module in model.modules()]
     device = next((t.device for t in (*model.parameters(), *model.buffers())), None)
     try:
-        yield
+        with modes_kept(model):
+            yield
     finally:
         if device is not None:
             model.to(device)
-        for module, training in modes:
-            module.training = training
 
 
 def attack_entries(attacks: str | Sequence[str], norm: str, eps: float) -> list[dict[str, Any]]:

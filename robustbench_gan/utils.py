@@ -52,18 +52,26 @@ def labels_of(model: torch.nn.Module, x: Tensor) -> Tensor:
 
 
 @contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """``model.eval()`` for the duration; afterwards every submodule's own ``training``
-    flag is as it was (a wrapper in train mode around a pretrained net in eval mode, or
-    mixed modes, come back exactly), even if the body raised."""
+def modes_kept(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Afterwards every submodule's own ``training`` flag is as it was before the body (a
+    wrapper in train mode around a pretrained net in eval mode, or mixed modes, come back
+    exactly), even if the body raised."""
     flags = [(module, module.training) for module in model.modules()]
     try:
-        model.eval()
         yield model
     finally:
         for module, flag in flags:
             if module.training != flag:
                 module.training = flag
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model.eval()`` for the duration, every submodule's mode restored after
+    (:func:`modes_kept`)."""
+    with modes_kept(model):
+        model.eval()
+        yield model
 
 
 @torch.no_grad()

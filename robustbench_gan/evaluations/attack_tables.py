@@ -70,7 +70,6 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
     frame["suite"] = suite.name
     frame["dataset"] = results.dataset or suite.dataset.name
     frame["seed"] = suite.seed  # the audit kind adds its flags to the attack's own
-    private = ["_correct", "_clean", "_black_box", "_model", "_fooled_by"]
     return frame[[*LEADERBOARD_COLUMNS, *private]]
 
 

@@ -87,10 +87,10 @@ class LoadClassifier(Evaluation):
         parameters = sum(p.numel() for p in model.parameters())
         ctx.loaded[cell.id] = model
         classifier = cell.spec.classifier  # type: ignore[attr-defined]
-        own, weights = user_module(model), ""
-        if classifier["name"].startswith("object:") or classifier["load"].get("weights"):
-            weights = state_sha256(own)
-        architecture = class_name(own) if classifier["name"].startswith("object:") else ""
+        own, in_memory = user_module(model), classifier["name"].startswith("object:")
+        has_state = in_memory or classifier["load"].get("weights")
+        weights = state_sha256(own) if has_state else ""
+        architecture = class_name(own) if in_memory else ""
         seconds = time.perf_counter() - start
         result = LoadResult(test_acc, seconds, parameters, architecture, weights)
         return CellOutput(result.to_json())

@@ -208,8 +208,9 @@ def finding_text(finding: FindingSpec, transfer: pd.DataFrame) -> list[str]:
     verdict = "holds here" if better > worse else "**does not hold here**"
     return [
         f"Finding: {escape(finding.claim)} Under {finding.attack} at eps "
-        f"{eps_text(finding.eps)} from {', '.join(finding.sources)}, {finding.better} keeps {better:.3f} accuracy on average "
-        f"and {finding.worse} {worse:.3f}: the finding {verdict}.",
+        f"{eps_text(finding.eps)} from {', '.join(finding.sources)}, {finding.better} keeps "
+        f"{better:.3f} accuracy on average and {finding.worse} {worse:.3f}: the finding "
+        f"{verdict}.",
         "",
     ]
 

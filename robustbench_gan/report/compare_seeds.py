@@ -15,10 +15,11 @@ from .compare import (
     Comparison,
     column_change,
     compared_columns,
+    key_text,
     keyed,
     show,
 )
-from .format import eps_text, model_name
+from .format import model_name
 from .image_outcomes import RunOutcomes, paired, run_outcomes
 from .intervals import correct_count
 from .significance import holm, mcnemar_exact, two_proportions
@@ -176,9 +177,5 @@ def model_text(label: str, key: tuple) -> str:
 
 def seedless_text(key: tuple, seed_a: object, seed_b: object) -> str:
     """``suite seed 0 vs 1: model, attack, norm eps 8/255`` (one seed for a row of one side)."""
-    suite, target, defense, attack, norm, eps = key
     seeds = " vs ".join(str(s) for s in (seed_a, seed_b) if s is not None)
-    budget = "" if float(eps) < 0 else f" eps {eps_text(eps)}"
-    return (
-        f"{suite} seed {seeds}: {model_name(str(target), str(defense))}, {attack}, {norm}{budget}"
-    )
+    return key_text((key[0], seeds, *key[1:]))

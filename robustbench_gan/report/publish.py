@@ -73,10 +73,10 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     protocol. Every file is rendered before the first is written, so a failure leaves the
     published folder as it was."""
     board = read_leaderboard(run_dir)
-    refuse_partial(Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent)
+    folder = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
+    refuse_partial(folder)
     # domain-shift rows (no eps ball) stay in the run's own tables; they rank nothing here
     board = board[board["norm"] != DOMAIN_NORM].copy()
-    folder = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
     cards = read_cards(folder)
     if len(cards):
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
