@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", help="suite file (TOML), e.g. suites/quickstart.toml")
     run.add_argument("--out", help="output folder (default: results/<suite name>)")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    run.add_argument(
+        "--seed",
+        type=int,
+        help="run the suite with this seed in place of its own (a new run: "
+        "other splits where the dataset draws them, other initial weights, other restarts)",
+    )
     run.add_argument("--data-dir", help="local root of datasets (default: $RBG_DATA_DIR)")
     run.add_argument(
         "--cache-dir",
@@ -103,36 +109,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare",
-        help="rows that differ between two result files or runs (exit 1 if any, for CI)",
-        description="Rows are matched on suite, seed, model, attack, norm and eps; every "
-        "other column but bookkeeping (time, device, versions, links) must be equal. "
-        "Exit 0: no difference, 1: a difference, 2: bad input.",
-        epilog="--across-seeds tests each changed accuracy (clean_acc once per model, "
-        "robust_acc per row) with McNemar's exact test on paired per-image outcomes where "
-        "A and B are run folders (or their leaderboard.csv) whose samples.csv gives the "
-        "row's outcomes for the same images (the same labels in the same order): the clean "
-        "accuracy, the worst case or a norm's only attack, and the first attack run. "
-        "Elsewhere (other images, as most seeds draw; a published CSV; a later attack) it "
-        "uses the two-proportion z-test on the accuracies over n_eval images. A change is "
-        "significant when Holm's correction over all tests keeps it at --alpha; the others "
-        "are counted as within noise. Exit 1 for a significant change, a row on one side "
-        "only, or a setting (attack_params, n_eval, flags, ...) that differs; the success "
-        "rate, mean perturbation norms and passes are not compared.",
+        help="rows that differ between two result files or runs beyond noise (exit 1 if any)",
+        description="Rows are matched on suite, seed, model, attack, norm and eps. Each "
+        "changed accuracy is tested against the noise of its images and printed with the "
+        "difference, its 95%% interval and the p-value; mean perturbation norms and passes may "
+        "move within a documented relative tolerance (docs/reproducibility.md); every other "
+        "column but bookkeeping (time, device, versions, links) must be equal. Exit 0: the runs "
+        "agree, 1: a significant difference, 2: bad input.",
+        epilog="The test is McNemar's exact test on paired per-image outcomes where A and B are "
+        "run folders (or their leaderboard.csv) whose samples.csv gives the row's outcomes for "
+        "the same images (the same labels in the same order): the clean accuracy, the worst "
+        "case or a norm's only attack, and the first attack run. Elsewhere (other images, as "
+        "most seeds draw; a published CSV; a later attack) it is the two-proportion z-test on "
+        "the accuracies over n_eval images. A change is significant when Holm's correction "
+        "over all tests keeps it at --alpha; the others are listed as within noise. Exit 1 for "
+        "a significant change, a row on one side only, or a setting (attack_params, n_eval, "
+        "flags, ...) that differs. --across-seeds matches rows without the seed and leaves the "
+        "norms and passes out; --exact compares every number digit for digit.",
     )
     compare.add_argument("a", help="a leaderboard CSV or a run folder")
     compare.add_argument("b", help="a leaderboard CSV or a run folder")
     compare.add_argument(
         "--tolerance", type=float, default=0.0,
-        help="largest absolute change of a number that is not a difference (default 0)",
+        help="largest absolute change of a number that is no change (default 0)",
     )  # fmt: skip
     compare.add_argument(
         "--across-seeds", action="store_true",
-        help="runs of different seeds: match rows without the seed and report only accuracy "
-        "changes larger than the noise of n test images (see below)",
+        help="runs of different seeds: match rows without the seed (see below)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--exact", action="store_true",
+        help="no tests: any change of a number beyond --tolerance is a difference (the runs "
+        "of one machine, threads and kernel path are bit-identical)",
     )  # fmt: skip
     compare.add_argument(
         "--alpha", type=float, default=0.05,
-        help="with --across-seeds: the family-wise significance level (default 0.05)",
+        help="the family-wise significance level of the tests (default 0.05)",
     )  # fmt: skip
     return parser
 
@@ -157,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         only=args.only,
         jobs=args.jobs if args.jobs is not None else default_jobs(args.device),
+        seed=args.seed,
     )
     counts, partial = summary.counts, summary.partial
     print(
@@ -208,6 +221,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         amp=bool(manifest.get("amp", False)),
         only=(manifest.get("partial") or {}).get("only"),  # a partial run: its cells
         render_only=True,
+        seed=manifest.get("seed"),  # absent from a run.json written before --seed
     )
     print(f"rbg: report of {summary.counts['cached']} stored cells in {summary.out}/report.md")
     return 0
@@ -219,7 +233,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     from .suite import load_suite
 
     suite = without_download(load_suite(args.suite))  # a dry run fetches nothing
-    _, _, plan = prepare(suite, args.data_dir, amp=args.amp)
+    _, _, plan = prepare(suite, args.data_dir, amp=args.amp, seed=args.seed)
     store = Store(args.cache_dir or default_cache_dir())
     labels = {cell.id: cell.label for cell in plan.cells}
     try:
@@ -271,12 +285,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .report.compare import compare
-    from .report.compare_seeds import compare_across_seeds
+    from .report.compare_stats import compare_statistically
 
-    if args.across_seeds:
-        comparison = compare_across_seeds(args.a, args.b, args.tolerance, args.alpha)
-    else:
+    if args.exact and args.across_seeds:
+        raise UserError("--exact compares runs of one seed: leave out --across-seeds")
+    if args.exact:
         comparison = compare(args.a, args.b, tolerance=args.tolerance)
+    else:
+        comparison = compare_statistically(
+            args.a, args.b, args.tolerance, args.alpha, across_seeds=args.across_seeds
+        )
     for line in comparison.lines():
         print(line)
     print(f"rbg: {comparison.summary()}")

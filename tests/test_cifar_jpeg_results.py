@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from committed import committed
 
 from robustbench_gan.models.pretrained import state_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "results" / "cifar10-jpeg"
+RUN = committed("cifar10-jpeg")
 WEIGHTS = ROOT / "suites" / "models" / "cifar_net.pt"
 
 

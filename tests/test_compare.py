@@ -1,5 +1,6 @@
 """`rbg compare`: rows matched on suite, seed, model, attack, norm and eps; bookkeeping left
-out; exit 1 on a difference beyond the tolerance, 0 otherwise, 2 on bad input."""
+out; accuracy changes tested against the noise of their images (exit 1 only on a significant
+one), --exact for a digit-for-digit compare; 2 on bad input."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from committed import committed
 from test_publish import synthetic_board, write_run
 
 from robustbench_gan.cli import main
 from robustbench_gan.report.compare import compare
-from robustbench_gan.report.compare_seeds import compare_across_seeds
+from robustbench_gan.report.compare_stats import compare_across_seeds
 from robustbench_gan.report.publish import publish
 from robustbench_gan.report.schema import LATER_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ROOT / "results" / "quickstart"
+QUICKSTART = committed("quickstart")
 MODELS = {"mlp": (0.95, {0.1: 0.5, 0.2: 0.1}), "lenet": (0.96, {0.1: 0.6, 0.2: 0.2})}
 
 
@@ -37,9 +39,56 @@ def rbg_compare(capsys, *args: object) -> tuple[int, str]:
 
 
 def test_a_run_against_itself(run_a, capsys):
-    code, out = rbg_compare(capsys, run_a, run_a / "leaderboard.csv")
+    code, out = rbg_compare(capsys, run_a, run_a / "leaderboard.csv", "--exact")
     assert code == 0 and "no differences beyond tolerance 0" in out
+    code, out = rbg_compare(capsys, run_a, run_a / "leaderboard.csv")
+    assert code == 0 and "the runs agree" in out and "0 tested" in out
     assert compare(QUICKSTART, QUICKSTART / "leaderboard.csv").differs is False
+
+
+def copy_run(source: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for name in ("leaderboard.csv", "samples.csv"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    return folder
+
+
+def test_a_moved_accuracy_is_named_with_its_interval_and_p_value(tmp_path, capsys):
+    """The committed quickstart against a copy where one row moved by 0.2: exit 1, that row
+    named, with the difference, its 95% interval and the test; one image less is noise."""
+    b = copy_run(QUICKSTART, tmp_path / "b")
+    board = pd.read_csv(b / "leaderboard.csv", keep_default_na=False)
+    pick = (board["target"] == "lenet") & (board["attack"] == "pgd") & (board["eps"] == 0.1)
+    before = float(board.loc[pick, "robust_acc"].iloc[0])
+    board.loc[pick, "robust_acc"] = before - 0.2
+    board.to_csv(b / "leaderboard.csv", index=False)
+    code, out = rbg_compare(capsys, QUICKSTART, b)
+    changed = [line for line in out.splitlines() if line.startswith("changed")]
+    assert code == 1 and len(changed) == 1, out
+    assert changed[0].startswith("changed: quickstart seed 0: lenet, pgd, linf eps 0.1: robust_acc")
+    assert "(-0.2; 95% interval [-0.2" in changed[0] and "two-proportion p=" in changed[0]
+    assert "1 rows changed (1 with a significant accuracy change" in out
+
+    board.loc[pick, "robust_acc"] = before - 1 / 360  # one image of 360
+    board.to_csv(b / "leaderboard.csv", index=False)
+    code, out = rbg_compare(capsys, QUICKSTART, b)
+    assert code == 0 and "the runs agree: 1 accuracy change within noise" in out, out
+    noise = [line for line in out.splitlines() if line.startswith("within noise")]
+    assert len(noise) == 1 and "lenet, pgd, linf eps 0.1" in noise[0] and "p=" in noise[0]
+    assert rbg_compare(capsys, QUICKSTART, b, "--exact")[0] == 1
+
+
+def test_norms_and_passes_move_within_their_tolerance(run_a, tmp_path, capsys):
+    def nudge(board):
+        board["mean_linf"] *= 1.05
+        board["forward_passes"] *= 1.08
+
+    b = variant(tmp_path, nudge)
+    assert rbg_compare(capsys, run_a, b)[0] == 0
+    code, out = rbg_compare(capsys, run_a, variant(tmp_path, lambda b: b.__setitem__(
+        "mean_l2", b["mean_l2"] * 1.5)))  # fmt: skip
+    assert code == 1 and "mean_l2" in out and "beyond its relative tolerance 0.1" in out
+    assert main(["compare", str(run_a), str(b), "--exact", "--across-seeds"]) == 2
 
 
 def test_one_changed_accuracy_is_named(run_a, tmp_path, capsys):
@@ -47,7 +96,7 @@ def test_one_changed_accuracy_is_named(run_a, tmp_path, capsys):
         pick = (board["target"] == "mlp") & (board["attack"] == "pgd") & (board["eps"] == 0.1)
         board.loc[pick, "robust_acc"] = 0.485
 
-    code, out = rbg_compare(capsys, run_a, variant(tmp_path, lower))
+    code, out = rbg_compare(capsys, run_a, variant(tmp_path, lower), "--exact")
     assert code == 1
     changed = [line for line in out.splitlines() if line.startswith("changed")]
     assert changed == [
@@ -76,7 +125,7 @@ def test_bookkeeping_columns_do_not_count(run_a, tmp_path, capsys):
     code, out = rbg_compare(
         capsys, tmp_path / "results" / "digits-linf.csv", tmp_path / "again.csv"
     )
-    assert code == 0 and "no differences" in out
+    assert code == 0 and "the runs agree" in out
 
 
 def test_tolerance(run_a, tmp_path, capsys):
@@ -85,10 +134,10 @@ def test_tolerance(run_a, tmp_path, capsys):
         board.loc[1, "clean_acc"] -= 0.004
 
     b = variant(tmp_path, nudge)
-    assert rbg_compare(capsys, run_a, b, "--tolerance", "0.01")[0] == 0
-    code, out = rbg_compare(capsys, run_a, b, "--tolerance", "0.0045")
+    assert rbg_compare(capsys, run_a, b, "--exact", "--tolerance", "0.01")[0] == 0
+    code, out = rbg_compare(capsys, run_a, b, "--exact", "--tolerance", "0.0045")
     assert code == 1 and "robust_acc" in out and "clean_acc" not in out
-    assert rbg_compare(capsys, run_a, b)[0] == 1
+    assert rbg_compare(capsys, run_a, b, "--exact")[0] == 1
     assert compare(run_a, b, tolerance=0.006).changed == []
     assert main(["compare", str(run_a), str(b), "--tolerance", "-1"]) == 2
 
@@ -179,10 +228,11 @@ def test_across_seeds_matches_rows_without_the_seed(tmp_path, capsys):
     b = seed_run(tmp_path, "b", close, 1)
     code, out = rbg_compare(capsys, a, b, "--across-seeds")
     assert code == 0, out
-    assert "0 rows changed" in out and "0 added, 0 removed" in out
+    assert "the runs agree" in out
     # mlp's clean accuracy once, its 3 rows at eps 0.1 and 3 at 0.2; lenet's 3 rows at 0.1
     assert "10 accuracy changes within noise (10 tested" in out
-    assert "not compared across seeds: attack_success_rate, mean_linf" in out
+    assert len([line for line in out.splitlines() if line.startswith("within noise")]) == 10
+    assert "not compared (across seeds): attack_success_rate, mean_linf" in out
 
     far = {"mlp": (0.95, {0.1: 0.5, 0.2: 0.1}), "lenet": (0.96, {0.1: 0.3, 0.2: 0.2})}
     code, out = rbg_compare(capsys, a, seed_run(tmp_path, "c", far, 1), "--across-seeds")
@@ -191,7 +241,7 @@ def test_across_seeds_matches_rows_without_the_seed(tmp_path, capsys):
     assert len(changed) == 3 and all("lenet" in line and "eps 0.1" in line for line in changed)
     assert (
         "changed: smoke seed 0 vs 1: lenet, worst_case, linf eps 0.1: robust_acc 0.6 -> 0.3 "
-        "(-0.3; two-proportion p=" in out
+        "(-0.3; 95% interval [-0.388, -0.204]; two-proportion p=" in out
     )
     assert "3 rows changed (3 with a significant accuracy change, 0 in other columns only)" in out
 
@@ -210,10 +260,10 @@ def test_across_seeds_pairs_the_outcomes_of_the_same_images(tmp_path, capsys):
         "smoke seed 0 vs 1: mlp, fgsm, linf eps 0.1", "smoke seed 0 vs 1: mlp, worst_case, linf eps 0.1"
     }  # fmt: skip
     (change,) = found["smoke seed 0 vs 1: mlp, worst_case, linf eps 0.1"]
-    assert change.how == f"McNemar exact p={2 / 2**15:.2g}"
+    assert change.how == f"95% interval [-0.075, -0.042]; McNemar exact p={2 / 2**15:.2g}"
     assert (comparison.tested, comparison.within_noise) == (3, 1)  # pgd's row
     code, out = rbg_compare(capsys, a, b / "leaderboard.csv", "--across-seeds")
-    assert code == 1 and "mlp, pgd" not in out
+    assert code == 1 and "within noise: smoke seed 0 vs 1: mlp, pgd, linf eps 0.1" in out
 
     elsewhere = seed_run(tmp_path, "c", worse, 1, labels_from=3)  # other images
     code, out = rbg_compare(capsys, a, elsewhere, "--across-seeds")

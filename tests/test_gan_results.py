@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from committed import committed_results
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = committed_results()
 ZOO = RESULTS / "digits-gans"
 THREATS = RESULTS / "digits-gan-threats"
 FAMILIES = {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from committed import committed_results
 
 from robustbench_gan.errors import UserError
 from robustbench_gan.runner.plan import build_plan, cell_hash
@@ -130,7 +131,7 @@ def test_a_defense_parameter_changes_its_model_only(tmp_path):
 
 
 COMMITTED = [
-    p.name for p in sorted((ROOT / "results").iterdir()) if (p / "leaderboard.csv").exists()
+    p.name for p in sorted(committed_results().iterdir()) if (p / "leaderboard.csv").exists()
 ]
 #: attacks whose committed cells predate a stated change of what they compute (the plugin's
 #: ``revision``): mnist-madry's AutoAttack ran Square with the standalone schedule, before
@@ -179,15 +180,17 @@ def test_committed_runs_keep_their_cell_ids(suite):
     from robustbench_gan.runner.run import prepare
 
     data_dir = os.environ.get("RBG_DATA_DIR")
-    manifest = ROOT / "results" / suite / "run.json"
+    manifest = committed_results() / suite / "run.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("data_dir"):
-        # the data the run was made on (../shared/data/mnist-full: the official split)
-        data_dir = str((manifest.parent / json.loads(manifest.read_text())["data_dir"]).resolve())
+        # the data the run was made on (../shared/data/mnist-full: the official split), a
+        # path relative to the run's folder in the checkout
+        folder = ROOT / "results" / suite
+        data_dir = str((folder / json.loads(manifest.read_text())["data_dir"]).resolve())
     try:
         _, _, plan = prepare(ROOT / "suites" / f"{suite}.toml", data_dir)
     except UserError as exc:  # MNIST suites need $RBG_DATA_DIR
         pytest.skip(str(exc))
-    board = pd.read_csv(ROOT / "results" / suite / "leaderboard.csv")
+    board = pd.read_csv(committed_results() / suite / "leaderboard.csv")
     single = board[(board["attack"] != "worst_case") & (board["norm"] != "domain")]
     stale = BEFORE_REVISION.get(suite, set())
     planned = {cell for (_, attack), cell in plan.cells_of("attack").items() if attack not in stale}

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from committed import committed_results
 
 from robustbench_gan.errors import UserError
 from robustbench_gan.report.publish import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
 from robustbench_gan.report.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ROOT / "results" / "quickstart"
+QUICKSTART = committed_results() / "quickstart"
 TWO_ATTACKS = (("fgsm", "fgsm", {}), ("pgd", "pgd", {"steps": 10}))
 
 
@@ -187,7 +188,7 @@ def test_old_published_files_stay_readable_and_republishable(tmp_path):
     results.mkdir()
     first_release = [c for c in LEADERBOARD_COLUMNS if c not in LATER_COLUMNS]
     for name in ("digits-linf.csv", "digits-l2.csv", "mnist-linf.csv"):
-        committed = pd.read_csv(ROOT / "results" / name, keep_default_na=False, na_values=[""])
+        committed = pd.read_csv(committed_results() / name, keep_default_na=False, na_values=[""])
         old = committed[first_release].assign(schema_version=1, published="2024-01-01")
         old.to_csv(results / name, index=False)  # as the first release wrote it
     old = pd.read_csv(results / "digits-linf.csv")
@@ -203,12 +204,12 @@ def test_old_published_files_stay_readable_and_republishable(tmp_path):
     assert (new.loc[new["suite"] == "quickstart", "report"] == given).all()
     markdown = (results / "digits-linf.md").read_text()
     assert markdown.count("## Protocol") == 2  # digits-attacks' catalog, quickstart's two attacks
-    publish(ROOT / "results" / "mnist-madry", results)
+    publish(committed_results() / "mnist-madry", results)
     mnist = pd.read_csv(results / "mnist-linf.csv")
-    assert len(mnist) == len(pd.read_csv(ROOT / "results" / "mnist-linf.csv"))
+    assert len(mnist) == len(pd.read_csv(committed_results() / "mnist-linf.csv"))
     assert mnist["protocol"].notna().all() and mnist["robust_ci_low"].notna().all()
     # one table per protocol of the three MNIST suites, as in the committed leaderboard
-    protocols = (ROOT / "results" / "mnist-linf.md").read_text().count("## Protocol")
+    protocols = (committed_results() / "mnist-linf.md").read_text().count("## Protocol")
     assert (results / "mnist-linf.md").read_text().count("## Protocol") == protocols >= 3
 
 

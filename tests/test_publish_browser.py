@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from committed import committed
 from PIL import Image
 
 from robustbench_gan.report.publish import publish
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ROOT / "results" / "quickstart"
+QUICKSTART = committed("quickstart")
 BROWSER = (
     shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 )

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from committed import committed
 
 from robustbench_gan.runner.run import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "results" / "quickstart"
+COMMITTED = committed("quickstart")
 TABLES = ("leaderboard.csv", "transfer.csv", "ensemble.csv", "gan.csv")
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from committed import committed
 
 from robustbench_gan.report.format import markdown_table, robust_accuracy_matrix
 
@@ -52,7 +53,7 @@ print("ok")
 
 
 def test_sample_table_is_the_committed_worst_case():
-    board = pd.read_csv(ROOT / "results" / "quickstart" / "leaderboard.csv", keep_default_na=False)
+    board = pd.read_csv(committed("quickstart") / "leaderboard.csv", keep_default_na=False)
     matrix = robust_accuracy_matrix(board, "worst_case", "linf").drop(columns=["eps 0"])
     sample = re.search(
         r"<!-- sample:start -->\n(.*?)\n<!-- sample:end -->", README, flags=re.S
@@ -65,7 +66,7 @@ GAN_SAMPLE = ["generator", "steps", "fid_small_cnn", "coverage", "label_fidelity
 
 def gan_sample_table() -> str:
     """The README's GAN table, from the committed quickstart gan.csv."""
-    gan = pd.read_csv(ROOT / "results" / "quickstart" / "gan.csv")
+    gan = pd.read_csv(committed("quickstart") / "gan.csv")
     return markdown_table(gan[GAN_SAMPLE])
 
 
@@ -74,7 +75,7 @@ def test_gan_sample_is_the_committed_gan_table():
         r"<!-- gan-sample:start -->\n(.*?)\n<!-- gan-sample:end -->", README, flags=re.S
     ).group(1)
     assert sample == gan_sample_table()
-    gan = pd.read_csv(ROOT / "results" / "quickstart" / "gan.csv")
+    gan = pd.read_csv(committed("quickstart") / "gan.csv")
     assert gan.set_index("generator").loc[["dcgan", "cdcgan"], "beats_baseline"].all()
 
 

@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from committed import committed_results
 from report_walk import problems, tables
 
 from robustbench_gan.runner.run import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = sorted(p.parent for p in (ROOT / "results").glob("*/report.md"))
+COMMITTED = sorted(p.parent for p in committed_results().glob("*/report.md"))
 
 
 @pytest.mark.parametrize("run", COMMITTED, ids=[p.name for p in COMMITTED])

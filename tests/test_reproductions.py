@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from committed import committed_results
 
 from robustbench_gan.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "suites").glob("*.toml"))
-RESULTS = ROOT / "results"
+RESULTS = committed_results()
 
 
 @pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])

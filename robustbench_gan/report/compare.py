@@ -47,7 +47,8 @@ class Change:
 @dataclass
 class Comparison:
     """Rows of A and B matched on ROW_KEY: those that changed (beyond the tolerance), those only
-    in B (added) and only in A (removed); ``notes`` says which columns were left out."""
+    in B (added) and only in A (removed); ``notes`` says which columns were left out. Compared
+    statistically (``alpha`` set), ``noise`` holds the accuracy changes within noise."""
 
     rows_a: int
     rows_b: int
@@ -56,8 +57,9 @@ class Comparison:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: across seeds (``alpha`` set): accuracy changes tested, those within noise, and the
-    #: changed rows (or models) with a significant (or untestable) accuracy change
+    #: compared statistically (``alpha`` set): accuracy changes tested, those within noise, and
+    #: the changed rows (or models) with a significant (or untestable) accuracy change
+    noise: list[tuple[str, list[Change]]] = field(default_factory=list)
     alpha: float | None = None
     tested: int = 0
     within_noise: int = 0
@@ -69,13 +71,16 @@ class Comparison:
 
     def lines(self) -> list[str]:
         out = [f"changed: {key}: " + "; ".join(c.text() for c in cs) for key, cs in self.changed]
+        out += [
+            f"within noise: {key}: " + "; ".join(c.text() for c in cs) for key, cs in self.noise
+        ]
         out += [f"only in B (added): {key}" for key in self.added]
         out += [f"only in A (removed): {key}" for key in self.removed]
         return out + self.notes
 
     def summary(self) -> str:
         if self.alpha is not None:
-            return self.seeds_summary()
+            return self.tested_summary()
         if not self.differs:
             return (
                 f"no differences beyond tolerance {self.tolerance:g} "
@@ -87,7 +92,14 @@ class Comparison:
             f"{self.rows_a} rows in A, {self.rows_b} in B)"
         )
 
-    def seeds_summary(self) -> str:
+    def tested_summary(self) -> str:
+        if not self.differs:
+            changes = "change" if self.within_noise == 1 else "changes"
+            return (
+                f"the runs agree: {self.within_noise} accuracy {changes} within noise "
+                f"({self.tested} tested; Holm, family-wise alpha {self.alpha:g}), nothing else "
+                f"beyond the tolerances ({self.rows_a} rows in A, {self.rows_b} in B)"
+            )
         return (
             f"{len(self.changed)} rows changed ({self.significant} with a significant accuracy "
             f"change, {len(self.changed) - self.significant} in other columns only), "

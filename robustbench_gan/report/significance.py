@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import binomtest
 
+from .intervals import wilson
+
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided p-value of McNemar's exact test: ``a`` and ``b`` say per image whether each
@@ -51,3 +53,35 @@ def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
             break
         out[index] = True
     return out
+
+
+def difference_interval(
+    correct_a: float, n_a: float, correct_b: float, n_b: float
+) -> tuple[float, float]:
+    """The 95% interval of ``correct_b / n_b - correct_a / n_a`` (Newcombe's hybrid score
+    interval, from the two Wilson intervals; for paired outcomes it is wider than need be,
+    never narrower). NaNs without images."""
+    if not n_a or not n_b or any(math.isnan(v) for v in (correct_a, n_a, correct_b, n_b)):
+        return math.nan, math.nan
+    p_a, p_b = correct_a / n_a, correct_b / n_b
+    low_a, high_a = wilson(correct_a, n_a)
+    low_b, high_b = wilson(correct_b, n_b)
+    d = p_b - p_a
+    return (
+        d - math.sqrt((p_b - low_b) ** 2 + (high_a - p_a) ** 2),
+        d + math.sqrt((high_b - p_b) ** 2 + (p_a - low_a) ** 2),
+    )
+
+
+def paired_difference_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """The 95% interval of ``mean(b) - mean(a)`` for paired per-image outcomes, the one that
+    goes with McNemar's exact test: given the m discordant images, the share right in B alone
+    has a Clopper-Pearson interval [L, U], and the difference is m/n (2 share - 1)."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    discordant, n = only_a + only_b, len(a)
+    if discordant == 0:
+        return 0.0, 0.0
+    share = binomtest(only_b, discordant, 0.5).proportion_ci(0.95, method="exact")
+    scale = discordant / n
+    return scale * (2 * share.low - 1), scale * (2 * share.high - 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
+from .machine import cpu_capability
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -31,8 +32,9 @@ def set_cpu_threads(threads: int) -> None:
 
 
 def describe_device(device: torch.device) -> str:
-    """'cpu (N threads)' or 'cuda:<name>' for the leaderboard's device column."""
+    """'cpu (N threads, AVX2)' (torch's CPU kernel path last) or 'cuda:<name>' for the
+    leaderboard's device column."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     threads = torch.get_num_threads()
-    return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+    return f"cpu ({threads} thread{'s' if threads > 1 else ''}, {cpu_capability()})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +32,7 @@ from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished
 from .lock import run_lock
+from .machine import machine_info
 from .partial import finished_part, mark_report, partial_entry
 from .plan import ModelRef, Plan, build_plan
 from .pool import execute_plan_pool
@@ -64,6 +67,14 @@ def versions() -> str:
     )
 
 
+def file_sha256(path: Path) -> str | None:
+    """The suite file's digest (``rbg reproduce`` tells an edited suite from the run's)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:  # a suite built in memory (benchmark())
+        return None
+
+
 def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
     """The suite's dataset; a missing root or file is a user error at the [dataset] table."""
     params = dict(suite.dataset.params)
@@ -83,11 +94,16 @@ def prepare(
     *,
     amp: bool = False,
     device: str = "cpu",
+    seed: int | None = None,
 ) -> tuple[Suite, DataSplit, Plan]:
     """The suite (read from its file with the per-device settings for ``device``, "cpu" or
-    "cuda", unless already a Suite), its data and plan."""
+    "cuda", unless already a Suite; ``seed`` in place of its own), its data and plan."""
     if not isinstance(suite, Suite):
         suite = load_suite(suite, device)
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise UserError(f"--seed must be a whole number >= 0, got {seed}")
+        suite = dataclasses.replace(suite, seed=seed)
     data = load_data(suite, data_dir)
     return suite, data, build_plan(suite, data.fingerprint, amp=amp)
 
@@ -109,6 +125,7 @@ def run_suite(
     only: str | Sequence[str] | None = None,
     render_only: bool = False,
     jobs: int = 1,
+    seed: int | None = None,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
@@ -123,7 +140,7 @@ def run_suite(
     finished cells of the suite, marked partial while some are left (partial.py).
     ``render_only`` computes nothing: every cell (of ``only``) must be stored (``rbg
     report``). ``jobs`` > 1 runs independent cells in that many worker processes on this
-    machine (pool.py), with the serial run's numbers.
+    machine (pool.py), with the serial run's numbers. ``seed`` replaces the suite's seed.
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -133,7 +150,7 @@ def run_suite(
         raise UserError(f"--jobs must be a whole number >= 1, got {jobs}")
     torch_device = resolve_device(device)
     set_cpu_threads(threads)
-    suite, data, plan = prepare(suite_path, data_dir, amp=amp, device=torch_device.type)
+    suite, data, plan = prepare(suite_path, data_dir, amp=amp, device=torch_device.type, seed=seed)
     out_dir = Path(out) if out is not None else Path("results") / suite.name
     run_cells: Callable[[Plan, Context], dict[str, int]] = execute_plan
     if executor == "ray":
@@ -152,6 +169,9 @@ def run_suite(
         "device": torch_device.type,
         "amp": amp,
         **run_paths(suite, out_dir, data_dir, chosen),
+        "seed": suite.seed,
+        "suite_sha256": file_sha256(suite.path),
+        "machine": machine_info(),
     }
     root = resolve_root(data_dir)
     with run_lock(out_dir):

@@ -41,6 +41,12 @@ def timed(fn, device: torch.device, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def rate(value: float) -> str:
+    """Images per second, three significant digits below 100 (a loaded CPU can run under one
+    image per second: never printed as 0)."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def autocast(device: torch.device, on: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
@@ -112,12 +118,12 @@ def main() -> None:
         fp32, bf16 = (
             args.batch_size / timed(make(amp), device, args.steps) for amp in (False, True)
         )
-        print(f"| {label} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |")
+        print(f"| {label} | {rate(fp32)} | {rate(bf16)} | {bf16 / fp32:.2f}x |")
     gan_batch = args.gan_batch_size
     make = biggan_training(device, args.width, gan_batch, args.steps)
     fp32, bf16 = (gan_batch * args.steps / timed(make(amp), device, 1) for amp in (False, True))
     label = f"BigGAN training step (batch {gan_batch}, 2 D + 1 G updates)"
-    print(f"| {label} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |")
+    print(f"| {label} | {rate(fp32)} | {rate(bf16)} | {bf16 / fp32:.2f}x |")
 
 
 if __name__ == "__main__":
