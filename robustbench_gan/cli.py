@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import cli_list, cli_model
+from . import cli_list, cli_model, cli_reproduce
 from .errors import UserError
 
 
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--data-dir", help="the data root, if it moved (default: as run)")
 
     cli_model.add_parsers(commands)
+    cli_reproduce.add_parser(commands)
 
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
@@ -310,6 +311,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "eval": cli_model.cmd_eval,
     "verify": cli_model.cmd_verify,
+    "reproduce": cli_reproduce.cmd_reproduce,
 }
 
 

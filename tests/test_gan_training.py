@@ -16,7 +16,7 @@ from robustbench_gan.gans.losses import (
     generator_loss,
     gradient_penalty,
 )
-from robustbench_gan.gans.train import GanTrainConfig, accumulated_update
+from robustbench_gan.gans.train import GanTrainConfig, GeneratorAverage, accumulated_update
 from robustbench_gan.registry import GENERATORS
 
 
@@ -129,3 +129,42 @@ def test_bf16_autocast_trains():
     x, y = blobs()
     history = train_gan(tiny(), x, y, steps=2, batch_size=8, amp=True, progress=False)
     assert all(math.isfinite(v) for v in history.d_loss + history.g_loss)
+
+
+def test_generator_average_is_measured_and_kept_without_changing_training():
+    x, y = blobs()
+    samples = []
+
+    def monitor(gan):
+        samples.append(gan.sample(16, seed=0))
+        return {"fid": 0.0}
+
+    plain = train_gan(tiny("dcgan"), x, None, steps=6, batch_size=8, g_ema=0.9, progress=False)
+    gan = tiny("dcgan")
+    live = {k: v.clone() for k, v in gan.generator.state_dict().items()}
+    measured = train_gan(
+        gan, x, None, steps=6, batch_size=8, g_ema=0.9, fid_every=4, monitor=monitor,
+        progress=False,
+    )  # fmt: skip
+    assert plain.g_loss == measured.g_loss  # measuring the average does not change training
+    assert len(samples) == 2 and torch.equal(samples[-1], gan.sample(16, seed=0))
+    assert any(not torch.equal(live[k], v) for k, v in gan.generator.state_dict().items())
+    with pytest.raises(UserError):
+        train_gan(tiny("dcgan"), x, None, steps=1, g_ema=1.0, progress=False)
+
+
+def test_generator_average_warms_up_then_follows_the_decay():
+    source = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(source.weight)
+    average = GeneratorAverage(source, 0.5, seed=0)
+    nn.init.ones_(source.weight)
+    average.update(source)  # decay min(0.5, 1/10): 0.1 * 0 + 0.9 * 1
+    assert average.network.weight.item() == pytest.approx(0.9)
+    average.update(source)  # decay min(0.5, 2/11)
+    assert average.network.weight.item() == pytest.approx(0.9 * 2 / 11 + 9 / 11)
+    average.updates = 100
+    nn.init.zeros_(source.weight)
+    before = average.network.weight.item()
+    average.update(source)  # decay 0.5
+    assert average.network.weight.item() == pytest.approx(before / 2)
+    assert not average.network.weight.requires_grad

@@ -5,14 +5,24 @@ one generator update. Options (``GanTrainConfig``) come from the suite's
 ``train = {...}`` over the family's paper defaults (``GAN.train_defaults``) over the
 defaults here. Families adapt the loop through the hooks of ``gans.base.GAN``; a
 family with its own scheme (CycleGAN) defines ``fit`` and the loop hands over to it.
+
+``g_ema`` > 0 keeps an exponential moving average of G's weights (Yazici et al. 2019,
+"The Unusual Effectiveness of Averaging in GAN Training"), updated after every G step with
+the decay ``min(g_ema, (1 + n) / (10 + n))`` after n updates (the warm-up of
+``progan.MovingAverage``). The monitor measures the average and G ends with its weights;
+batch-norm running statistics are re-estimated for the averaged weights each time, on
+``EMA_BN_BATCHES`` minibatches of fakes from a stream of their own that restarts from one
+seed each time (training draws the same minibatches and latents with or without the monitor,
+and the monitor's last values are those of the trained G).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +37,7 @@ from .base import GAN
 from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty
 
 Monitor = Callable[[GAN], dict[str, float]]
+EMA_BN_BATCHES = 16  # minibatches that re-estimate batch-norm statistics of the averaged G
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class GanTrainConfig:
     drift: float = 0.0  # wgan_gp only: weight of E[D(x)^2]
     accumulate: int = 1
     fid_every: int = 0
+    g_ema: float = 0.0  # decay of a moving average of G's weights; 0: off (module docstring)
 
     def __post_init__(self) -> None:
         check_loss(self.loss)
@@ -55,6 +67,8 @@ class GanTrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fid_every < 0 or self.lr <= 0 or (self.d_lr is not None and self.d_lr <= 0):
             raise ValueError("fid_every must be >= 0 and learning rates > 0")
+        if not 0 <= self.g_ema < 1:
+            raise ValueError(f"g_ema must be in [0, 1), got {self.g_ema}")
 
     @classmethod
     def resolve(cls, gan: GAN, options: dict[str, Any]) -> GanTrainConfig:
@@ -177,6 +191,33 @@ def _alternate(
                 loss = loss + F.cross_entropy(aux.float(), labels)
         return loss if extra is None else loss + extra
 
+    average = None
+    if c.g_ema:
+        seed = int(torch.randint(2**62, (1,), generator=rng))
+        average = GeneratorAverage(gan.generator, c.g_ema, seed)
+
+    def refresh_average() -> None:
+        """Batch-norm statistics of the averaged G, from fakes of its own stream."""
+        assert average is not None
+        stream = average.begin_statistics()
+        with average.swapped_in(gan):
+            for _ in range(EMA_BN_BATCHES):
+                idx = torch.randint(len(real_all), (c.batch_size,), generator=stream)
+                labels = None if labels_all is None else labels_all[idx].to(device)
+                z = gan.sample_z(c.batch_size, generator=stream)
+                with autocast(device, amp):
+                    gan.train_forward(z, labels)
+
+    def measure() -> dict[str, float]:
+        assert monitor is not None
+        if average is None:
+            return monitor(gan)
+        refresh_average()
+        with average.swapped_in(gan):
+            values = monitor(gan)
+        gan.train()
+        return values
+
     history = GanHistory(steps=c.steps, options=dataclasses.asdict(c))
     start = time.perf_counter()
     gan.train()
@@ -188,6 +229,8 @@ def _alternate(
             for _ in range(c.d_steps):
                 d_total += accumulated_update(opt_d, d_loss, c.accumulate)
             g_value = accumulated_update(opt_g, g_loss, c.accumulate)
+            if average is not None:
+                average.update(gan.generator)
             gan.end_step()
             history.d_loss.append(d_total / c.d_steps)
             history.g_loss.append(g_value)
@@ -196,15 +239,60 @@ def _alternate(
                 and c.fid_every
                 and ((step + 1) % c.fid_every == 0 or step + 1 == c.steps)
             ):
-                history.monitor.append({"step": step + 1, **monitor(gan)})
+                history.monitor.append({"step": step + 1, **measure()})
             bar.set_postfix(
                 d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}", refresh=False
             )
+        if average is not None:  # G ends with the averaged weights
+            refresh_average()
+            gan.generator.load_state_dict(average.network.state_dict())
     finally:
         gan.eval()
         bar.close()
     history.seconds = time.perf_counter() - start
     return history
+
+
+class GeneratorAverage:
+    """The moving average of G for ``g_ema`` (see the module docstring): ``network`` is a
+    frozen copy of G, ``update(g)`` moves its weights towards ``g``'s, ``swapped_in(gan)``
+    puts it in the place of ``gan.generator`` for a while."""
+
+    def __init__(self, generator: nn.Module, decay: float, seed: int) -> None:
+        self.network = copy.deepcopy(generator).requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+        self.seed = seed
+
+    def current_decay(self) -> float:
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    @torch.no_grad()
+    def update(self, generator: nn.Module) -> None:
+        weight = 1 - self.current_decay()
+        for mine, theirs in zip(self.network.parameters(), generator.parameters(), strict=True):
+            mine.lerp_(theirs, weight)
+        self.updates += 1
+
+    def begin_statistics(self) -> torch.Generator:
+        """Batch norms forget their statistics and average the next batches (in train mode)
+        equally; returns the random stream for those batches, restarted."""
+        self.network.train()
+        for module in self.network.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
+                module.momentum = None
+        return torch.Generator().manual_seed(self.seed)
+
+    @contextlib.contextmanager
+    def swapped_in(self, gan: GAN) -> Iterator[None]:
+        live = gan.generator
+        gan.generator = self.network
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            gan.generator = live
 
 
 def accumulated_update(

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import UserError
 from .format import eps_text, model_name
-from .publish import DERIVED_COLUMNS, LINK_COLUMNS, read_leaderboard
+from .publish import DERIVED_COLUMNS, LINK_COLUMNS, REPRODUCTION_COLUMNS, read_leaderboard
 from .schema import LATER_COLUMNS
 
 #: what identifies a row: the run (suite, seed), the model, the attack and the budget
@@ -18,7 +18,7 @@ ROW_KEY = ["suite", "seed", "target", "defense", "attack", "norm", "eps"]
 #: bookkeeping: when, where, how long and with what a row was made, and where it was published
 IGNORED = {
     "published", "schema_version", "seconds", "cell_id", "versions", "device",
-    *LINK_COLUMNS, *DERIVED_COLUMNS,
+    *LINK_COLUMNS, *DERIVED_COLUMNS, *REPRODUCTION_COLUMNS,
 }  # fmt: skip
 
 

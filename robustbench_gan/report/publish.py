@@ -20,6 +20,7 @@ from .leaderboard_html import render_html
 from .leaderboard_plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
 from .ranking import is_link, ranked_lines
+from .reproductions import latest_reproduction, reproduction_text
 from .schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 SCHEMA_VERSION = 2  # 2: model card, report and protocol columns and the robust accuracy's interval
@@ -27,11 +28,16 @@ KEY = ["target", "defense", "attack", "norm", "eps"]
 CARD_COLUMNS = ["architecture", "number_forward_passes", "weights_sha256"]
 LINK_COLUMNS = ["report", "model_card"]  # paths from the published file (see run_link)
 DERIVED_COLUMNS = ["protocol", "robust_ci_low", "robust_ci_high"]  # recomputed at each publish
+#: whether `rbg reproduce` of the row's run agreed ("yes", "no", "" untried), and where
+REPRODUCTION_COLUMNS = ["reproduced", "reproduced_where"]
 PUBLISHED_COLUMNS = [
     *LEADERBOARD_COLUMNS, *CARD_COLUMNS, *LINK_COLUMNS, *DERIVED_COLUMNS, "schema_version",
-    "published",
+    "published", *REPRODUCTION_COLUMNS,
 ]  # fmt: skip
-TEXT_COLUMNS = ["architecture", "weights_sha256", *LINK_COLUMNS, "protocol", "published"]
+TEXT_COLUMNS = [
+    "architecture", "weights_sha256", *LINK_COLUMNS, "protocol", "published",
+    *REPRODUCTION_COLUMNS,
+]  # fmt: skip
 
 
 def read_leaderboard(path: str | Path) -> pd.DataFrame:
@@ -81,6 +87,7 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     if len(cards):
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
     board["published"] = dt.date.today().isoformat()
+    board["reproduced"], board["reproduced_where"] = reproduction_text(latest_reproduction(folder))
     tables: dict[Path, bytes] = {}
     pages: dict[Path, dict[Path, bytes]] = {}
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):

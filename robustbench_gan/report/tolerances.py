@@ -34,3 +34,51 @@ def relative_tolerance(column: str) -> float | None:
 def within(x: float, y: float, relative: float, absolute: float = 0.0) -> bool:
     """``y`` agrees with ``x``: within ``relative`` of the larger magnitude, or ``absolute``."""
     return abs(y - x) <= max(relative * max(abs(x), abs(y)), absolute)
+
+
+#: shares of images (or of samples): tested against the noise of their count
+SHARES = (
+    "*_acc", "*_acc_*", "*_acc:*", "*acc_from:*", "*success_rate", "*_agrees", "precision",
+    "recall", "coverage", "class_coverage", "label_fidelity*", "ours", "*accuracy",
+)  # fmt: skip
+#: claims made from the numbers: must be the same in two runs that agree
+CLAIMS = ("beats_baseline",)
+#: a GAN's training outcome: chaotic across CPUs (a rounding changes the whole trajectory;
+#: docs/reproducibility.md gives the measured spread), so its claims are compared, not it
+GAN_OUTCOMES = (
+    "fid_*", "is_*", "density", "class_kl", "nn_train_dist_*", "memorization_ratio",
+    "d_loss*", "g_loss*", "cycle_error*",
+)  # fmt: skip
+#: numbers that follow from others compared already (or name one of them)
+FOLLOWING = (
+    "attack_success_rate", "transfer_success_rate", "difference", "gain", "best_member", "broke",
+)  # fmt: skip
+#: numbers that place a row: a budget, a step, an order, a seed
+NUMERIC_KEYS = ("eps", "iteration", "step", "order", "seed", "image", "steps", "d_steps")
+#: text columns that are measurements, not keys
+TEXT_MEASURES = ("flags", "broken_by", "best_member", *CLAIMS)
+
+
+def matches(column: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(column, p) for p in patterns)
+
+
+def is_share(column: str) -> bool:
+    return matches(column, SHARES)
+
+
+def not_compared(column: str) -> bool:
+    return matches(column, GAN_OUTCOMES) or column in FOLLOWING
+
+
+def key_column(column: str, values: object) -> bool:
+    """Whether a table's column places its rows (text, or a budget, step, order, seed)."""
+    if column in NUMERIC_KEYS:
+        return True
+    if column in TEXT_MEASURES or is_share(column) or not_compared(column):
+        return False
+    import pandas as pd
+
+    text = pd.Series(values, dtype="object").dropna().astype(str)
+    text = text[text != ""]
+    return bool(len(text)) and pd.to_numeric(text, errors="coerce").isna().any()

@@ -1,0 +1,122 @@
+"""`rbg reproduce`: the run's suite again in a fresh store, a verdict per table (shares of
+images tested against noise, tolerances for continuous columns, claims equal), recorded for
+`rbg publish`; and the table comparison it rests on."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from robustbench_gan.cli import main
+from robustbench_gan.report.agreement import compare_findings, compare_table
+from robustbench_gan.report.publish import publish
+
+
+def gan_table(**changes) -> pd.DataFrame:
+    rows = [
+        {"generator": "dcgan", "steps": "2500", "fid_small_cnn": "40.0", "coverage": "0.70",
+         "label_fidelity": "", "beats_baseline": "True"},
+        {"generator": "baseline", "steps": "0", "fid_small_cnn": "68.0", "coverage": "0.65",
+         "label_fidelity": "0.98", "beats_baseline": ""},
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    for column, value in changes.items():
+        frame.loc[0, column] = value
+    return frame
+
+
+def test_a_share_is_tested_against_its_images_and_a_claim_must_hold():
+    same = compare_table("gan.csv", gan_table(), gan_table(coverage="0.68"), 360, 0.05)
+    assert same.agrees and "1 of 1 share changes within noise" in same.summary
+    assert "not compared: fid_small_cnn" in same.summary
+    chaotic = compare_table("gan.csv", gan_table(), gan_table(fid_small_cnn="75.0"), 360, 0.05)
+    assert chaotic.agrees  # a GAN's FID is not compared across machines
+    far = compare_table("gan.csv", gan_table(), gan_table(coverage="0.40"), 360, 0.05)
+    assert not far.agrees and "coverage 0.70 -> 0.40" in far.lines[0]
+    assert "95% interval [-0.36" in far.lines[0]
+    flipped = compare_table("gan.csv", gan_table(), gan_table(beats_baseline="False"), 360, 0.05)
+    assert flipped.lines == [
+        "generator=dcgan, steps=2500: beats_baseline True -> False (a claim that must be equal)"
+    ]
+    fewer = compare_table("gan.csv", gan_table(), gan_table().iloc[:1], 360, 0.05)
+    assert fewer.lines == ["only in A: generator=baseline, steps=0"]
+
+
+def test_norms_move_within_their_tolerance_and_settings_must_be_equal():
+    def table(l2: str, params: str) -> pd.DataFrame:
+        return pd.DataFrame([{"target": "mlp", "eps": "0.1", "mean_l2": l2, "params": params}])
+
+    assert compare_table("t.csv", table("1.0", "a"), table("1.08", "a"), 100, 0.05).agrees
+    moved = compare_table("t.csv", table("1.0", "a"), table("1.3", "a"), 100, 0.05)
+    assert "beyond its relative tolerance 0.1" in moved.lines[0]
+    assert not compare_table("t.csv", table("1.0", "a"), table("1.0", "b"), 100, 0.05).agrees
+
+
+def test_a_finding_that_stops_holding_is_a_difference(tmp_path):
+    holds = "Finding: A beats B. Under fgsm at eps 0.1 from C, ... the finding holds here.\n"
+    fails = holds.replace("holds here", "**does not hold here**")
+    for name, text in (("a", holds), ("b", holds), ("c", fails)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.md").write_text("# report\n\n" + text)
+    assert compare_findings(tmp_path / "a", tmp_path / "b").agrees
+    verdict = compare_findings(tmp_path / "a", tmp_path / "c")
+    assert not verdict.agrees and "holds in A: True, in B: False" in verdict.lines[0]
+
+
+@pytest.fixture
+def finished_run(tmp_path, tiny_suite):
+    out = tmp_path / "run"
+    args = ["run", str(tiny_suite), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+    assert main([*args, "--seed", "1", "--jobs", "1", "--no-progress"]) == 0
+    return out
+
+
+def test_a_run_is_reproduced_in_a_fresh_store_and_publish_says_so(finished_run, tmp_path, capsys):
+    capsys.readouterr()
+    again = tmp_path / "again"
+    code = main(["reproduce", str(finished_run), "--out", str(again), "--jobs", "1",
+                 "--cache-dir", str(tmp_path / "fresh"), "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "leaderboard.csv: agrees" in out and "rbg: reproduced: all" in out
+    assert json.loads((again / "run.json").read_text())["seed"] == 1  # the run's seed
+    assert any((tmp_path / "fresh").iterdir())  # the store asked for is kept
+    (record,) = json.loads((finished_run / "reproductions.json").read_text())
+    assert record["agrees"] is True and record["out"] == "../again"
+    publish(finished_run, tmp_path / "results")
+    board = pd.read_csv(tmp_path / "results" / "digits-linf.csv", keep_default_na=False)
+    assert set(board["reproduced"]) == {"yes"}
+    assert board["reproduced_where"].str.contains(", 20").all()
+
+
+def test_a_run_that_does_not_hold_exits_1_and_names_the_table(finished_run, tmp_path, capsys):
+    board = pd.read_csv(finished_run / "leaderboard.csv", keep_default_na=False)
+    pick = (board["attack"] == "fgsm") & (board["eps"] == 0.1) & (board["target"] == "mlp")
+    board.loc[pick, "robust_acc"] = (board.loc[pick, "robust_acc"] + 0.6).clip(upper=1.0)
+    board.to_csv(finished_run / "leaderboard.csv", index=False)
+    capsys.readouterr()
+    code = main(["reproduce", str(finished_run), "--jobs", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "leaderboard.csv: DIFFERS" in out and "tiny seed 1: mlp, fgsm, linf eps 0.1" in out
+    assert "rbg: not reproduced: leaderboard.csv differ" in out
+    assert (tmp_path / "run-reproduced" / "leaderboard.csv").is_file()  # the default --out
+    assert json.loads((finished_run / "reproductions.json").read_text())[-1]["agrees"] is False
+
+
+def test_bad_input_is_one_line_and_exit_2(finished_run, tmp_path, tiny_suite, capsys):
+    full = tmp_path / "full"
+    (full / "x").mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["reproduce", str(finished_run), "--cache-dir", str(full)]) == 2
+    assert "not empty; reproducing needs a fresh store" in capsys.readouterr().err
+    assert main(["reproduce", str(tmp_path / "nowhere")]) == 2
+    assert "no run.json here" in capsys.readouterr().err
+    assert main(["reproduce", str(finished_run), "--out", str(finished_run)]) == 2
+    assert "--out must not be the run being reproduced" in capsys.readouterr().err
+    tiny_suite.write_text(tiny_suite.read_text().replace("steps = 2", "steps = 3"))
+    assert main(["reproduce", str(finished_run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "changed since the run" in err
