@@ -5,9 +5,13 @@ images tested against noise, tolerances for continuous columns, claims equal), r
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
+import torch
 
 from robustbench_gan.cli import main
 from robustbench_gan.report.agreement import compare_findings, compare_table
@@ -120,3 +124,24 @@ def test_bad_input_is_one_line_and_exit_2(finished_run, tmp_path, tiny_suite, ca
     assert main(["reproduce", str(finished_run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "changed since the run" in err
+
+
+def test_rows_and_run_json_name_the_kernel_path_and_machine(finished_run):
+    """The device column names torch's CPU kernel path; run.json the machine, with the
+    kernel variables that were set (here ATEN_CPU_CAPABILITY=default in a subprocess)."""
+    board = pd.read_csv(finished_run / "leaderboard.csv")
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert set(board["device"]) == {f"cpu (1 thread, {capability})"}
+    machine = json.loads((finished_run / "run.json").read_text())["machine"]
+    assert machine["cpu_capability"] == capability and machine["threads"] == 1
+    assert {"python", "torch", "numpy"} <= set(machine["libraries"])
+    code = (
+        "import json, torch; from robustbench_gan.runner.machine import machine_info; "
+        "from robustbench_gan.runner.device import describe_device; "
+        "print(json.dumps([describe_device(torch.device('cpu')), machine_info()]))"
+    )
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    device, info = json.loads(proc.stdout)
+    assert device.endswith(", DEFAULT)") and info["cpu_capability"] == "DEFAULT"
+    assert info["kernel_variables"]["ATEN_CPU_CAPABILITY"] == "default"
