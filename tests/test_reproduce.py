@@ -31,15 +31,30 @@ def gan_table(**changes) -> pd.DataFrame:
     return frame
 
 
-def test_a_share_is_tested_against_its_images_and_a_claim_must_hold():
-    same = compare_table("gan.csv", gan_table(), gan_table(coverage="0.68"), 360, 0.05)
+def transfer_table(acc: str = "0.50", n: str = "360") -> pd.DataFrame:
+    rows = [{"attack": "pgd", "eps": "0.1", "source": "mlp", "target": "lenet", "n_eval": n,
+             "target_robust_acc": acc}]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_share_of_images_is_tested_against_its_noise():
+    same = compare_table("transfer.csv", transfer_table(), transfer_table("0.48"), 360, 0.05)
     assert same.agrees and "1 of 1 share changes within noise" in same.summary
-    assert "not compared: fid_small_cnn" in same.summary
-    chaotic = compare_table("gan.csv", gan_table(), gan_table(fid_small_cnn="75.0"), 360, 0.05)
-    assert chaotic.agrees  # a GAN's FID is not compared across machines
-    far = compare_table("gan.csv", gan_table(), gan_table(coverage="0.40"), 360, 0.05)
-    assert not far.agrees and "coverage 0.70 -> 0.40" in far.lines[0]
-    assert "95% interval [-0.36" in far.lines[0]
+    far = compare_table("transfer.csv", transfer_table(), transfer_table("0.30"), 360, 0.05)
+    assert not far.agrees
+    assert far.lines[0].startswith("attack=pgd, eps=0.1, source=mlp, target=lenet: ")
+    assert "target_robust_acc 0.50 -> 0.30 (-0.2; 95% interval [-0.26" in far.lines[0]
+    few = compare_table(
+        "transfer.csv", transfer_table(n="20"), transfer_table("0.30", "20"), 0, 0.05
+    )
+    assert few.agrees  # 4 images of 20: within noise
+    assert not compare_table("t.csv", transfer_table(), transfer_table(n="200"), 360, 0.05).agrees
+
+
+def test_a_gan_outcome_is_not_compared_but_its_claim_must_hold():
+    moved = gan_table(coverage="0.40", fid_small_cnn="75.0")
+    chaotic = compare_table("gan.csv", gan_table(), moved, 360, 0.05)
+    assert chaotic.agrees and "not compared: coverage, fid_small_cnn" in chaotic.summary
     flipped = compare_table("gan.csv", gan_table(), gan_table(beats_baseline="False"), 360, 0.05)
     assert flipped.lines == [
         "generator=dcgan, steps=2500: beats_baseline True -> False (a claim that must be equal)"

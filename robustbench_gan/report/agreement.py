@@ -2,12 +2,12 @@
 
 The leaderboard goes through the statistical compare (compare_stats.py). Every other CSV is
 matched row by row on its key columns (its text columns and the budget, step or order) and its
-measurements are judged by what they are (tolerances.py): a share of images (accuracies,
-success rates, the GAN table's precision, recall, coverage and label fidelity) is tested
-against the noise of its images with the two-proportion test, Holm-corrected within the
-table; a continuous column moves within its relative tolerance; a GAN's training outcome
-(FID, IS, losses) is not compared (it is chaotic across machines: docs/reproducibility.md)
-but the claims made from it are; a claim (``beats_baseline``) and a setting must be equal.
+measurements are judged by what they are (tolerances.py): a share of test images (an
+accuracy) is tested against the noise of its images with the two-proportion test,
+Holm-corrected within the table; a continuous column moves within its relative tolerance; a
+GAN's training outcome (FID, IS, precision, recall, coverage, label fidelity, losses) is not
+compared, since it is chaotic across machines (docs/reproducibility.md), but the claims made
+from it are; a claim (``beats_baseline``) and a setting must be equal.
 The findings the report states ("holds here") must hold in both runs.
 """
 
