@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from claims import digits_gans_claims, failed
 from committed import committed_results
 
 RESULTS = committed_results()
@@ -21,23 +22,16 @@ def read(folder: Path, name: str) -> pd.DataFrame:
 
 
 def test_every_family_beats_the_class_means_baseline():
+    """tests/claims.py: every family but StarGAN's invert and rotate rows beats the baseline,
+    its conditional ones draw their classes, CycleGAN's cycle error falls, StarGAN's
+    translations land in their domains."""
     gan = read(ZOO, "gan.csv").set_index("generator")
     assert FAMILIES <= set(gan["family"])
-    base = gan.loc["baseline"]
+    assert failed(digits_gans_claims(ZOO)) == []
     # StarGAN's translations back from invert and rotate change the digits (see the suite's
     # notes): only its blur row is held to the baseline
     failing = (gan["family"] == "stargan") & (gan["domain"] != "blur")
     assert (gan.loc[failing, "beats_baseline"].isin([False, "False"])).all()
-    for label, row in gan[~failing].drop(index="baseline").iterrows():
-        assert row["fid_small_cnn"] < base["fid_small_cnn"], label
-        assert row["coverage"] > base["coverage"], label
-        assert row["beats_baseline"] in (True, "True"), label
-
-
-def test_conditional_generators_draw_their_classes():
-    gan = read(ZOO, "gan.csv").set_index("family")
-    for family in ("cdcgan", "acgan", "biggan"):
-        assert gan.loc[family, "label_fidelity"] >= 0.80, family
 
 
 def test_cyclegan_cycle_error_falls_and_domain_shift_is_reported():

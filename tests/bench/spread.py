@@ -27,6 +27,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the claims
+from claims import CLAIMS, failed  # noqa: E402
+
 from robustbench_gan.report.agreement import compare_runs, keyed_rows, measured_columns, read
 
 KERNEL_PATHS = {
@@ -150,6 +153,13 @@ def write_spread(work: Path) -> str:
             differ = [v.table for v in verdicts if not v.agrees]
             state = "every table agrees" if not differ else f"differ: {', '.join(differ)}"
             lines.append(f"- `rbg reproduce`'s verdict, {name} against native: {state}")
+    claims = CLAIMS.get(work.name)
+    if claims is not None:
+        lines.append("")
+        for name, folder in runs.items():
+            broken = failed(claims(folder))
+            state = "every claim holds" if not broken else "fails: " + "; ".join(broken)
+            lines.append(f"- claims of tests/claims.py, {name}: {state}")
     lines += ["", "| table | column | kernel paths | seeds |", "|---|---|---|---|"]
     rows = []
     tables = sorted({p.name for r in runs.values() for p in r.glob("*.csv")} - set(SKIPPED_TABLES))
