@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the clai
 from claims import CLAIMS, failed  # noqa: E402
 
 from robustbench_gan.report.agreement import compare_runs, keyed_rows, measured_columns, read
+from robustbench_gan.report.tolerances import relative_tolerance
 
 KERNEL_PATHS = {
     "native": {},
@@ -127,10 +128,14 @@ def column_spreads(frame: pd.DataFrame, column: str) -> tuple[str, str]:
     seeds = [v for v in wide.columns if v.startswith("seed")]
     values = wide.apply(pd.to_numeric, errors="coerce")
     if values.notna().any().any():
-        kernel = values[kernels].sub(values["native"], axis=0).abs().max().max()
+        moved = values[kernels].sub(values["native"], axis=0).abs()
+        kernel = fmt(float(moved.max().max()) if kernels else math.nan)
         seeded = values[["native", *seeds]]
         seed = (seeded.max(axis=1) - seeded.min(axis=1)).max() if seeds else math.nan
-        return fmt(float(kernel) if kernels else math.nan), fmt(float(seed))
+        if kernels and relative_tolerance(column) is not None:  # as tolerances.py measures
+            larger = values[kernels].abs().clip(lower=values["native"].abs(), axis=0)
+            kernel += f" ({float((moved / larger).max().max()):.1%} relative)"
+        return kernel, fmt(float(seed))
     text = wide.astype(object).where(wide.notna(), "").astype(str)
 
     def differ(variants: list[str]) -> str:
