@@ -160,3 +160,13 @@ def test_rows_and_run_json_name_the_kernel_path_and_machine(finished_run):
     device, info = json.loads(proc.stdout)
     assert device.endswith(", DEFAULT)") and info["cpu_capability"] == "DEFAULT"
     assert info["kernel_variables"]["ATEN_CPU_CAPABILITY"] == "default"
+
+
+def test_a_key_column_with_empty_cells_still_matches_rows():
+    """gan.csv's ``domain`` is empty but for translators: those rows match on the empty key."""
+    frame = pd.DataFrame(
+        [{"generator": "dcgan", "domain": "", "beats_baseline": "True"},
+         {"generator": "cyclegan", "domain": "invert", "beats_baseline": "True"}]
+    ).replace("", float("nan"))  # fmt: skip
+    verdict = compare_table("gan.csv", frame, frame.copy(), 360, 0.05)
+    assert verdict.agrees and verdict.lines == [] and verdict.summary.startswith("2 rows")

@@ -86,11 +86,12 @@ def images_per_row(run: Path) -> float:
 
 
 def keyed_rows(frame: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, dict]:
-    """Rows by key; a key that repeats is told apart by its order of appearance."""
+    """Rows by key (a missing key value as ""); a key that repeats is told apart by its order
+    of appearance."""
     occurrence = frame.groupby(list(keys), sort=False, dropna=False).cumcount() if keys else None
     rows = {}
     for index, row in enumerate(frame.to_dict("records")):
-        key = tuple(row[k] for k in keys)
+        key = tuple("" if pd.isna(row[k]) else row[k] for k in keys)
         rows[(*key, int(occurrence.iloc[index]) if occurrence is not None else index)] = row
     return rows
 
