@@ -170,3 +170,16 @@ def test_a_key_column_with_empty_cells_still_matches_rows():
     ).replace("", float("nan"))  # fmt: skip
     verdict = compare_table("gan.csv", frame, frame.copy(), 360, 0.05)
     assert verdict.agrees and verdict.lines == [] and verdict.summary.startswith("2 rows")
+
+
+def test_the_suite_digest_ignores_comments_and_layout(tmp_path, tiny_suite):
+    from robustbench_gan.runner.run import suite_digest
+
+    before = suite_digest(tiny_suite)
+    tiny_suite.write_text(
+        "# a note\n" + tiny_suite.read_text().replace("[[attacks]]", "\n[[attacks]]")
+    )
+    assert suite_digest(tiny_suite) == before
+    tiny_suite.write_text(tiny_suite.read_text().replace("steps = 2", "steps = 3"))
+    assert suite_digest(tiny_suite) != before
+    assert suite_digest(tmp_path / "nowhere.toml") is None

@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..report.agreement import Verdict, compare_runs
 from ..report.reproductions import RECORD
 from .machine import machine_info
-from .run import MANIFEST, file_sha256, run_suite
+from .run import MANIFEST, run_suite, suite_digest
 
 
 @dataclass
@@ -72,7 +72,7 @@ def reproduce(
     if not suite.is_file():
         raise UserError(f"{folder}: its suite {suite} is not there any more")
     recorded = manifest.get("suite_sha256")
-    if recorded is not None and recorded != file_sha256(suite):
+    if recorded is not None and recorded != suite_digest(suite):
         raise UserError(
             f"{suite} changed since the run in {folder} (its sha256 differs from run.json's): "
             "reproducing needs the suite the run was made with"

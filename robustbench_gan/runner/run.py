@@ -39,6 +39,11 @@ from .pool import execute_plan_pool
 from .ray_executor import execute_plan_ray
 from .store import Store
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 EXECUTORS = ("local", "ray")
 
 
@@ -67,12 +72,18 @@ def versions() -> str:
     )
 
 
-def file_sha256(path: Path) -> str | None:
-    """The suite file's digest (``rbg reproduce`` tells an edited suite from the run's)."""
+def suite_digest(path: Path) -> str | None:
+    """The sha256 of the suite's content, comments and layout aside (``rbg reproduce`` tells
+    an edited suite from the run's); None for a suite built in memory (benchmark())."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:  # a suite built in memory (benchmark())
+        data = Path(path).read_bytes()
+    except OSError:
         return None
+    try:
+        data = json.dumps(tomllib.loads(data.decode("utf-8")), sort_keys=True, default=str).encode()
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        pass  # read as it is (a suite that parsed once parses again)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
@@ -170,7 +181,7 @@ def run_suite(
         "amp": amp,
         **run_paths(suite, out_dir, data_dir, chosen),
         "seed": suite.seed,
-        "suite_sha256": file_sha256(suite.path),
+        "suite_sha256": suite_digest(suite.path),
         "machine": machine_info(),
     }
     root = resolve_root(data_dir)
