@@ -194,17 +194,13 @@ def default_jobs(device: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from .runner.run import MANIFEST, run_suite
+    from .runner.run import read_manifest, run_suite
 
     folder = Path(args.run_dir)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        suite = folder / manifest["suite"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{folder}: no {MANIFEST} here (not the output folder of a run)") from None
+    manifest = read_manifest(folder)
+    suite = folder / str(manifest["suite"])
 
     def path_of(key: str, given: str | None) -> str | None:  # the manifest's: relative to run
         if given is not None:

@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..report.agreement import Verdict, compare_runs
 from ..report.reproductions import RECORD
 from .machine import machine_info
-from .run import MANIFEST, run_suite, suite_digest
+from .run import read_manifest, run_suite, suite_digest
 
 
 @dataclass
@@ -30,15 +30,6 @@ class Reproduction:
     @property
     def agrees(self) -> bool:
         return all(v.agrees for v in self.verdicts)
-
-
-def read_manifest(folder: Path) -> dict:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        manifest["suite"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{folder}: no {MANIFEST} here (not the output folder of a run)") from None
-    return manifest
 
 
 def fresh_store(cache_dir: str | Path | None) -> tuple[Path, bool]:
@@ -77,7 +68,8 @@ def reproduce(
             f"{suite} changed since the run in {folder} (its sha256 differs from run.json's): "
             "reproducing needs the suite the run was made with"
         )
-    target = Path(out) if out is not None else folder.parent / f"{folder.name}-reproduced"
+    named = folder.resolve()
+    target = Path(out) if out is not None else named.parent / f"{named.name}-reproduced"
     if target.resolve() == folder.resolve():
         raise UserError("--out must not be the run being reproduced")
     if data_dir is None and manifest.get("data_dir") is not None:

@@ -72,6 +72,16 @@ def versions() -> str:
     )
 
 
+def read_manifest(folder: Path) -> dict:
+    """A run folder's run.json (with at least its suite)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest["suite"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{folder}: no {MANIFEST} here (not the output folder of a run)") from None
+    return manifest
+
+
 def suite_digest(path: Path) -> str | None:
     """The sha256 of the suite's content, comments and layout aside (``rbg reproduce`` tells
     an edited suite from the run's); None for a suite built in memory (benchmark())."""
