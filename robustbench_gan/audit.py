@@ -30,6 +30,8 @@ FLAG_MEANINGS = {
     "outputs_probabilities": "the model outputs probabilities, not logits (softmax saturates "
     "gradients; attack the logits)",
     "nondeterministic": "two forward passes on the same input differ (randomised defense: use EOT)",
+    "non_finite_outputs": "the model gives NaN or inf logits on some evaluation images: its "
+    "predictions there are arbitrary, and so are its clean and robust accuracy",
     "unbounded_attack_fails": "PGD with eps = 1 (the whole image space) leaves more than 5% "
     "accuracy: the attack cannot follow the model's gradients",
     "near_chance": "clean accuracy is within 1.5x of chance (1 / number of classes): check the "
@@ -44,7 +46,7 @@ FLAG_MEANINGS = {
 }
 
 #: part of every audit cell's spec: bump it when a check changes, so cached audits rerun
-CHECKS_VERSION = 2
+CHECKS_VERSION = 3
 ZERO_GRADIENT_SHARE = 0.01
 UNBOUNDED_ACCURACY = 0.05
 UNBOUNDED_EPS = 1.0
@@ -61,7 +63,7 @@ def audit_model(model: nn.Module, x: Tensor, y: Tensor, *, seed: int) -> dict[st
         (logits >= 0).all()
         and torch.allclose(logits.sum(1), torch.ones(len(x), device=device), atol=1e-3)
     )
-    nondeterministic = not torch.equal(logits, again)
+    nondeterministic = not same_outputs(logits, again)
     # no random start: at eps 1 it would replace every image by noise, which a model may
     # map to one class and hold there (a standard MNIST CNN did, at 10% accuracy)
     pgd = ATTACKS.create("pgd", steps=20, random_start=False, seed=seed)
@@ -73,6 +75,7 @@ def audit_model(model: nn.Module, x: Tensor, y: Tensor, *, seed: int) -> dict[st
             ("zero_gradients", zero_share > ZERO_GRADIENT_SHARE),
             ("outputs_probabilities", probabilities),
             ("nondeterministic", nondeterministic),
+            ("non_finite_outputs", not bool(torch.isfinite(logits).all())),
             ("unbounded_attack_fails", unbounded_acc > UNBOUNDED_ACCURACY),
             ("naive_evaluation", bool(getattr(model, "naive_gradients", False))),
         )
@@ -85,6 +88,15 @@ def audit_model(model: nn.Module, x: Tensor, y: Tensor, *, seed: int) -> dict[st
         "unbounded_acc": unbounded_acc,
         "flags": flags,
     }
+
+
+def same_outputs(first: Tensor, second: Tensor) -> bool:
+    """Whether two forward passes gave the same outputs, exactly: NaN equals NaN and inf
+    equals inf of its sign (``torch.equal`` holds NaN unequal to itself, so a deterministic
+    model with some non-finite outputs would pass for a random one)."""
+    if first.shape != second.shape or first.dtype != second.dtype:
+        return False
+    return torch.allclose(first, second, rtol=0, atol=0, equal_nan=True)
 
 
 def zero_gradient_share(model: nn.Module, x: Tensor, y: Tensor, logits: Tensor) -> float:

@@ -10,6 +10,7 @@ one (the attacker gets no credit for it). ``load_adversarial`` reads such a tens
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,16 +95,17 @@ def verify_adversarial(
 ) -> VerifyReport:
     """Check ``adv`` (adversarial images for the first ``len(adv)`` points of ``x``, ``y``)
     and score ``model`` on them; nothing is clipped or changed, ``model`` included (put it
-    in eval mode first). A wrong shape or a non-floating dtype is a UserError."""
+    in eval mode first). What ``check_adversarial`` refuses, or a shape other than ``x``'s,
+    is a UserError. Any floating dtype is taken: the rules are checked on the values as
+    given, and the model sees them converted to ``x``'s dtype (float16 or float64 images
+    for a float32 model, as AutoAttack's checks take any float tensor in [0, 1])."""
     norm_name = NORMS.get(norm.lower())
     if norm_name is None:
         raise UserError(f"norm {norm!r}: one of {sorted(NORMS.values())}")
     if not eps >= 0:
         raise UserError(f"eps must be a number >= 0, got {eps}")
-    if not isinstance(adv, Tensor) or not adv.is_floating_point():
-        kind = adv.dtype if isinstance(adv, Tensor) else type(adv).__name__
-        raise UserError(f"adversarial images must be a floating-point tensor, got {kind}")
-    n = len(adv) if adv.dim() else 0
+    adv = check_adversarial(adv)
+    n = len(adv)
     if adv.dim() != x.dim() or adv.shape[1:] != x.shape[1:] or not 0 < n <= len(x):
         raise UserError(
             f"adversarial images of shape {tuple(adv.shape)} do not match the test images "
@@ -129,7 +131,7 @@ def verify_adversarial(
     valid = ~(nonfinite | out_of_range | outside_ball)
 
     clean_pred = predict(model, x, batch_size=batch_size)
-    adv_pred = predict(model, adv, batch_size=batch_size)
+    adv_pred = predict(model, adv.to(x.dtype), batch_size=batch_size)  # checked as given
     y = y.cpu()
     clean_correct, adv_correct = clean_pred == y, adv_pred == y
     robust = torch.where(valid, adv_correct, clean_correct)
@@ -152,14 +154,37 @@ def verify_adversarial(
     )
 
 
+def check_adversarial(adv: object) -> Tensor:
+    """``adv`` if it is a dense floating-point tensor with a batch dimension and at least one
+    image; else a one-line UserError saying what it is (a sparse or nested tensor, integers,
+    a 0-d or empty tensor). Nothing is converted here."""
+    if not isinstance(adv, Tensor):
+        raise UserError(f"adversarial images must be a tensor, got a {type(adv).__name__}")
+    if adv.layout != torch.strided or adv.is_nested:
+        kind = "nested" if adv.is_nested else str(adv.layout).replace("torch.", "")
+        raise UserError(
+            f"adversarial images must be a dense tensor, got a {kind} one; save adv.to_dense()"
+        )
+    if not adv.is_floating_point():
+        raise UserError(f"adversarial images must be a floating-point tensor, got {adv.dtype}")
+    if adv.dim() == 0 or len(adv) == 0:
+        raise UserError(
+            f"adversarial images of shape {tuple(adv.shape)}: want (n, C, H, W) with n >= 1"
+        )
+    return adv
+
+
 def load_adversarial(path: str | Path) -> Tensor:
     """Adversarial images from a ``.pt`` file (``torch.load`` with ``weights_only=True``): a
-    tensor, or a dict holding it under ``"adv"`` or as its only tensor."""
+    tensor, or a dict holding it under ``"adv"`` or as its only tensor, that passes
+    ``check_adversarial``."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no adversarial examples file at {path}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns, over lines, of a sparse tensor's check
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         raise UserError(
@@ -179,4 +204,7 @@ def load_adversarial(path: str | Path) -> Tensor:
             )
     if not isinstance(data, Tensor):
         raise UserError(f"{path}: holds a {type(data).__name__}, not a tensor of images")
-    return data
+    try:
+        return check_adversarial(data)
+    except UserError as exc:
+        raise exc.at(str(path)) from None

@@ -85,10 +85,21 @@ def color_mode(channels: object) -> str:
     return MODES[channels]
 
 
+def followed(entry: os.DirEntry[str], kind: str) -> bool:
+    """Whether ``entry`` is a folder (``kind`` "dir") or a file ("file"), following symbolic
+    links. A link that cannot be followed to the end (one that loops, ELOOP) is refused in
+    one line naming it; a link to nothing is neither and is passed over, as before."""
+    try:
+        return entry.is_dir() if kind == "dir" else entry.is_file()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"imagefolder: cannot follow {entry.path}: {reason}") from None
+
+
 def class_folders(split_dir: Path) -> list[str]:
     """Sorted names of the (non-hidden) sub-folders of ``split_dir``."""
     with os.scandir(split_dir) as entries:
-        names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+        names = sorted(e.name for e in entries if not e.name.startswith(".") and followed(e, "dir"))
     if not names:
         raise UserError(f"imagefolder: no class folders in {split_dir}; want {LAYOUT}")
     return names
@@ -122,7 +133,7 @@ def list_split(split_dir: Path, classes: list[str]) -> tuple[list[Path], list[in
                 for e in entries
                 if not e.name.startswith(".")
                 and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
-                and e.is_file()
+                and followed(e, "file")
             )
         if not found:
             raise UserError(
@@ -223,6 +234,11 @@ def imagefolder(
     in file order (class by class; the first ``max_test`` of them, ``max_train`` is ignored) as
     the test part, the train part being the same tensors: for evaluating a pretrained model.
     ``download`` is accepted for a uniform signature and ignored: nothing is downloaded.
+
+    Symbolic links are followed, as torchvision's ImageFolder follows them: ``path`` itself
+    may be any folder (absolute paths are taken), so a link out of it reads nothing that
+    ``path`` could not name. A link that loops (a class folder or a file linking to itself)
+    is refused in one line naming it.
 
     The split's ``source`` (the leaderboard's dataset) is ``imagefolder-`` and a hash of the
     test/ folder's files, names and bytes: runs on other images never rank together.

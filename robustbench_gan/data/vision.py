@@ -80,16 +80,100 @@ CIFAR10_EXPECTED = "cifar-10-batches-py (data_batch_1..5, test_batch, batches.me
 CIFAR10_SITE = "https://www.cs.toronto.edu/~kriz/cifar.html (CIFAR-10 python version)"
 
 
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR-10 batch holds: numpy arrays, dicts, lists, bytes, strings
+    and numbers. Any other global a pickle names (``os.system``, ``builtins.open``, ...) is an
+    UnpicklingError, so no data file can run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The allowed object named ``module.name``; nothing is imported."""
+        found = batch_globals().get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a CIFAR-10 batch never holds "
+                "(refused: a data file may not run code)"
+            )
+        return found
+
+
+def latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles (protocol < 3) use it for bytes: latin-1 only,
+    strict (``errors`` is ignored)."""
+    if not isinstance(text, str) or encoding.replace("_", "-").lower() not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"it encodes with {encoding!r}, not latin-1")
+    return text.encode("latin-1", errors="strict")
+
+
+def batch_globals() -> dict[tuple[str, str], Any]:
+    """The globals a CIFAR-10 batch pickle may name (numpy 1 and 2 spellings) and what each
+    resolves to: numpy's array reconstruction, ``ndarray``, ``dtype`` and bytes."""
+    reconstruct = np.zeros(1).__reduce__()[0]  # numpy's _reconstruct, wherever it lives
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # its _frombuffer (pickle protocol 5)
+    found: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): latin1_encode,
+    }
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        found[(module, "_reconstruct")] = reconstruct
+    for module in ("numpy.core.numeric", "numpy._core.numeric"):
+        found[(module, "_frombuffer")] = frombuffer
+    for module in ("builtins", "__builtin__"):
+        found[(module, "bytes")] = bytes
+    return found
+
+
+def unpickle_batch(path: Path) -> Any:
+    """The object pickled in ``path``, built by ``BatchUnpickler`` (Python 2 strings read as
+    latin-1, as torchvision reads them)."""
+    with path.open("rb") as f:
+        return BatchUnpickler(f, encoding="latin1").load()
+
+
+def check_test_batch_md5(path: Path) -> None:
+    """Refuse, in one line, a ``test_batch`` that is not the official file (by the md5 that
+    torchvision lists for it), before anything unpickles it."""
+    from torchvision.datasets import cifar
+
+    md5 = dict(cifar.CIFAR10.test_list)["test_batch"]
+    if not cifar.check_integrity(str(path), md5):
+        raise UserError(
+            f"cifar10: {path} is not the official CIFAR-10 test batch (its md5 is not {md5}); "
+            f"get it from {CIFAR10_SITE}"
+        )
+
+
+# what a truncated, corrupt or hostile pickle raises
+BATCH_ERRORS = (
+    OSError,
+    EOFError,
+    MemoryError,
+    pickle.UnpicklingError,
+    AttributeError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ValueError,
+)
+
+
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
-    """(N, 3, 32, 32) uint8 images and labels from one batch file of the python version."""
+    """(N, 3, 32, 32) uint8 images and labels from one batch file of the python version,
+    unpickled with ``BatchUnpickler`` (refusing anything but arrays and plain data)."""
     try:
-        with path.open("rb") as f:
-            entry = pickle.load(f, encoding="latin1")
+        entry = unpickle_batch(path)
+        if not isinstance(entry, dict):
+            raise TypeError(f"it holds a {type(entry).__name__}, not a dict")
         images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = list(entry["labels"] if "labels" in entry else entry["fine_labels"])
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"cifar10: cannot read {path}: {exc}") from exc
+    except BATCH_ERRORS as exc:
+        raise UserError(f"cifar10: cannot read {path}: {one_line(exc)}") from exc
     return images, labels
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def cifar10_parts(
@@ -100,7 +184,8 @@ def cifar10_parts(
 
     test_batch = None if root is None else root / "cifar-10-batches-py" / "test_batch"
     if test_only and test_batch is not None and test_batch.is_file():
-        return [read_cifar_batch(test_batch)]  # no need for torchvision's md5 of every batch
+        check_test_batch_md5(test_batch)  # only this file's md5, not every batch's
+        return [read_cifar_batch(test_batch)]
     parts = []
     for train in (False,) if test_only else (True, False):
         data = open_torchvision(
@@ -132,6 +217,11 @@ def cifar10(
     true`` reads only ``test_batch`` and returns its 10,000 images in file order (the first
     ``max_test`` of them; ``max_train`` is ignored) as the test part, the train part being the
     same tensors: for evaluating a pretrained model on the first n official test images.
+
+    No data file runs code: the full split is read by torchvision after its md5 check of every
+    file; ``test_only`` checks ``test_batch``'s md5 (a file that is not the official one is a
+    one-line error) and unpickles it with ``BatchUnpickler``, which builds only arrays and
+    plain data.
     """
     parts = cifar10_parts(resolve_root(root), download=download, test_only=test_only)
     if test_only:

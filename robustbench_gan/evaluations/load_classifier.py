@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from ..errors import UserError
 from ..models.pretrained import (
@@ -24,7 +25,7 @@ from ..runner.context import CellOutput, Context
 from ..runner.plan import Cell, ModelRef, Plan
 from ..runner.store import CellRecord
 from ..suite import Suite
-from ..utils import predict
+from ..utils import eval_mode, model_device, predict
 from .base import Evaluation
 from .common import share
 from .records import Record
@@ -76,12 +77,14 @@ class LoadClassifier(Evaluation):
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         start = time.perf_counter()
         model = self.build(cell.spec.classifier, ctx)  # type: ignore[attr-defined]
+        label = cell.label.removeprefix("load ")
         try:
+            check_outputs(model, ctx.data.x_test[:2], ctx.data.num_classes, label)
             test_acc = share(predict(model, ctx.data.x_test) == ctx.data.y_test)
         except RuntimeError as exc:  # wrong input shape or channel count for this data
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(
-                f"model {cell.label.removeprefix('load ')!r} fails on the data's images "
+                f"model {label!r} fails on the data's images "
                 f"(shape {tuple(ctx.data.shape)}, values in [0, 1]): {first}"
             ) from None
         parameters = sum(p.numel() for p in model.parameters())
@@ -127,3 +130,31 @@ def source_of(classifier: dict[str, Any]) -> ModelSource:
         if loading.get(key) is not None:
             loading[key] = tuple(loading[key])
     return ModelSource(name=classifier["name"], params=classifier["params"], **loading)
+
+
+def check_outputs(model: nn.Module, x: Tensor, num_classes: int, label: str) -> None:
+    """One forward pass on a few test images ``x`` (eval mode, no grad; the model's modes and
+    device are kept): UserError in one line unless it gives finite logits of shape
+    ``(len(x), num_classes)``."""
+    if not len(x):
+        return
+    with torch.no_grad(), eval_mode(model):
+        out = model(x.to(model_device(model)))
+    want = f"want (N, {num_classes}), one score per class"
+    if not isinstance(out, Tensor):
+        raise UserError(f"model {label!r} gives a {type(out).__name__}, {want}")
+    if out.shape != (len(x), num_classes):
+        shape = shape_text(out.shape, len(x))
+        raise UserError(f"model {label!r} gives outputs of shape {shape}, {want}")
+    if not bool(torch.isfinite(out).all()):
+        raise UserError(
+            f"model {label!r} gives non-finite outputs (NaN or inf) on clean test images"
+        )
+
+
+def shape_text(shape: torch.Size, n: int) -> str:
+    """A shape as ``(N, 3)`` when its first size is the batch's ``n``, else as it is and
+    for how many images (``(1, 10) for 2 images``)."""
+    sizes = ["N" if i == 0 and size == n else str(size) for i, size in enumerate(shape)]
+    text = f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(sizes)})"
+    return text if sizes[:1] == ["N"] else f"{text} for {n} images"
