@@ -81,7 +81,7 @@ def test_a_moved_accuracy_is_named_with_its_interval_and_p_value(tmp_path, capsy
 def test_norms_and_passes_move_within_their_tolerance(run_a, tmp_path, capsys):
     def nudge(board):
         board["mean_linf"] *= 1.05
-        board["forward_passes"] *= 1.08
+        board["forward_passes"] *= 1.5
 
     b = variant(tmp_path, nudge)
     assert rbg_compare(capsys, run_a, b)[0] == 0

@@ -15,8 +15,10 @@ import fnmatch
 RELATIVE = {
     "mean_linf": 0.10,  # mean perturbation of the images an attack broke: moves with which
     "mean_l2": 0.10,
-    "forward_passes": 0.10,  # early exits (APGD, FAB, Square) stop on other images
-    "backward_passes": 0.10,
+    # early exits (APGD, FAB, Square, AutoAttack) stop on other images, and at a large eps the
+    # few images still robust run the whole budget: 45% measured (APGD-DLR, digits-attacks)
+    "forward_passes": 0.6,
+    "backward_passes": 0.6,
 }
 #: measurements that follow from others compared already, or that describe one run's work
 #: and move freely with the seed: never compared (across seeds, the RELATIVE ones too)
