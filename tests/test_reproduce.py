@@ -183,3 +183,16 @@ def test_the_suite_digest_ignores_comments_and_layout(tmp_path, tiny_suite):
     tiny_suite.write_text(tiny_suite.read_text().replace("steps = 2", "steps = 3"))
     assert suite_digest(tiny_suite) != before
     assert suite_digest(tmp_path / "nowhere.toml") is None
+
+
+def test_a_curve_that_stops_earlier_is_compared_on_its_common_part():
+    """An attack that exits early ends its iteration curve when every image is broken: the
+    points past the other run's end are counted, not a difference."""
+
+    def curve(points: int) -> pd.DataFrame:
+        rows = [{"target": "mlp", "attack": "square", "eps": "0.1", "iteration": str(i),
+                 "robust_acc": str(max(0.0, 0.5 - 0.1 * i))} for i in range(points)]  # fmt: skip
+        return pd.DataFrame(rows)
+
+    verdict = compare_table("curves_iterations.csv", curve(8), curve(6), 200, 0.05)
+    assert verdict.agrees and "2 curve points past the other run's end" in verdict.summary

@@ -35,6 +35,8 @@ from .tolerances import (
 )
 
 LEADERBOARD = "leaderboard.csv"
+#: keys of a curve (iterations of an attack, steps of a GAN's training)
+CURVE_KEYS = ("iteration", "step")
 #: per-image outcomes: the leaderboard's paired tests read them; no verdict of their own
 UNJUDGED = ("samples.csv",)
 
@@ -118,8 +120,12 @@ def compare_table(
     keys, measures = measured_columns(left)
     keys = [k for k in keys if k in right.columns]
     rows_a, rows_b = keyed_rows(left, keys), keyed_rows(right, keys)
-    lines = [f"only in A: {label(k, keys)}" for k in rows_a if k not in rows_b]
-    lines += [f"only in B: {label(k, keys)}" for k in rows_b if k not in rows_a]
+    one_side = [f"only in A: {label(k, keys)}" for k in rows_a if k not in rows_b]
+    one_side += [f"only in B: {label(k, keys)}" for k in rows_b if k not in rows_a]
+    # a curve's points past where the other run's curve stopped (an attack that exits early
+    # stops when every image is broken): its common part is compared
+    curve = any(k in CURVE_KEYS for k in keys)
+    lines = [] if curve else one_side
     skipped = sorted({c for c in measures if not_compared(c)})
     tests: list[tuple[str, float]] = []
     for key, row in rows_a.items():
@@ -151,9 +157,11 @@ def compare_table(
     verdicts = holm([p for _, p in tests], alpha)
     lines += [text for (text, _), yes in zip(tests, verdicts) if yes]
     noise = verdicts.count(False)
-    summary = f"{len(rows_a)} rows; {noise} of {len(tests)} share changes within noise" + (
-        f"; not compared: {', '.join(skipped)}" if skipped else ""
-    )
+    summary = f"{len(rows_a)} rows; {noise} of {len(tests)} share changes within noise"
+    if curve and one_side:
+        summary += f"; {len(one_side)} curve points past the other run's end"
+    if skipped:
+        summary += f"; not compared: {', '.join(skipped)}"
     return Verdict(name, not lines, summary, lines)
 
 
