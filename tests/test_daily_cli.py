@@ -94,7 +94,7 @@ def test_report_renders_again_from_the_store_alone(tmp_path, tiny_suite, capsys,
     finally:
         torch.set_num_threads(threads)
     assert (out / "report.md").exists()
-    assert "cpu (2 threads)" in header[0] and header[0] in (out / "report.md").read_text()
+    assert "cpu (2 threads, " in header[0] and header[0] in (out / "report.md").read_text()
     assert {p.name: p.read_bytes() for p in out.glob("*.csv")}.keys() == before.keys()
     for name, data in before.items():
         if name != "leaderboard.csv":  # its seconds column is the run's, stored: the same

@@ -85,6 +85,8 @@ def start_worker(folder: str, threads: int, shares: list[set[int]], driver: int)
     count, and read the run's context from ``folder`` (a file, not shared memory: a worker
     never waits on a dead driver to hand it something)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the workers on Ctrl-C
+    if hasattr(signal, "pthread_sigmask"):  # blocked by the driver while it spawned us
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # (disabled) bars take a lock; not tqdm's multiprocessing one, whose semaphore a worker
     # ended by the driver would leave behind for the resource tracker to complain about
     tqdm_base.set_lock(threading.RLock())
@@ -152,7 +154,7 @@ def run_all(
     try:
         while waiting or running:
             for cell in ready(waiting, running):  # in plan order: the serial run's order
-                with sigint_ignored():  # a worker started here inherits it from its first line
+                with sigint_deferred():  # a worker started here ignores it from its first line
                     running[pool.submit(run_in_worker, cell)] = cell
                 del waiting[cell.id]
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -173,18 +175,23 @@ def run_all(
 
 
 @contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while a worker may be spawned: an ignored signal stays ignored across
-    exec, so a Ctrl-C while the worker imports its modules does not reach it either (only the
-    main thread may set a handler; elsewhere this does nothing)."""
-    if threading.current_thread() is not threading.main_thread():
+def sigint_deferred() -> Iterator[None]:
+    """SIGINT blocked in the main thread while a worker may be spawned: the worker inherits
+    the blocked mask across exec and ignores SIGINT from its first line, so a Ctrl-C while it
+    imports its modules does not reach it. The driver still gets that Ctrl-C: when the block
+    ends, or at once through another of its threads (a signal ignored here instead was lost,
+    and the run went on). Only the main thread of a POSIX process may do this; elsewhere it
+    does nothing."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def stop_workers(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
