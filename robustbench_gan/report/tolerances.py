@@ -1,10 +1,11 @@
 """How far a continuous column may move between two runs that agree (docs/reproducibility.md).
 
-Accuracies are tested against the noise of their images (significance.py); the columns here
-have no such test. Each value is a relative tolerance: a change counts when
-``|b - a| > tolerance * max(|a|, |b|)``. They cover the spread measured across CPU kernel paths
-and seeds with tests/bench/spread.py, with room to spare; a column of neither list is compared
-exactly.
+Accuracies and other shares of test images (SHARES) are tested against the noise of their
+images (significance.py). Continuous columns (RELATIVE) have a relative tolerance: a change
+counts when ``|b - a| > tolerance * max(|a|, |b|)``, set above the spread measured across CPU
+kernel paths with tests/bench/spread.py. A GAN's training outcome (GAN_OUTCOMES) and numbers
+that follow from others (DERIVED) are not compared; claims (CLAIMS) and every other column
+must be equal.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ RELATIVE = {
     "forward_passes": 0.6,
     "backward_passes": 0.6,
 }
-#: measurements that follow from others compared already, or that describe one run's work
-#: and move freely with the seed: never compared (across seeds, the RELATIVE ones too)
-DERIVED = ("attack_success_rate",)
+#: numbers that follow from others compared already (or name one of them): never compared
+#: (across seeds, the RELATIVE ones are left out too)
+DERIVED = (
+    "attack_success_rate", "transfer_success_rate", "difference", "gain", "best_member", "broke",
+)  # fmt: skip
 
 
 def relative_tolerance(column: str) -> float | None:
@@ -52,10 +55,6 @@ GAN_OUTCOMES = (
     "label_fidelity*", "domain_accuracy", "nn_train_dist_*", "memorization_ratio", "d_loss*",
     "g_loss*", "cycle_error*",
 )  # fmt: skip
-#: numbers that follow from others compared already (or name one of them)
-FOLLOWING = (
-    "attack_success_rate", "transfer_success_rate", "difference", "gain", "best_member", "broke",
-)  # fmt: skip
 #: numbers that place a row: a budget, a step, an order, a seed
 NUMERIC_KEYS = ("eps", "iteration", "step", "order", "seed", "image", "steps", "d_steps")
 #: text columns that are measurements, not keys
@@ -71,7 +70,7 @@ def is_share(column: str) -> bool:
 
 
 def not_compared(column: str) -> bool:
-    return matches(column, GAN_OUTCOMES) or column in FOLLOWING
+    return matches(column, GAN_OUTCOMES) or column in DERIVED
 
 
 def key_column(column: str, values: object) -> bool:
