@@ -46,6 +46,7 @@ def test_ctrl_c_ends_the_workers_and_keeps_the_finished_cells(tmp_path, capsys):
         env={**os.environ, "RBG_CACHE_DIR": str(cache)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, as a terminal's job is
+        preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True).start()
@@ -108,8 +109,22 @@ def test_a_ctrl_c_while_a_worker_starts_is_deferred_not_lost():
     the driver, whose handler then raises in the main thread at once: either way it stops.)"""
     from robustbench_gan.runner.pool import sigint_deferred
 
-    with pytest.raises(KeyboardInterrupt):
-        with sigint_deferred():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
-        time.sleep(1.0)  # delivered by now
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with sigint_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            time.sleep(1.0)  # delivered by now
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, handler)
+
+
+def as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT at its default and unblocked, as a command typed in a
+    terminal starts (the test process's own state, which other tests may leave ignoring or
+    blocking SIGINT, is not passed on)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
