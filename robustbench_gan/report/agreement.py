@@ -23,8 +23,7 @@ import pandas as pd
 
 from .compare import ignored, show
 from .compare_stats import compare_statistically
-from .intervals import correct_count
-from .significance import difference_interval, holm, two_proportions
+from .significance import holm, unpaired_change
 from .tolerances import (
     CLAIMS,
     is_share,
@@ -142,9 +141,7 @@ def compare_table(
             fx, fy = number(x), number(y)
             where = f"{label(key, keys)}: {column} {show(x)} -> {show(y)}"
             if is_share(column) and not math.isnan(fx) and not math.isnan(fy):
-                p = two_proportions(correct_count(fx, n), n, correct_count(fy, n), n)
-                low, high = difference_interval(correct_count(fx, n), n, correct_count(fy, n), n)
-                how = f"95% interval [{low:+.3f}, {high:+.3f}]; p={p:.2g}"
+                p, how = unpaired_change(fx, n, fy, n)
                 tests.append((f"{where} ({fy - fx:+.4g}; {how})", p))
             elif (tolerance := relative_tolerance(column)) is not None and not (
                 math.isnan(fx) or math.isnan(fy)

@@ -23,14 +23,7 @@ from .compare import (
 )
 from .format import model_name
 from .image_outcomes import RunOutcomes, paired, run_outcomes
-from .intervals import correct_count
-from .significance import (
-    difference_interval,
-    holm,
-    mcnemar_exact,
-    paired_difference_interval,
-    two_proportions,
-)
+from .significance import holm, mcnemar_exact, paired_difference_interval, unpaired_change
 from .tolerances import DERIVED, relative_tolerance, within
 
 SEEDLESS_KEY = [c for c in ROW_KEY if c != "seed"]
@@ -210,18 +203,13 @@ def accuracy_test(
         return None
     change = Change(column, x, y, y - x)
     n_a, n_b = float(row["n_eval"]), float(other["n_eval"])
-    right_a, right_b = correct_count(x, n_a), correct_count(y, n_b)
     outcomes = pairs()
     if outcomes is not None:
         p = mcnemar_exact(*outcomes)
         low, high = paired_difference_interval(*outcomes)
-        test = f"McNemar exact p={p:.2g}"
+        change.how = f"95% interval [{low:+.3f}, {high:+.3f}]; McNemar exact p={p:.2g}"
     else:
-        p = two_proportions(right_a, n_a, right_b, n_b)
-        low, high = difference_interval(right_a, n_a, right_b, n_b)
-        test = "not tested: no image count" if math.isnan(p) else f"two-proportion p={p:.2g}"
-    interval = "" if math.isnan(low) else f"95% interval [{low:+.3f}, {high:+.3f}]; "
-    change.how = interval + test
+        p, change.how = unpaired_change(x, n_a, y, n_b)
     return change, p
 
 

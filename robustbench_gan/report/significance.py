@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import binomtest
 
-from .intervals import wilson
+from .intervals import correct_count, wilson
 
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,3 +85,16 @@ def paired_difference_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, flo
     share = binomtest(only_b, discordant, 0.5).proportion_ci(0.95, method="exact")
     scale = discordant / n
     return scale * (2 * share.low - 1), scale * (2 * share.high - 1)
+
+
+def unpaired_change(
+    accuracy_a: float, n_a: float, accuracy_b: float, n_b: float
+) -> tuple[float, str]:
+    """The two-proportion test of two accuracies over their images: its p-value (NaN without
+    images) and how it reads (``95% interval [...]; two-proportion p=...``)."""
+    right_a, right_b = correct_count(accuracy_a, n_a), correct_count(accuracy_b, n_b)
+    p = two_proportions(right_a, n_a, right_b, n_b)
+    low, high = difference_interval(right_a, n_a, right_b, n_b)
+    interval = "" if math.isnan(low) else f"95% interval [{low:+.3f}, {high:+.3f}]; "
+    test = "not tested: no image count" if math.isnan(p) else f"two-proportion p={p:.2g}"
+    return p, interval + test

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import fnmatch
 
+import pandas as pd
+
 #: column pattern -> relative tolerance, for runs of the same seed (another machine)
 RELATIVE = {
     "mean_linf": 0.10,  # mean perturbation of the images an attack broke: moves with which
@@ -79,8 +81,6 @@ def key_column(column: str, values: object) -> bool:
         return True
     if column in TEXT_MEASURES or is_share(column) or not_compared(column):
         return False
-    import pandas as pd
-
     text = pd.Series(values, dtype="object").dropna().astype(str)
     text = text[text != ""]
     return bool(len(text)) and pd.to_numeric(text, errors="coerce").isna().any()
