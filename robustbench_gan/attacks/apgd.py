@@ -213,10 +213,14 @@ class APGDDLR(APGD):
     paper: ``norm="linf", steps=100, restarts=1, rho=0.75`` (see :class:`APGD`).
     """
 
+    @property
+    def min_classes(self) -> int:  # type: ignore[override]
+        """The loss reads the 3rd largest logit; targeted, the 4th."""
+        return 4 if self.targeted else 3
+
     def loss(self, logits: Tensor, y: Tensor, target_class: Tensor | None) -> Tensor:
-        needed = 4 if self.targeted else 3
-        if logits.shape[1] < needed:
-            raise ValueError(f"the DLR loss needs at least {needed} classes")
+        if logits.shape[1] < self.min_classes:
+            raise ValueError(f"the DLR loss needs at least {self.min_classes} classes")
         z = logits.sort(dim=1, descending=True).values
         z_y = logits.gather(1, y[:, None]).squeeze(1)
         if self.targeted:

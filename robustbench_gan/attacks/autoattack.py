@@ -36,8 +36,9 @@ def autoattack_list(
     square = {"name": "square", "label": "square", "n_queries": n_queries, **AUTOATTACK_SETTINGS}
     targeted = [
         {"name": "apgd_dlr", "label": "apgd-t", "targeted": True, **apgd},
-        # FAB-T: untargeted to the base, it runs its own 9 target classes
-        {**fab, "label": "fab-t", "n_target_classes": 9},
+        # FAB-T: untargeted to the base, it runs its own 9 target classes (fewer on data of
+        # fewer than 10 classes, as APGD-T: the reference code stops there)
+        {**fab, "label": "fab-t", "n_target_classes": 9, "clip_targets": True},
     ]
     if version == "standard":
         attacks = [{"name": "apgd_ce", "label": "apgd-ce", **apgd}, *targeted, square]
@@ -70,7 +71,8 @@ class AutoAttack(WorstCase):
         norm: ``"linf"`` (default) or ``"l2"``.
         steps: iterations of APGD and FAB (AutoAttack: 100).
         n_queries: Square's iterations after its start (AutoAttack: 5,000).
-        n_target_classes: target classes of APGD-T (AutoAttack: 9; FAB-T always 9).
+        n_target_classes: target classes of APGD-T (AutoAttack: 9; FAB-T always 9; both at
+            most C - 1 on data of C classes).
         eot_iter: draws the gradient is averaged over in ``rand`` (AutoAttack: 20).
 
     The parts are named as AutoAttack logs them (apgd-ce, apgd-t, fab-t, square, ...), and

@@ -135,6 +135,7 @@ class Attack(abc.ABC):
     minimal: ClassVar[bool] = False
     #: score- or decision-based attacks that never ask for a gradient.
     black_box: ClassVar[bool] = False
+    min_classes: int = 2  # the fewest classes it runs on, as configured (APGD-DLR: 3)
 
     def __init__(self, *, targeted: bool = False, seed: int = 0, batch_size: int = 256) -> None:
         if targeted and not self.targeted_supported:

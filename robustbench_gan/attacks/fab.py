@@ -46,13 +46,16 @@ class FAB(Attack):
     version, whose only boundary is the one between the true class and a target,
     once for each of the ``k`` classes with the highest clean logits after the
     true one (AutoAttack: 9 targets, 1 restart, 100 steps); any misclassification
-    counts.
+    counts. Inside AutoAttack (``clip_targets``) it takes at most ``C - 1`` targets on
+    data of ``C`` classes, as the composite does for APGD-T; standalone, ``k`` must be
+    below the number of classes.
 
     Args:
         norm: ``"linf"`` (default) or ``"l2"``.
         steps: iterations per restart and target (default 100).
         restarts: runs per target, the first from the clean image (default 1).
-        n_target_classes: 0 (default) for FAB over all classes, k for FAB-T.
+        n_target_classes: 0 (default) for FAB over all classes, k for FAB-T (k + 1 classes).
+        clip_targets: run ``min(k, C - 1)`` targets instead of refusing fewer classes.
         alpha_max: the largest weight on the step from the clean image (0.1).
         eta: overshoot of both projections (1.05).
         beta: pull-back toward the clean image after a success (0.9).
@@ -75,6 +78,7 @@ class FAB(Attack):
         alpha_max: float = 0.1,
         eta: float = 1.05,
         beta: float = 0.9,
+        clip_targets: bool = False,
         targeted: bool = False,
         seed: int = 0,
         batch_size: int = 256,
@@ -98,6 +102,9 @@ class FAB(Attack):
         self.steps = int(steps)
         self.restarts = int(restarts)
         self.n_target_classes = int(n_target_classes)
+        self.clip_targets = bool(clip_targets)
+        # FAB-T's k targets are the k most likely classes after the true one
+        self.min_classes = 2 if self.clip_targets else max(2, self.n_target_classes + 1)
         self.alpha_max = float(alpha_max)
         self.eta = float(eta)
         self.beta = float(beta)
@@ -108,7 +115,10 @@ class FAB(Attack):
         with torch.no_grad():
             logits = model(x)
         num_classes = logits.shape[1]
-        if self.n_target_classes >= num_classes:
+        n_targets = self.n_target_classes
+        if self.clip_targets:
+            n_targets = min(n_targets, num_classes - 1)
+        elif n_targets >= num_classes:
             raise ValueError(
                 f"n_target_classes must be < the number of classes ({num_classes}), "
                 f"got {self.n_target_classes}"
@@ -118,13 +128,13 @@ class FAB(Attack):
         if len(todo) == 0:
             return adv
         x0, y0 = x[todo], y[todo]
-        if self.n_target_classes == 0:  # every other class, per image
+        if n_targets == 0:  # every other class, per image
             rest = torch.arange(num_classes, device=x.device).expand(len(todo), -1)
             runs = [rest[rest != y0.view(-1, 1)].view(len(todo), -1)]
         else:  # one run per target: the k highest clean logits after the true class
             others = logits[todo].scatter(1, y0.view(-1, 1), float("-inf"))
-            ranked = others.topk(self.n_target_classes, dim=1).indices
-            runs = [ranked[:, j : j + 1] for j in range(self.n_target_classes)]
+            ranked = others.topk(n_targets, dim=1).indices
+            runs = [ranked[:, j : j + 1] for j in range(n_targets)]
         best = torch.full((len(todo),), math.inf, device=x.device)
         best_adv = x0.clone()
         for classes in runs:

@@ -54,7 +54,9 @@ class WorstCase(Attack):
             ``n_target_classes`` most likely wrong classes in turn (AutoAttack: 9).
 
     The composite is at least as strong as each part on every image, so its robust
-    accuracy is at most the minimum of its parts' (a test checks this).
+    accuracy is at most the minimum of its parts' (a test checks this). It needs the classes
+    its most demanding part needs (``min_classes``: APGD-T 4; AutoAttack's FAB-T clips its
+    targets to the classes there are).
     """
 
     targeted_supported: ClassVar[bool] = False
@@ -82,6 +84,8 @@ class WorstCase(Attack):
             raise ValueError("worst_case needs at least one attack")
         self.attacks = [self._build(spec, seed, batch_size) for spec in attacks]
         self.black_box = all(a.black_box for a in self.attacks)
+        # each part runs on the same images; a targeted part takes at most C - 1 targets
+        self.min_classes = max(a.min_classes for a in self.attacks)
         self._names = tuple(part_name(spec) for spec in attacks)
         self._batches: list[Tensor] | None = None  # recording while a budget runs
 

@@ -256,6 +256,11 @@ def imagefolder(
             f"imagefolder: {folder} has a test/ folder but no train/ folder; set test_only = true "
             "in the suite's [dataset] section to evaluate pretrained models on test/ alone"
         )
+    if len(classes) < 2:  # before any image is read: nothing to tell apart
+        raise UserError(
+            f"imagefolder: {test_dir} holds one class folder ({classes[0]}); a classifier "
+            "needs at least 2 classes, one folder each"
+        )
     names = tuple(classes)
     test_files, test_labels = list_split(test_dir, classes)
     source = content_id(test_dir, test_files)  # all of test/, whatever part is read

@@ -44,6 +44,11 @@ class DataSplit:
                 )
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise ValueError(f"{self.name}: train and test images differ in shape")
+        if self.num_classes < 2:  # nothing to tell apart, nothing to attack
+            raise UserError(
+                f"{self.name}: {self.num_classes} class{'' if self.num_classes == 1 else 'es'} "
+                f"{list(self.class_names)}; a classifier needs at least 2 classes"
+            )
         for part in ("train", "test"):
             y = getattr(self, f"y_{part}")
             if len(y) and not (0 <= int(y.min()) and int(y.max()) < self.num_classes):

@@ -72,10 +72,21 @@ class Plan:
     cells: list[Cell] = field(default_factory=list)
     models: dict[str, ModelRef] = field(default_factory=dict)
     index: dict[str, dict[Any, str]] = field(default_factory=dict)  # kind -> key -> cell id
+    keys: dict[str, tuple[Any, str]] = field(default_factory=dict)  # cell id -> key, label
 
     def add(self, kind: str, key: Any, label: str, spec: Record, deps: tuple[str, ...]) -> str:
-        """Add a cell of ``kind`` that the kind finds again under ``key``; returns its id."""
+        """Add a cell of ``kind`` that the kind finds again under ``key``; returns its id.
+
+        One cell under two keys is refused now, before anything runs: it comes of entries
+        that differ only in labels (which enter no id), and one key's results would vanish
+        from the tables after the whole run (the suite refuses the usual cases first)."""
         cell_id = cell_hash(kind, spec.to_json(), deps, self.data)
+        first_key, first_label = self.keys.setdefault(cell_id, (key, label))
+        if first_key != key:
+            raise UserError(
+                f"{first_label!r} and {label!r} are one computation under two labels (a label "
+                "enters no cell id): keep one of the entries behind them"
+            )
         self.cells.append(Cell(cell_id, kind, label, spec, deps))
         self.index.setdefault(kind, {})[key] = cell_id
         return cell_id

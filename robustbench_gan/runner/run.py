@@ -28,6 +28,7 @@ from ..report.plots import plot_cache
 from ..report.results import Finished, ModelInfo, Results
 from ..report.tables import Tables, build_tables
 from ..suite import Suite, load_suite
+from ..suite.classes import check_classes
 from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished
@@ -97,16 +98,19 @@ def suite_digest(path: Path) -> str | None:
 
 
 def load_data(suite: Suite, data_dir: str | Path | None) -> DataSplit:
-    """The suite's dataset; a missing root or file is a user error at the [dataset] table."""
+    """The suite's dataset; a missing root or file is a user error at the [dataset] table, and
+    so is an attack that needs more classes than the data has (before anything trains)."""
     params = dict(suite.dataset.params)
     try:
-        return DATASETS.create(
+        data = DATASETS.create(
             suite.dataset.name, root=resolve_root(data_dir), seed=suite.seed, **params
         )
     except UserError as exc:
         raise exc.at(f"{suite.path}: dataset") from None
     except (TypeError, ValueError) as exc:
         raise UserError(str(exc), where=f"{suite.path}: dataset") from None
+    check_classes(suite, data.num_classes)
+    return data
 
 
 def prepare(
@@ -126,7 +130,10 @@ def prepare(
             raise UserError(f"--seed must be a whole number >= 0, got {seed}")
         suite = dataclasses.replace(suite, seed=seed)
     data = load_data(suite, data_dir)
-    return suite, data, build_plan(suite, data.fingerprint, amp=amp)
+    try:
+        return suite, data, build_plan(suite, data.fingerprint, amp=amp)
+    except UserError as exc:  # entries the suite could not tell apart: one cell, two labels
+        raise (exc.at(str(suite.path)) if suite.path.is_file() else exc) from None
 
 
 def run_suite(

@@ -6,7 +6,7 @@ import dataclasses
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -115,6 +115,24 @@ def unique_labels(specs: tuple[PluginSpec, ...], kind: str) -> None:
                 where=f"{spec.where}.label",
             )
         seen.add(spec.label)
+
+
+def no_relabelled_copies(specs: Sequence[PluginSpec], noun: str) -> None:
+    """Refuse two entries that differ only in their labels, in one line naming both.
+
+    A label names an entry and enters no cell id (docs/architecture.md), so two such entries
+    are one experiment: they would plan one cell under two keys, and one label's rows would
+    vanish from the tables after the whole run.
+    """
+    bare = [dataclasses.replace(spec, label="", where="") for spec in specs]
+    for i, spec in enumerate(specs):
+        for j in range(i):
+            if bare[j] == bare[i]:
+                raise UserError(
+                    f"{specs[j].where} and {spec.where} are the same {noun} under two labels "
+                    f"({specs[j].label!r}, {spec.label!r}): keep one (a label changes nothing "
+                    "that is computed)"
+                )
 
 
 def registry_get(registry: Registry, name: str, where: str) -> Callable[..., Any]:

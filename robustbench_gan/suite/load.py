@@ -56,6 +56,7 @@ from .fields import (
     construct,
     entries,
     freeze,
+    no_relabelled_copies,
     per_device,
     registry_get,
     split_entry,
@@ -152,6 +153,14 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     for kind, specs in (("targets", targets), ("generators", generators), ("attacks", attacks)):
         unique_labels(specs, kind)
     check_defense_links(defenses, targets, generators)
+    trains = {t.label: t.train for t in targets}  # a training defense trains as its base does
+    as_trained = tuple(
+        dataclasses.replace(d, train=trains[d.base]) if d.base and d.train is None else d
+        for d in defenses
+    )
+    entry_lists = (targets, generators, as_trained, attacks)
+    for noun, specs in zip(("model", "generator", "defense", "attack"), entry_lists):
+        no_relabelled_copies(specs, noun)  # one experiment under two labels: one cell
     gan_table = table(raw, "gan_metrics")
     unknown_keys(gan_table, {"judge", "n", "inception_weights", "baseline"}, "gan_metrics")
     judge = gan_table.get("judge", targets[0].label if generators else None)
@@ -282,7 +291,10 @@ def attack_spec(entry: Mapping[str, Any], index: int, default_eps: tuple[float, 
             where=f"{where}.eps" if "eps" in entry else "eval.eps",
         )
     origin = origin_of(ATTACKS, name, where)
-    return AttackSpec(name, label, freeze(params), where, origin, norm=norm, eps=eps)
+    classes = getattr(attack, "min_classes", 2)  # checked against the data once it is loaded
+    return AttackSpec(
+        name, label, freeze(params), where, origin, norm=norm, eps=eps, min_classes=classes
+    )
 
 
 def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:

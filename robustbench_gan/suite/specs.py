@@ -71,6 +71,7 @@ class AttackSpec(PluginSpec):
 
     norm: str = "linf"
     eps: tuple[float, ...] = ()  # budgets of this attack ([eval] eps unless the entry sets its own)
+    min_classes: int = 2  # the fewest classes of data it runs on (its Attack.min_classes)
 
 
 @dataclass(frozen=True)
