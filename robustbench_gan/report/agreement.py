@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import UserError
 from .compare import ignored, show
 from .compare_stats import compare_statistically
+from .publish_checks import read_cells
 from .significance import holm, unpaired_change
 from .tolerances import (
     CLAIMS,
@@ -74,14 +76,16 @@ def compare_runs(a: Path, b: Path, alpha: float = 0.05) -> list[Verdict]:
 
 
 def read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
+    """A run's table, every cell as text (NaN where empty); a file that is not a CSV table
+    is refused in one line naming it (publish_checks.read_cells)."""
+    return read_cells(path).reset_index(drop=True)
 
 
 def images_per_row(run: Path) -> float:
     """The number of test images of the run (its leaderboard's n_eval, when there is one)."""
     try:
         counts = pd.to_numeric(read(run / LEADERBOARD)["n_eval"], errors="coerce").dropna()
-    except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+    except (OSError, KeyError, UserError):  # judged, and refused if broken, on its own
         return math.nan
     return float(counts.mode().iloc[0]) if len(counts) else math.nan
 

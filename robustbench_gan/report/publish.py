@@ -12,16 +12,18 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from ..checkpoint import confined, write_atomic
+from ..checkpoint import confined
 from ..errors import UserError
 from .format import csv_text, eps_text, escape, markdown_table, safe_name
 from .intervals import correct_count, wilson
 from .leaderboard_html import render_html
 from .leaderboard_plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
+from .publish_checks import cells_of, checked_cards, leaderboard_of, one_line, read_leaderboard_file
+from .publish_files import write_set
 from .ranking import is_link, ranked_lines
-from .reproductions import latest_reproduction, reproduction_text
-from .schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
+from .reproductions import RECORD, latest_reproduction, reproduction_text
+from .schema import DOMAIN_NORM, LEADERBOARD_COLUMNS
 
 SCHEMA_VERSION = 2  # 2: model card, report and protocol columns and the robust accuracy's interval
 KEY = ["target", "defense", "attack", "norm", "eps"]
@@ -41,22 +43,22 @@ TEXT_COLUMNS = [
 
 
 def read_leaderboard(path: str | Path) -> pd.DataFrame:
-    """A leaderboard CSV, or the leaderboard.csv of a run folder."""
+    """A leaderboard CSV, or the leaderboard.csv of a run folder, every column checked
+    (publish_checks.py): a bad file or value is one line naming the file, row and column."""
     path = Path(path)
     file = path / "leaderboard.csv" if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"{path}: no leaderboard.csv here (give a run folder or a CSV)")
-    try:
-        board = pd.read_csv(file, keep_default_na=False, na_values=[""], dtype={"flags": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{file}: not a leaderboard CSV ({exc})") from None
-    missing = [c for c in LEADERBOARD_COLUMNS if c not in board.columns]
-    if [c for c in missing if c not in LATER_COLUMNS]:
-        raise UserError(f"{file}: not a leaderboard (missing columns: {', '.join(missing)})")
-    for column in missing:  # a leaderboard written before these columns existed
-        board.insert(LEADERBOARD_COLUMNS.index(column), column, float("nan"))
-    board["flags"] = board["flags"].fillna("")
-    return board
+    return read_leaderboard_file(file)
+
+
+def read_published(path: Path) -> pd.DataFrame | None:
+    """The published leaderboard at ``path``, checked as a run's is; None where there is none."""
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise UserError("is not a file: a published leaderboard goes there", where=str(path))
+    return read_leaderboard_file(path)
 
 
 def refuse_partial(folder: Path) -> None:
@@ -76,18 +78,25 @@ def refuse_partial(folder: Path) -> None:
 def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     """Merge the run's rows into one CSV per (dataset, norm); a rerun of a suite with the same
     seed replaces its own rows. Returns the files written: CSV, Markdown, HTML and a PNG per
-    protocol. Every file is rendered before the first is written, so a failure leaves the
-    published folder as it was."""
+    protocol. Every input is checked and every file rendered before the first is written,
+    and they are written as one set (publish_files.py): a failure leaves the published
+    folder as it was."""
+    if Path(results).exists() and not Path(results).is_dir():
+        where = str(results)
+        raise UserError("is not a folder: --results names where leaderboards live", where=where)
     board = read_leaderboard(run_dir)
     folder = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
     refuse_partial(folder)
     # domain-shift rows (no eps ball) stay in the run's own tables; they rank nothing here
     board = board[board["norm"] != DOMAIN_NORM].copy()
+    if board.empty:
+        raise UserError(f"{run_dir}: no rows to publish (domain rows stay in the run's tables)")
+    refuse_repeats(board, leaderboard_file(run_dir))
     cards = read_cards(folder)
     if len(cards):
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
     board["published"] = dt.date.today().isoformat()
-    board["reproduced"], board["reproduced_where"] = reproduction_text(latest_reproduction(folder))
+    board["reproduced"], board["reproduced_where"] = reproduction_columns(folder)
     tables: dict[Path, bytes] = {}
     pages: dict[Path, dict[Path, bytes]] = {}
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
@@ -96,17 +105,59 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
             report=run_link(folder, "report.md", path.parent),
             model_card=run_link(folder, "model_cards.json", path.parent),
         )
-        existing = read_leaderboard(path) if path.exists() else None
+        existing = read_published(path)
+        if existing is not None:
+            refuse_repeats(existing, path)
         merged, protocols = with_derived_columns(merge_rows(existing, rows))
         pages[path] = render(path, f"{dataset}, {norm} leaderboard", merged, protocols)
-        tables[path] = csv_text(merged).encode()
-    for rendered in pages.values():
-        for page, data in rendered.items():
-            write_atomic(page, data)
-    for path, data in tables.items():  # last: a CSV never runs ahead of its pages
-        write_atomic(path, data)
-        remove_stale_pictures(path, set(pages[path]))
+        tables[path] = reads_back(csv_text(merged).encode(), path)
+    outputs = {page: data for rendered in pages.values() for page, data in rendered.items()}
+    outputs.update(tables)  # last: a CSV never runs ahead of its pages
+    stale = [old for path in tables for old in stale_pictures(path, set(pages[path]))]
+    write_set(outputs, stale)
     return [p for path, rendered in pages.items() for p in (path, *rendered)]
+
+
+def reads_back(data: bytes, path: Path) -> bytes:
+    """``data``, the CSV to publish at ``path``, once it reads back as a valid leaderboard
+    (so no publish leaves a file that the next one refuses)."""
+    try:
+        leaderboard_of(cells_of(data, str(path)), str(path))
+    except UserError as exc:
+        raise UserError(
+            f"the merged leaderboard would not read back ({exc.message}); nothing was written",
+            where=str(path),
+        ) from None
+    return data
+
+
+def leaderboard_file(run_dir: str | Path) -> Path:
+    path = Path(run_dir)
+    return path / "leaderboard.csv" if path.is_dir() else path
+
+
+def refuse_repeats(board: pd.DataFrame, file: Path) -> None:
+    """A leaderboard holds one row per run (suite, seed), model, attack, norm and eps; a row
+    given twice would be published (and ranked) twice."""
+    key = ["suite", "seed", *KEY]
+    repeated = board.duplicated(key, keep=False)
+    if repeated.any():
+        rows = [int(i) + 1 for i in board.index[repeated.to_numpy()][:2]]
+        first = board.loc[repeated].iloc[0]
+        what = ", ".join(f"{c} {first[c]}" for c in key)
+        raise UserError(f"rows {rows[0]} and {rows[1]} are the same row ({what})", where=str(file))
+
+
+def reproduction_columns(folder: Path) -> tuple[str, str]:
+    """The run's ``reproduced`` and ``reproduced_where`` (reproductions.py); a record that is
+    not one is refused in one line."""
+    try:
+        return reproduction_text(latest_reproduction(folder))
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise UserError(
+            f"not a list of reproduction records ({' '.join(str(exc).split())})",
+            where=str(folder / RECORD),
+        ) from None
 
 
 def run_link(folder: Path, name: str, results: Path) -> str:
@@ -167,12 +218,13 @@ def render(
     }
 
 
-def remove_stale_pictures(path: Path, current: set[Path]) -> None:
-    """Remove the pictures of protocols no longer in the leaderboard at ``path``."""
+def stale_pictures(path: Path, current: set[Path]) -> list[Path]:
+    """The pictures of protocols no longer in the leaderboard at ``path``."""
     stale = re.compile(re.escape(path.stem) + r"-[0-9a-f]{8}\.png")
-    for old in path.parent.glob(f"{path.stem}-*.png"):
-        if stale.fullmatch(old.name) and old.resolve() not in current:
-            old.unlink()
+    return [
+        old for old in sorted(path.parent.glob(f"{path.stem}-*.png"))
+        if stale.fullmatch(old.name) and old.resolve() not in current
+    ]  # fmt: skip
 
 
 def read_cards(run_dir: str | Path) -> pd.DataFrame:
@@ -182,18 +234,20 @@ def read_cards(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame()
     try:
-        cards = json.loads(path.read_text(encoding="utf-8"))
-        rows = [
-            {
-                "target": card["target"],
-                "defense": card["defense"],
-                "norm": str(card["threat_model"]).lower(),
-                **{key: card.get(key) for key in CARD_COLUMNS},
-            }
-            for card in cards
-        ]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a list of model cards ({exc})") from None
+        cards = checked_cards(json.loads(path.read_text(encoding="utf-8")), str(path))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
+        raise UserError(f"{path}: not a list of model cards ({one_line(str(exc))})") from None
+    rows = [
+        {
+            "target": card["target"],
+            "defense": card["defense"],
+            "norm": card["threat_model"].lower(),
+            **{key: card.get(key) for key in CARD_COLUMNS},
+        }
+        for card in cards
+    ]
     return pd.DataFrame(rows, columns=["target", "defense", "norm", *CARD_COLUMNS])
 
 
