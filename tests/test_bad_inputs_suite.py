@@ -145,9 +145,7 @@ def test_rbg_eval_and_benchmark_check_the_classes_too(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     three, two = image_folder(tmp_path / "three", 3), image_folder(tmp_path / "two", 2)
     # AutoAttack's standard version: its APGD-T reads the 4th largest logit
-    standard = (
-        "autoattack (label 'standard') needs at least 4 classes, dataset 'imagefolder' has 3"
-    )
+    standard = "autoattack (label 'standard') needs at least 4 classes, dataset 'imagefolder' has 3"
     assert refused(capsys, eval_args(tmp_path, three)).endswith(standard)
     line = refused(capsys, eval_args(tmp_path, two, "fgsm", "apgd_dlr"))
     assert line.endswith(" apgd_dlr needs at least 3 classes, dataset 'imagefolder' has 2")
