@@ -397,3 +397,23 @@ def test_the_plan_refuses_one_cell_under_two_keys_before_anything_runs(tmp_path)
         "enters no cell id): keep one of the entries behind them"
     )
     nothing_written(tmp_path)
+
+
+def test_a_defense_training_with_such_an_attack_is_refused_before_anything_trains(tmp_path, capsys):
+    """Adversarial training with APGD-DLR on 2 classes: the defense's entry is named, not a
+    ValueError once the targets are trained (the defense is built only at run time here: it
+    needs its static models, so the requirement is its attack's)."""
+    suite = folder_suite(tmp_path, 2, 'name = "pgd"\nsteps = 2')
+    text = suite.read_text() + (
+        '\n[[targets]]\nname = "mlp"\nlabel = "static"\nhidden = 3\n'
+        '\n[[defenses]]\nname = "ensemble_at"\nbase = "mlp"\nstatic = ["static"]\neps = 0.1\n'
+        'attack = "apgd_dlr"\nattack_params = {steps = 2}\n'
+    )
+    suite.write_text(text)
+    line = (
+        f"rbg: error: {suite}: defenses[0]: ensemble_at needs at least 3 classes, "
+        "dataset 'imagefolder' has 2"
+    )
+    assert refused(capsys, ["validate", str(suite), "--data-dir", str(tmp_path)]) == line
+    assert refused(capsys, run_args(tmp_path, suite)) == line
+    nothing_written(tmp_path)

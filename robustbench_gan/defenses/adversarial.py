@@ -95,6 +95,11 @@ class AdversarialTraining(TrainingDefense):
         if self.attack.targeted:
             raise ValueError("adversarial training needs an untargeted attack")
 
+    @property
+    def min_classes(self) -> int:
+        """The fewest classes of data it trains on: its attack's."""
+        return self.attack.min_classes
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(attack={self.attack!r}, eps={self.eps}, alpha={self.alpha})"
 

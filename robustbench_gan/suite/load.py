@@ -50,6 +50,7 @@ from typing import Any
 from ..errors import UserError
 from ..gans.train import GanTrainConfig
 from ..registry import ATTACKS, DATASETS, DEFENSES, GENERATORS, Registry, search_path
+from .classes import defense_classes
 from .fields import (
     budgets,
     check_kwargs,
@@ -345,7 +346,8 @@ def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
     runtime = (("generator",) if spec.get("generator") else ()) + (
         ("static_models",) if spec.get("static") else ()
     )
-    construct(DEFENSES, name, params, where, skip=runtime)
+    built = construct(DEFENSES, name, params, where, skip=runtime)
+    spec["min_classes"] = defense_classes(built, params, where)  # checked once data is loaded
     origin = origin_of(DEFENSES, name, where)
     return DefenseSpec(name, label, freeze(params), where, origin, **spec)
 

@@ -95,6 +95,7 @@ class DefenseSpec(PluginSpec):
     combines_members: bool = False
     purifier: bool = False
     variant: str = ""
+    min_classes: int = 2  # the fewest classes it trains on (an attack's, for adversarial training)
 
     @property
     def model_label(self) -> str:
