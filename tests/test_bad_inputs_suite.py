@@ -417,3 +417,18 @@ def test_a_defense_training_with_such_an_attack_is_refused_before_anything_train
     assert refused(capsys, ["validate", str(suite), "--data-dir", str(tmp_path)]) == line
     assert refused(capsys, run_args(tmp_path, suite)) == line
     nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("eps", ["1e308", '"1e7"', '"1/1e-300"'])
+def test_a_budget_beyond_any_image_is_refused(eps, tmp_path, capsys):
+    """An L2 budget of 1e308 passed validation, then overflowed the report's ``k/255``."""
+    suite = folder_suite(tmp_path, 3, 'name = "pgd"')
+    suite.write_text(suite.read_text().replace("eps = [0, 0.1]", f"eps = [0, {eps}]"))
+    line = refused(capsys, ["validate", str(suite)])
+    assert line.startswith(f"rbg: error: {suite}: eval.eps[1]: must be at most 1e+06, got ")
+
+
+def test_any_finite_budget_has_a_text():
+    from robustbench_gan.report.format import eps_text
+
+    assert eps_text(1e308).startswith("1000000000") and eps_text(8 / 255) == "8/255"

@@ -31,7 +31,7 @@ def eps_text(eps: object) -> str:
     short = f"{value:.4f}".rstrip("0").rstrip(".")
     if float(short) == value:
         return short
-    levels = round(value * 255)
+    levels = round(value * 255) if math.isfinite(value * 255) else 0
     if levels != 0 and abs(value * 255 - levels) <= LEVELS_TOLERANCE:
         return f"{levels}/255"
     for digits in range(1, 18):

@@ -52,6 +52,9 @@ def unknown_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
             raise UserError(f"unknown key (allowed: {', '.join(sorted(allowed))})", where=path)
 
 
+MAX_EPS = 1e6
+
+
 def parse_eps(value: Any, where: str) -> float:
     """A budget: a number, or a string such as ``"8/255"`` or ``"0.3"``; finite and >= 0."""
     eps = value
@@ -71,6 +74,8 @@ def parse_eps(value: Any, where: str) -> float:
         raise UserError(f"must be a finite number, got {value!r}", where=where)
     if eps < 0:
         raise UserError(f"must be >= 0, got {value}", where=where)
+    if eps > MAX_EPS:  # an L2 ball of radius sqrt(D) already holds the whole [0, 1] box
+        raise UserError(f"must be at most {MAX_EPS:g}, got {value}", where=where)
     return float(eps)
 
 
