@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .errors import UserError
+from .safe_load import load_tensors
 
 
 class CorruptFileError(Exception):
@@ -79,4 +80,4 @@ def load_verified(path: Path, sha256: str) -> Any:
     actual = sha256_bytes(data)
     if actual != sha256:
         raise CorruptFileError(f"{path}: sha256 {actual[:12]}... does not match {sha256[:12]}...")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return load_tensors(data, path=path)

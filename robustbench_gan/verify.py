@@ -10,7 +10,6 @@ one (the attacker gets no credit for it). ``load_adversarial`` reads such a tens
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import UserError
+from .safe_load import load_tensors
 from .utils import predict
 
 NORMS = {"linf": "Linf", "l2": "L2"}
@@ -181,16 +181,7 @@ def load_adversarial(path: str | Path) -> Tensor:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no adversarial examples file at {path}")
-    try:
-        with warnings.catch_warnings():  # torch warns, over lines, of a sparse tensor's check
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        lines = str(exc).strip().splitlines()
-        raise UserError(
-            f"{path}: torch.load with weights_only=True cannot read it "
-            f"({type(exc).__name__}: {lines[0] if lines else ''})"
-        ) from None
+    data = load_tensors(path)  # torch's warnings (a sparse tensor's check) kept off stderr
     if isinstance(data, dict):
         tensors = {k: v for k, v in data.items() if isinstance(v, Tensor)}
         if isinstance(data.get("adv"), Tensor):

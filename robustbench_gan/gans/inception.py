@@ -14,7 +14,6 @@ the numbers compare with each other, not exactly with published Inception FIDs.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import UserError
+from ..safe_load import UnreadableFile, load_tensors
 from ..utils import batch_slices
 
 INPUT_SIDE = 299
@@ -37,9 +37,9 @@ def load_inception(path: str | Path) -> nn.Module:
     if not path.is_file():
         raise UserError(f"no Inception weights file at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise UserError(f"cannot read Inception weights {path}: {exc}") from None
+        state = load_tensors(path)
+    except UnreadableFile as exc:
+        raise UserError(f"cannot read Inception weights {path}: {exc.reason}") from None
     from torchvision.models import inception_v3  # here: importing torchvision takes a second
 
     net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)

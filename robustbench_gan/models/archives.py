@@ -5,10 +5,14 @@ by ``torch.export.save``, with a dynamic batch dimension if it is to see other b
 ``*.pt``, ``*.pth``, ``*.ts``, ``*.jit``: TorchScript saved by ``torch.jit.save``). A
 robustbench model is built by the optional ``robustbench`` package from its weights file
 ``<model_dir>/<dataset>/<threat_model>/<NAME>.pt``, fetched only when ``download`` is true.
+Nothing in an archive may run when it is loaded (``archive_check``), and robustbench's
+``torch.load`` calls read tensors only (``safe_load``).
 """
 
 from __future__ import annotations
 
+import inspect
+import io
 import logging
 import re
 import warnings
@@ -20,6 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..safe_load import check_torch, weights_only_torch_load
+from .archive_check import Refused, check_export, check_torchscript
 
 EXPORT_SUFFIXES = (".pt2",)
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
@@ -57,41 +63,60 @@ class ExportedModule(nn.Module):
 
 
 def load_archive(path: Path) -> nn.Module:
-    """The module saved in an archive, on the CPU; errors are one-line UserErrors."""
+    """The module saved in an archive, on the CPU; errors are one-line UserErrors. The file
+    is read once; its bytes are checked (``archive_check``: nothing in them may run when
+    they are loaded) and then loaded, so what is checked is what is loaded."""
     if not path.is_file():
         raise UserError(f"no model archive at {path}")
     export = path.suffix.lower() in EXPORT_SUFFIXES
     kind = "torch.export" if export else "TorchScript"
-    if not zipfile.is_zipfile(path):
+    check_torch(path)
+    data = path.read_bytes()
+    if not zipfile.is_zipfile(io.BytesIO(data)):
         raise UserError(f"{path}: not a {kind} archive (not a zip file)")
-    logger = logging.getLogger("torch.export")  # logs a traceback before raising
-    level = logger.level
     try:
-        logger.setLevel(logging.CRITICAL)
-        with warnings.catch_warnings():  # torch.jit warns that it is deprecated
-            warnings.simplefilter("ignore", FutureWarning)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            if export and not any(n.partition("/")[2] == "archive_format" for n in names):
+                reason = _hint(names, export) or "it has no archive_format entry"
+                raise UserError(f"{path}: cannot load it as a {kind} archive ({reason})")
+            (check_export if export else check_torchscript)(archive)
+    except (Refused, zipfile.BadZipFile, OSError) as exc:
+        raise UserError(f"{path}: refusing to load this {kind} archive: {exc}") from None
+    loggers = [logging.getLogger(n) for n in ("torch.export", "torch._export")]
+    levels = [logger.level for logger in loggers]  # torch logs a traceback before raising
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings():  # torch.jit warns that it is deprecated, and more
+            warnings.simplefilter("ignore")
             if export:
-                module = ExportedModule(torch.export.load(str(path)).module())
+                module = ExportedModule(_unlifted(torch.export.load(io.BytesIO(data))))
             else:
-                module = torch.jit.load(str(path), map_location="cpu")
+                module = torch.jit.load(io.BytesIO(data), map_location="cpu")
     except Exception as exc:
         lines = str(exc).strip().splitlines()
-        reason = _hint(path, export) or f"{type(exc).__name__}: {lines[0] if lines else ''}"
+        reason = _hint(names, export) or f"{type(exc).__name__}: {lines[0] if lines else ''}"
         raise UserError(f"{path}: cannot load it as a {kind} archive ({reason})") from None
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
     if not isinstance(module, nn.Module):
         raise UserError(f"{path}: the {kind} archive holds a {type(module).__name__}")
     return module
 
 
-def _hint(path: Path, export: bool) -> str:
+def _unlifted(program: Any) -> nn.Module:
+    """``program.module()`` without the guards function: building that one compiles the
+    archive's ``guards_code`` (Python source) with ``exec``; the same input checks then run
+    as a pre-hook instead. (Torch before 2.9 has neither.)"""
+    if "check_guards" in inspect.signature(program.module).parameters:
+        return program.module(check_guards=False)
+    return program.module()
+
+
+def _hint(names: list[str], export: bool) -> str:
     """Why a zip file is not the archive its suffix says, when that is recognisable."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return ""
     saved = any(n.endswith("/data.pkl") for n in names)
     if saved and not any(n.endswith(("/constants.pkl", "/archive_format")) for n in names):
         return (
@@ -183,12 +208,13 @@ def load_robustbench(
             "download = true to let robustbench fetch it"
         )
     try:
-        model: Any = load_model(
-            model_name=name,
-            model_dir=str(resolve_path(model_dir, base)),
-            dataset=dataset,
-            threat_model=threat_model,
-        )
+        with weights_only_torch_load():  # robustbench's torch.load has no weights_only
+            model: Any = load_model(
+                model_name=name,
+                model_dir=str(resolve_path(model_dir, base)),
+                dataset=dataset,
+                threat_model=threat_model,
+            )
     except (KeyError, ValueError) as exc:
         raise UserError(f"robustbench:{name} ({dataset}, {threat_model}): {exc}") from None
     if not isinstance(model, nn.Module):

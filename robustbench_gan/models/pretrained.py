@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..checkpoint import sha256_file
 from ..errors import UserError
 from ..registry import CLASSIFIERS
+from ..safe_load import UnreadableFile, load_tensors
 from ..utils import takes_keyword
 from .archives import (
     ROBUSTBENCH,
@@ -242,13 +243,11 @@ def load_weights(model: nn.Module, path: Path) -> None:
     if not path.is_file():
         raise UserError(f"no weights file at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        state = load_tensors(path)
+    except UnreadableFile as exc:
         raise UserError(
             f"{path}: not a state dict torch.load can read with weights_only=True "
-            f"({type(exc).__name__}: {first}); a pickled model must be saved as "
-            "model.state_dict()"
+            f"({exc.reason}); a pickled model must be saved as model.state_dict()"
         ) from None
     for _ in range(3):  # {"model": {"state_dict": ...}} and the like
         if isinstance(state, Mapping):
