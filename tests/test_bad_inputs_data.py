@@ -327,3 +327,20 @@ def test_symlinks_that_resolve_are_followed_as_torchvision_follows_them(tmp_path
     (root / "test" / "a" / "linked.png").symlink_to(elsewhere / "c" / "0.png")
     split = DATASETS.create("imagefolder", path=root)
     assert split.class_names == ("a", "b", "c") and len(split.x_test) == 2 + 1 + 2 + 3
+
+
+def test_an_image_is_decoded_only_by_the_image_formats_whatever_its_content(tmp_path, monkeypatch):
+    """Pillow picks a decoder by content: an EPS file named .png would go to Ghostscript where
+    it is installed. Only the listed image formats may decode a file; anything else is one
+    line naming it."""
+    from PIL import EpsImagePlugin
+
+    tried = []
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: tried.append(1))
+    root = image_root(tmp_path)
+    eps = root / "test" / "a" / "0.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
+    with pytest.raises(UserError, match="cannot read image") as info:
+        DATASETS.create("imagefolder", path=root).x_test  # noqa: B018
+    assert "\n" not in str(info.value) and str(eps) in str(info.value)
+    assert not tried  # the EPS decoder never saw it

@@ -241,6 +241,25 @@ def fake_robustbench(monkeypatch):
     return calls
 
 
+def test_every_archive_kind_can_be_attacked(tmp_path, images):
+    """A scripted or traced module has no ``requires_grad_``: freezing it for an attack went
+    through it and crashed `rbg eval --model net.ts`."""
+    from robustbench_gan.registry import ATTACKS
+
+    original = reference(Tiny)
+    torch.jit.script(original).save(tmp_path / "scripted.pt")
+    torch.jit.trace(original, images[:2]).save(tmp_path / "traced.ts")
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(original, (images[:2],), dynamic_shapes=({0: batch},))
+    torch.export.save(program, tmp_path / "tiny.pt2")
+    y = original(images).argmax(1)
+    for name in ("scripted.pt", "traced.ts", "tiny.pt2"):
+        model = load_classifier(ModelSource(name), base=tmp_path)
+        result = ATTACKS.create("pgd", steps=2)(model, images, y, [0.1])
+        assert result.adv.shape == (1, *images.shape), name
+        assert all(p.requires_grad for p in model.parameters()), name  # given back as it was
+
+
 def test_robustbench_without_the_package_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "robustbench", None)  # import robustbench -> ImportError
     monkeypatch.setitem(sys.modules, "robustbench.utils", None)

@@ -96,7 +96,8 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
         with eval_mode(model):
-            model.requires_grad_(False)
+            for p, _ in flags:  # per parameter: a TorchScript module has no requires_grad_
+                p.requires_grad_(False)
             yield model
     finally:
         for p, flag in flags:

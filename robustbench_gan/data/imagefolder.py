@@ -35,6 +35,9 @@ IMAGE_EXTENSIONS = (
     ".tiff",
     ".webp",
 )
+# the decoders Pillow may pick by content: never EPS (Ghostscript) or another plugin, whatever
+# the file's name says
+PILLOW_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "PPM", "TIFF", "WEBP")
 LAYOUT = "<folder>/train/<class>/*.jpg and <folder>/test/<class>/*.jpg (torchvision's ImageFolder)"
 MODES = {1: "L", 3: "RGB"}
 
@@ -154,7 +157,7 @@ class ImageReader:
 
     def decode(self, path: Path) -> np.ndarray:
         try:
-            with Image.open(path) as image:
+            with Image.open(path, formats=PILLOW_FORMATS) as image:
                 image = image.convert(self.mode)
                 if self.size is not None:
                     height, width = self.size
