@@ -3,7 +3,12 @@
 In the spirit of RobustBench's ``benchmark``: the model is used as it is (nothing is
 trained), on the first ``n_examples`` images of the dataset's official test split in file
 order, under AutoAttack's standard version or the attacks named. The run goes
-through the same plan, cache, tables and report as a suite, so ``out`` gets the same files.
+through the same plan, cache, tables and report as a suite, so ``out`` gets the same files;
+its run.json also holds how the run was made (``eval``: the suite and the model as it was
+identified), so ``rbg report`` renders the folder again without the model's files.
+
+Errors name the argument given (``eps``, ``attacks``, ``dataset_params.path``; ``rbg eval``
+turns these into its options), never the suite built from them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pandas as pd
 from torch import nn
 
 from .errors import UserError
+from .eval_folder import SUITE_FILE, eval_record, record_run
 from .evaluations.load_classifier import IN_MEMORY
 from .report.schema import WORST_CASE
 from .suite import Suite, TargetSpec, parse_suite
@@ -31,6 +37,23 @@ from .utils import modes_kept
 
 NORMS = {"linf": "linf", "l2": "l2"}
 STANDARD = "standard"  # AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square
+# a field of the built suite -> the argument that set it (the rest: see argument_of)
+ARGUMENTS = {
+    "seed": "seed", "eval.eps": "eps", "eval.n": "n_examples", "eval.batch_size": "batch_size",
+    "dataset": "dataset", "dataset.name": "dataset", "model.weights": "weights",
+    "model.mean": "mean", "model.std": "std",
+}  # fmt: skip
+# the text of an error meant for a suite file -> what the user of benchmark() does instead
+SUITE_ADVICE = {
+    "set download = true in the suite's [dataset] section": "add download=True to dataset_params"
+}
+FLAGS = {  # benchmark()'s arguments as `rbg eval`'s options
+    "model": "--model", "weights": "--weights", "params": "--param", "mean": "--mean",
+    "std": "--std", "dataset": "--dataset", "dataset_params": "--dataset-param",
+    "threat_model": "--threat-model", "eps": "--eps", "n_examples": "--n",
+    "attacks": "--attacks", "batch_size": "--batch-size", "seed": "--seed",
+}  # fmt: skip
+FLAG_ADVICE = {"add download=True to dataset_params": "add --dataset-param download=true"}
 
 
 @dataclass
@@ -84,7 +107,7 @@ def benchmark(
     back as it came: every submodule in its own train or eval mode, on its own device."""
     from .runner.run import run_suite
 
-    suite = benchmark_suite(
+    suite, raw = built_suite(
         model,
         dataset=dataset,
         threat_model=threat_model,
@@ -101,18 +124,22 @@ def benchmark(
     )
     with as_it_came(model), tempfile.TemporaryDirectory(prefix="rbg-benchmark-") as tmp:
         target = Path(out) if out is not None else Path(tmp) / "out"
-        summary = run_suite(
-            suite,
-            out=target,
-            device=device,
-            data_dir=data_dir,
-            cache_dir=cache_dir,
-            progress=progress,
-        )
+        try:
+            summary = run_suite(
+                suite,
+                out=target,
+                device=device,
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+                progress=progress,
+            )
+        except UserError as exc:
+            raise located(exc, suite.path) from None
         result = summarize(summary, None if out is None else target)
     if result.out is not None:
         card = json.dumps(result.model_card, indent=2, allow_nan=False)
         (result.out / "model_card.json").write_text(card + "\n", encoding="utf-8")
+        record_run(result.out, eval_record(suite, raw, result.out))  # for `rbg report`
     return result
 
 
@@ -135,18 +162,41 @@ def benchmark_suite(
 ) -> Suite:
     """The one-model suite ``benchmark`` and ``rbg eval`` run (paths relative to ``folder``,
     the working directory by default)."""
+    return built_suite(**locals())[0]
+
+
+def built_suite(
+    model: nn.Module | str,
+    *,
+    dataset: str,
+    threat_model: str,
+    eps: float | str,
+    n_examples: int,
+    attacks: str | Sequence[str],
+    batch_size: int,
+    seed: int,
+    weights: str | Path | None = None,
+    params: dict[str, Any] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    folder: Path | None = None,
+    dataset_params: dict[str, Any] | None = None,
+) -> tuple[Suite, dict[str, Any]]:
+    """``benchmark_suite``'s suite and the suite table it was read from; a UserError names
+    the argument at fault."""
     folder = folder or Path.cwd()
     norm = NORMS.get(str(threat_model).lower())
     if norm is None:
-        raise UserError(f"threat_model must be Linf or L2, got {threat_model!r}")
+        raise UserError(f"must be Linf or L2, got {threat_model!r}", where="threat_model")
     budget = parse_eps(eps, "eps")
     if norm == "linf" and budget > 1:
         raise UserError(
             f"eps {budget:g} is above 1: Linf budgets are on the [0, 1] pixel scale "
-            "(0-255 scale? write 8/255 for 8 grey levels)"
+            "(0-255 scale? write 8/255 for 8 grey levels)",
+            where="eps",
         )
     if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
-        raise UserError(f"n_examples must be a positive integer, got {n_examples!r}")
+        raise UserError(f"must be a positive integer, got {n_examples!r}", where="n_examples")
     raw = {
         "name": "benchmark",
         "description": "One model on the first n test images of the official split.",
@@ -156,9 +206,13 @@ def benchmark_suite(
         "targets": [{"name": "mlp"}],  # replaced below: the model is loaded, not trained
         "attacks": attack_entries(attacks, norm, budget),
     }
-    suite = parse_suite(raw, folder / "benchmark.toml")
-    target = model_target(model, weights, params or {}, mean, std, folder, dataset)
-    return dataclasses.replace(suite, name=f"benchmark-{target.label}", targets=(target,))
+    try:
+        suite = parse_suite(raw, folder / SUITE_FILE)
+        target = model_target(model, weights, params or {}, mean, std, folder, dataset)
+    except UserError as exc:
+        raise located(exc, folder / SUITE_FILE) from None
+    suite = dataclasses.replace(suite, name=f"benchmark-{target.label}", targets=(target,))
+    return suite, raw
 
 
 def dataset_options(params: dict[str, Any] | None) -> dict[str, Any]:
@@ -167,12 +221,13 @@ def dataset_options(params: dict[str, Any] | None) -> dict[str, Any]:
     if params is None:
         return {}
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-        raise UserError("dataset_params must be a dict of option names to values")
+        raise UserError("must be a dict of option names to values", where="dataset_params")
     fixed = sorted({"name", "test_only"} & set(params))
     if fixed:
         raise UserError(
-            f"dataset_params cannot set {', '.join(fixed)}: the benchmark evaluates the "
-            "official test split of the dataset named by `dataset`"
+            f"cannot set {', '.join(fixed)}: the benchmark evaluates the official test split "
+            "of the dataset named by `dataset`",
+            where="dataset_params",
         )
     return dict(params)
 
@@ -196,18 +251,22 @@ def as_it_came(model: nn.Module | str) -> Iterator[None]:
 def attack_entries(attacks: str | Sequence[str], norm: str, eps: float) -> list[dict[str, Any]]:
     if isinstance(attacks, str):
         if attacks != STANDARD:
-            raise UserError(f"attacks must be {STANDARD!r} or a list of attack names")
+            raise UserError(f"must be {STANDARD!r} or a list of attack names", where="attacks")
         preset = {"name": "autoattack", "version": STANDARD, "label": STANDARD, "norm": norm}
         return [{**preset, "eps": [eps]}]
     if not attacks or not all(isinstance(a, str) for a in attacks):
-        raise UserError("attacks must be 'standard' or a non-empty list of attack names")
+        raise UserError("must be 'standard' or a non-empty list of attack names", where="attacks")
     from .registry import ATTACKS
     from .utils import takes_keyword
 
     entries = []
     for name in attacks:
         entry: dict[str, Any] = {"name": name, "eps": [eps]}
-        if takes_keyword(ATTACKS.get(name), "norm"):  # an attack of both norms runs the one asked
+        try:
+            factory = ATTACKS.get(name)
+        except UserError as exc:
+            raise exc.at("attacks") from None
+        if takes_keyword(factory, "norm"):  # an attack of both norms runs the one asked
             entry["norm"] = norm
         entries.append(entry)
     return entries
@@ -226,16 +285,24 @@ def model_target(
     and identified by the sha256 of its class and weights."""
     entry: dict[str, Any] = {}
     if weights is not None:
+        if not (folder / weights).is_file():
+            raise UserError(f"no weights file at {folder / weights}", where="weights")
         entry["weights"] = str(weights)
+    if (mean is None) != (std is None):
+        raise UserError(
+            "must be given too: mean and std go together", where="std" if mean else "mean"
+        )
     if mean is not None:
         entry["mean"], entry["std"] = list(mean), list(std or ())
     if isinstance(model, str):
         label = default_label(model)
         return loaded_target(entry, "model", model, label, freeze(params), folder, dataset)
     if not isinstance(model, nn.Module):
-        raise UserError(f"model must be an nn.Module or a model name, got {type(model).__name__}")
+        raise UserError(
+            f"must be an nn.Module or a model name, got {type(model).__name__}", where="model"
+        )
     if weights is not None or params:
-        raise UserError("weights and params go with a model name, not an nn.Module")
+        raise UserError("go with a model name, not an nn.Module", where="weights and params")
     name = f"object:{module_sha256(model)}"
     IN_MEMORY[name] = model
     target = loaded_target(entry, "model", name, type(model).__name__, freeze({}), folder, dataset)
@@ -283,3 +350,43 @@ def broken_by(rows: pd.DataFrame) -> list[str]:
             if bit == "0" and out[i] == "":
                 out[i] = parts[i] if isinstance(parts, list) and parts[i] else attack
     return out
+
+
+# -- errors: the arguments given, not the suite built from them ---------------------------------
+def located(exc: UserError, suite_path: Path) -> UserError:
+    """``exc`` located at the argument of ``benchmark`` that set the field it names (the
+    built suite has no file the user could edit), with suite-file advice made the user's."""
+    where = exc.where
+    if where is not None and where.startswith(str(suite_path)):
+        where = where[len(str(suite_path)) :].lstrip(": ") or None
+    message = exc.message
+    for text, advice in SUITE_ADVICE.items():
+        message = message.replace(text, advice)
+    return UserError(message, where=None if where is None else argument_of(where))
+
+
+def argument_of(where: str) -> str:
+    """``dataset.path`` -> ``dataset_params.path``, ``attacks[1].steps`` -> ``attacks``, ..."""
+    head, _, rest = where.partition(": ")  # a field, then maybe a place within its value
+    field = ARGUMENTS.get(head)
+    if field is None and head.startswith("dataset."):
+        field = "dataset_params." + head.removeprefix("dataset.")
+    elif field is None and head.startswith(("attacks[", "attacks.")):
+        field = "attacks"
+    elif field is None and head.startswith(("model.", "targets[")):
+        field = "model"
+    return where if field is None else f"{field}: {rest}" if rest else field
+
+
+def as_options(exc: UserError) -> UserError:
+    """A ``benchmark`` error as `rbg eval` says it: the argument as its option."""
+    where = exc.where
+    if where is not None:
+        field, colon, place = where.partition(": ")  # an argument, then maybe a place in it
+        name, dot, rest = field.partition(".")
+        if name in FLAGS:
+            where = FLAGS[name] + (f" {rest}" if dot else "") + (f": {place}" if colon else "")
+    message = exc.message
+    for text, advice in FLAG_ADVICE.items():
+        message = message.replace(text, advice)
+    return UserError(message, where=where)

@@ -194,13 +194,25 @@ def default_jobs(device: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Render a run folder again from the store, opened read-only (nothing is computed or
+    written there); an `rbg eval` folder's suite comes from its run.json."""
     from pathlib import Path
 
+    from .eval_folder import RECORD, SUITE_FILE, recorded_suite
     from .runner.run import read_manifest, run_suite
+    from .runner.store import read_only_stores
 
     folder = Path(args.run_dir)
     manifest = read_manifest(folder)
+    record = manifest.get(RECORD)  # an `rbg eval` folder: its suite was built in memory
     suite = folder / str(manifest["suite"])
+    if record is None and suite.name == SUITE_FILE and not suite.is_file():
+        raise UserError(
+            "written by `rbg eval` of an older version, whose run.json does not say how to "
+            "render it: run that `rbg eval` again (its stored cells are reused)",
+            where=str(folder),
+        )
+    rerun = f"the `rbg eval` that wrote {folder}" if record else f"`rbg run {suite} --out {folder}`"
 
     def path_of(key: str, given: str | None) -> str | None:  # the manifest's: relative to run
         if given is not None:
@@ -208,18 +220,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         value = manifest.get(key)
         return None if value is None else str(folder / value)
 
-    summary = run_suite(
-        suite,
-        out=folder,
-        device=str(manifest.get("device", "cpu")),
-        data_dir=path_of("data_dir", args.data_dir),
-        cache_dir=path_of("cache_dir", args.cache_dir),
-        progress=False,
-        amp=bool(manifest.get("amp", False)),
-        only=(manifest.get("partial") or {}).get("only"),  # a partial run: its cells
-        render_only=True,
-        seed=manifest.get("seed"),  # absent from a run.json written before --seed
-    )
+    with read_only_stores(f"`rbg report` recomputes nothing: rerun {rerun} with this store"):
+        summary = run_suite(
+            suite if record is None else recorded_suite(folder, record),
+            out=folder,
+            device=str(manifest.get("device", "cpu")),
+            data_dir=path_of("data_dir", args.data_dir),
+            cache_dir=path_of("cache_dir", args.cache_dir),
+            progress=False,
+            amp=bool(manifest.get("amp", False)),
+            only=(manifest.get("partial") or {}).get("only"),  # a partial run: its cells
+            render_only=True,
+            seed=manifest.get("seed"),  # absent from a run.json written before --seed
+        )
+    if record is not None:  # run.json was written again: with its record, for the next time
+        from .eval_folder import record_run
+
+        record_run(folder, record)
     print(f"rbg: report of {summary.counts['cached']} stored cells in {summary.out}/report.md")
     return 0
 

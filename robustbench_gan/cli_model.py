@@ -96,7 +96,7 @@ def channels(text: str | None, flag: str) -> list[float] | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .api import benchmark
+    from .api import as_options, benchmark
     from .report.format import safe_name
     from .suite.targets import default_label
 
@@ -119,17 +119,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.out
         else Path("results") / f"eval-{safe_name(default_label(args.model))}"
     )
-    result = benchmark(
-        args.model,
-        batch_size=args.batch_size,
-        device=args.device,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        out=out,
-        cache_dir=args.cache_dir,
-        progress=not args.no_progress,
-        **common,
-    )
+    try:
+        result = benchmark(
+            args.model,
+            batch_size=args.batch_size,
+            device=args.device,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            out=out,
+            cache_dir=args.cache_dir,
+            progress=not args.no_progress,
+            **common,
+        )
+    except UserError as exc:  # located at benchmark()'s arguments: say them as options
+        raise as_options(exc) from None
     card = result.model_card
     print(
         f"rbg: {card['name']} on {card['dataset']} ({card['threat_model']}, eps {card['eps']}, "

@@ -31,13 +31,14 @@ from .format import eps_text, model_name  # noqa: E402
 from .schema import DOMAIN_NORM, WORST_CASE  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Path])
-_CACHE: ContextVar[Path | None] = ContextVar("robustbench_gan_plot_cache", default=None)
+_CACHE: ContextVar[tuple[Path, bool] | None] = ContextVar("rbg_plot_cache", default=None)
 
 
 @contextlib.contextmanager
-def plot_cache(folder: Path) -> Iterator[None]:
-    """Within the block, ``@cached`` plots are looked up in (and added to) ``folder``."""
-    token = _CACHE.set(Path(folder))
+def plot_cache(folder: Path, *, add: bool = True) -> Iterator[None]:
+    """Within the block, ``@cached`` plots are looked up in (and, with ``add``, added to)
+    ``folder``; ``rbg report`` only looks (it writes nothing in the store)."""
+    token = _CACHE.set((Path(folder), add))
     try:
         yield
     finally:
@@ -69,9 +70,10 @@ def cached(plot: F) -> F:
     @functools.wraps(plot)
     def wrapper(*args: Any) -> Path:
         *data, path = args
-        folder = _CACHE.get()
-        if folder is None:
+        cache = _CACHE.get()
+        if cache is None:
             return plot(*args)
+        folder, add = cache
         digest = hashlib.sha256(f"{plot.__name__}:{code_version()}".encode())
         for value in data:
             digest.update(fingerprint(value))
@@ -81,6 +83,8 @@ def cached(plot: F) -> F:
             shutil.copyfile(hit, path)
             return Path(path)
         made = plot(*args)
+        if not add:
+            return made
         folder.mkdir(parents=True, exist_ok=True)
         tmp = hit.with_suffix(".tmp")
         shutil.copyfile(made, tmp)

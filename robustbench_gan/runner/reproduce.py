@@ -16,8 +16,11 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import UserError
+from ..eval_folder import RECORD as EVAL_RECORD
+from ..eval_folder import recorded_suite
 from ..report.agreement import Verdict, compare_runs
 from ..report.reproductions import RECORD
+from ..suite import Suite
 from .machine import machine_info
 from .run import read_manifest, run_suite, suite_digest
 
@@ -59,11 +62,13 @@ def reproduce(
     verdict in ``run_dir``/reproductions.json."""
     folder = Path(run_dir)
     manifest = read_manifest(folder)
-    suite = folder / manifest["suite"]
-    if not suite.is_file():
+    suite: Path | Suite = folder / manifest["suite"]
+    if manifest.get(EVAL_RECORD) is not None:  # an `rbg eval` folder: no suite file
+        suite = recorded_suite(folder, manifest[EVAL_RECORD])
+    elif not suite.is_file():
         raise UserError(f"{folder}: its suite {suite} is not there any more")
     recorded = manifest.get("suite_sha256")
-    if recorded is not None and recorded != suite_digest(suite):
+    if isinstance(suite, Path) and recorded is not None and recorded != suite_digest(suite):
         raise UserError(
             f"{suite} changed since the run in {folder} (its sha256 differs from run.json's): "
             "reproducing needs the suite the run was made with"

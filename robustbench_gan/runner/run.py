@@ -227,7 +227,7 @@ def stored_only(plan: Plan, ctx: Context) -> dict[str, int]:
         if not is_finished(cell, ctx, counts):
             raise UserError(
                 f"{cell.label!r} has no stored result (or an unusable one) in {ctx.store.root}; "
-                "`rbg report` renders stored results only: run `rbg run` first"
+                + (ctx.store.hint or "`rbg report` renders stored results only: run `rbg run`")
             )
     return counts
 
@@ -290,7 +290,8 @@ def run_locked(
             manifest = {**(manifest or {}), "partial": partial}
         results = collect_results(done, store, data.num_classes, data.source)
         tables = build_tables(suite, results)
-        with plot_cache(store.root / "plots"):  # a warm run copies the plots it drew before
+        # a warm run copies the plots it drew before; `rbg report` adds none to the store
+        with plot_cache(store.root / "plots", add=run_cells is not stored_only):
             write_outputs(
                 suite, results, tables, out_dir, device=ctx.device_name, manifest=manifest
             )
