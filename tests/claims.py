@@ -81,10 +81,17 @@ def quickstart_claims(run: Path) -> dict[str, bool]:
     }
 
 
+#: generators of digits-gans whose win over the baseline did not hold on every seed tried
+#: (docs/reproducibility.md): DCGAN lost on coverage at seed 1 (0.594 against 0.622, FID 50
+#: against 95), StarGAN's blur row at seeds 1 and 2 (FID 213 and 132 against 95 and 74);
+#: StarGAN's invert and rotate rows never beat it
+NOT_ROBUST_WINS = ("dcgan", "stargan")
+
+
 def digits_gans_claims(run: Path) -> dict[str, bool]:
     gan = read(run, "gan.csv").set_index("generator")
     star = gan[gan["family"] == "stargan"].set_index("domain")
-    held = gan[(gan["family"] != "stargan") | (gan["domain"] == "blur")].drop(index="baseline")
+    held = gan[~gan["family"].isin(NOT_ROBUST_WINS)].drop(index="baseline")
     claims = {
         f"{label}{' (' + row['domain'] + ')' if isinstance(row['domain'], str) else ''} beats "
         "the class-means baseline": row_beats(row)
