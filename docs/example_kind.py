@@ -14,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from robustbench_gan.evaluations import EVALUATIONS, Evaluation, Section
+from robustbench_gan.contract.kind import Evaluation, Section
+from robustbench_gan.contract.kinds import EVALUATIONS
+from robustbench_gan.contract.records import Record
 from robustbench_gan.evaluations.common import share
-from robustbench_gan.evaluations.records import Record
 from robustbench_gan.report.format import markdown_table
 
 
@@ -45,7 +46,7 @@ class Flip(Evaluation):
             plan.add(self.kind, model.label, f"flip {model.label}", spec, model.cells)
 
     def run(self, cell, ctx):
-        from robustbench_gan.runner.context import CellOutput
+        from robustbench_gan.contract.cells import CellOutput
         from robustbench_gan.utils import predict
 
         model = ctx.model(cell.spec.model)

@@ -66,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         shown = [with_aliases(registry, n) for n in names]
         print(f"{kind}s: {', '.join(shown) if shown else '(none)'}")
     if evaluations:
-        from .evaluations import EVALUATIONS
+        from .contract.kinds import EVALUATIONS
 
         names = [n for n in EVALUATIONS.names() if fnmatch.fnmatchcase(n, args.pattern)]
         if args.verbose:

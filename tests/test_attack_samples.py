@@ -128,7 +128,7 @@ def test_misbehaving_attacks_are_flagged_and_scored_consistently(run, tmp_path):
 
 
 def test_a_result_from_an_older_version_is_recomputed(run, tmp_path, capsys, monkeypatch):
-    from robustbench_gan.evaluations import EVALUATIONS
+    from robustbench_gan.contract.kinds import EVALUATIONS
 
     first = pd.read_csv(run() / "leaderboard.csv")
     with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from committed import committed_results
 
+from robustbench_gan.contract.cells import cell_hash
 from robustbench_gan.errors import UserError
-from robustbench_gan.runner.plan import build_plan, cell_hash
+from robustbench_gan.runner.plan import build_plan
 from robustbench_gan.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]

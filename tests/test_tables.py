@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from robustbench_gan.evaluations import EVALUATIONS
-from robustbench_gan.report.tables import Tables, build_tables
+from robustbench_gan.contract.kinds import EVALUATIONS
+from robustbench_gan.contract.tables import Tables
+from robustbench_gan.report.tables import build_tables
 from robustbench_gan.runner.run import collect_results, prepare, run_suite
 from robustbench_gan.runner.store import Store
 

@@ -1,6 +1,7 @@
-"""Kinds of evaluation, one module each (training, attacks, transfer, ...); see base.py."""
+"""Kinds of evaluation, one module each (training, attacks, transfer, ...); the protocol they
+implement and their registry live in the contract (contract/kind.py, contract/kinds.py)."""
 
-from .base import Evaluation, Section
-from .registry import EVALUATIONS
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
 
 __all__ = ["EVALUATIONS", "Evaluation", "Section"]

@@ -12,18 +12,22 @@ from torch import Tensor
 
 from ..attacks.base import AttackResult
 from ..checkpoint import tensors_to_bytes
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..registry import ATTACKS
 from ..report.format import markdown_table, robust_accuracy_matrix, safe_name
 from ..report.plots import iteration_plot, robust_accuracy_plot
-from ..report.results import Results
 from ..report.schema import (
     CURVE_KEYS,
     DOMAIN_NORM,
     WORST_CASE,
 )
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context, build
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context, build
 from ..suite import Suite
 from ..utils import torch_generator
 from .attack_samples import contributions_table, contributions_text, samples_table
@@ -34,10 +38,7 @@ from .attack_tables import (
     white_box_transfer,
 )
 from .attack_text import attack_cost_text, curves_text, worst_case_text
-from .base import Evaluation, Section
 from .common import bits, pack, share
-from .records import Record
-from .registry import EVALUATIONS
 
 
 @dataclass(frozen=True)

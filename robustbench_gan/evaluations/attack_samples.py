@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..contract.results import Results
 from ..report.format import markdown_table
-from ..report.results import Results
 from ..suite import Suite
 from .common import unpack
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..report.results import Results
+from ..contract.results import Results
 from ..report.schema import CURVE_KEYS, LEADERBOARD_COLUMNS, TRANSFER_COLUMNS, WORST_CASE
 from ..suite import Suite
 from .common import unbits

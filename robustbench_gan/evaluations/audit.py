@@ -9,16 +9,17 @@ from typing import Any
 import pandas as pd
 
 from ..audit import CHECKS_VERSION, FLAG_MEANINGS, audit_model
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..report.format import markdown_table
-from ..report.results import Results
 from ..report.schema import FLAG_TOLERANCE, WORST_CASE
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context
 from ..suite import Suite
-from .base import Evaluation, Section
-from .records import Record
-from .registry import EVALUATIONS
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
 

@@ -12,21 +12,22 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..gans.translation_domains import INVERSES, DomainB
 from ..models.train import TrainConfig, train_classifier
 from ..registry import CLASSIFIERS
 from ..report.format import markdown_table
-from ..report.results import Results
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context, build
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context, build
 from ..suite import Suite
 from ..utils import predict, seed_everything, torch_generator
-from .base import Evaluation, Section
 from .common import share
 from .domain_shift import planned_domains
-from .records import Record
-from .registry import EVALUATIONS
 from .train_gan import domain_dataset
 
 DOMAIN_METRICS_VERSION = 1  # bump when a metric is added or changed

@@ -11,18 +11,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..report.format import markdown_table, with_model_column
-from ..report.results import Results
 from ..report.schema import DOMAIN_NORM
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context
 from ..suite import GeneratorSpec, Suite
 from ..utils import predict
-from .base import Evaluation, Section
 from .common import declared_domains, share
-from .records import Record
-from .registry import EVALUATIONS
 
 DOMAIN_SHIFT_COLUMNS = [
     "target", "defense", "generator", "domain", "n_eval", "clean_acc", "translated_acc",

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..report.format import markdown_table
-from ..report.results import Results
-from ..report.tables import Tables
 from ..suite import Suite
 from .attack_tables import white_box_acc
-from .base import Evaluation, Section
-from .registry import EVALUATIONS
 from .transfer import transferred_acc
 
 

@@ -12,19 +12,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..gans.grid import save_sample_grid
 from ..gans.inception import InceptionFeatures
 from ..gans.metrics import gan_metrics
 from ..report.format import markdown_table
-from ..report.results import Results
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context
 from ..suite import BASELINE_GAN_LABEL, Suite
-from .base import Evaluation, Section
 from .common import artifact_pngs, declared_domains
-from .records import Record
-from .registry import EVALUATIONS
 from .train_gan import judged, needs_features, trained
 
 METRICS_VERSION = 2  # bump when gan_metrics adds or changes a metric

@@ -12,19 +12,20 @@ import pandas as pd
 import torch
 
 from ..attacks.latent import latent_attack
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.grid import save_image_grid
 from ..report.format import markdown_table, with_model_column
-from ..report.results import Results
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context
 from ..suite import Suite
 from ..suite.fields import freeze, table, typed, unknown_keys
-from .base import Evaluation, Section
 from .common import artifact_pngs
-from .records import Record
-from .registry import EVALUATIONS
 
 LATENT_KEYS = {"generator", "auxiliary", "n", "steps", "lr", "eps_z", "lambda_z", "lambda_aux"}
 LATENT_COLUMNS = [

@@ -11,6 +11,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..contract.cells import Cell, CellOutput, CellRecord, ModelRef
+from ..contract.kind import Evaluation
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
 from ..errors import UserError
 from ..models.pretrained import (
     ModelSource,
@@ -21,15 +26,10 @@ from ..models.pretrained import (
     user_module,
     with_normalization,
 )
-from ..runner.context import CellOutput, Context
-from ..runner.plan import Cell, ModelRef, Plan
-from ..runner.store import CellRecord
+from ..runner.context import Context
 from ..suite import Suite
 from ..utils import eval_mode, model_device, predict
-from .base import Evaluation
 from .common import share
-from .records import Record
-from .registry import EVALUATIONS
 
 # "object:<sha256>" -> a model handed to the Python API, for as long as its caller holds it
 IN_MEMORY: weakref.WeakValueDictionary[str, nn.Module] = weakref.WeakValueDictionary()

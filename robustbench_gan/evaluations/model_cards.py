@@ -6,13 +6,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract.kind import Evaluation
+from ..contract.kinds import EVALUATIONS
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..report.format import eps_text
-from ..report.results import Results
 from ..report.schema import DOMAIN_NORM, WORST_CASE
-from ..report.tables import Tables
 from ..suite import Suite
-from .base import Evaluation
-from .registry import EVALUATIONS
 
 THREAT_MODELS = {"linf": "Linf", "l2": "L2"}  # RobustBench's spelling
 

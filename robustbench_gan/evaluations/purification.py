@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.tables import Tables
 from ..report.format import eps_text, markdown_table, model_name
-from ..report.tables import Tables
 from ..suite import Suite
-from .base import Evaluation, Section
-from .registry import EVALUATIONS
 
 
 @EVALUATIONS.register

@@ -8,15 +8,15 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..errors import UserError
 from ..report.format import eps_text, escape, markdown_table
-from ..report.results import Results
-from ..report.tables import Tables
 from ..suite import AttackSpec, Suite
 from ..suite.fields import entries, typed, unknown_keys
 from .attack_tables import white_box_acc
-from .base import Evaluation, Section
-from .registry import EVALUATIONS
 from .transfer import transferred_acc
 
 REFERENCE_METRICS = ("robust_acc", "error", "target_robust_acc", "transfer_error")

@@ -9,17 +9,17 @@ from typing import Any
 
 from torch import nn
 
+from ..contract.cells import Cell, CellOutput, CellRecord, ModelRef
+from ..contract.kind import Evaluation
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
 from ..models.pretrained import ModelSource, load_classifier
 from ..models.train import TrainConfig, train_classifier
-from ..runner.context import CellOutput, Context, build_defense
-from ..runner.plan import Cell, ModelRef, Plan
-from ..runner.store import CellRecord
+from ..runner.context import Context, build_defense
 from ..suite import DefenseSpec, Suite
 from ..utils import predict, seed_everything
-from .base import Evaluation
 from .common import share, state_bytes
-from .records import Record
-from .registry import EVALUATIONS
 
 TARGETS_STAGE = 10  # before the generators (a generator's FID monitor uses a target)
 DEFENSES_STAGE = 30  # after the generators (gan_augment trains on a generator's samples)

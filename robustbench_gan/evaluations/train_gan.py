@@ -11,23 +11,23 @@ import numpy as np
 import pandas as pd
 from torch import Tensor, nn
 
+from ..contract.cells import Cell, CellOutput, CellRecord
+from ..contract.kind import Evaluation
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.metrics import gan_metrics
 from ..gans.train import train_gan
 from ..models.pretrained import has_features
 from ..registry import DATASETS, GENERATORS
 from ..report.plots import gan_curves_plot
-from ..report.results import Results
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context, build
-from ..runner.plan import Cell, Plan
-from ..runner.store import CellRecord
+from ..runner.context import Context, build
 from ..suite import BASELINE_GAN_LABEL, GeneratorSpec, Suite
 from ..utils import seed_everything
-from .base import Evaluation
 from .common import state_bytes
-from .records import Record
-from .registry import EVALUATIONS
 
 DEFAULT_GAN_STEPS = 1000
 

@@ -9,20 +9,21 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract.cells import Cell, CellOutput
+from ..contract.kind import Evaluation, Section
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.records import Record
+from ..contract.results import Results
+from ..contract.tables import Tables
 from ..report.format import safe_name
 from ..report.plots import transfer_heatmap
-from ..report.results import Results
 from ..report.schema import TRANSFER_COLUMNS
-from ..report.tables import Tables
-from ..runner.context import CellOutput, Context
-from ..runner.plan import Cell, Plan
+from ..runner.context import Context
 from ..suite import Suite
 from ..utils import predict
 from .attack import AttackCellSpec, AttackOutcome
-from .base import Evaluation, Section
 from .common import share
-from .records import Record
-from .registry import EVALUATIONS
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..evaluations import EVALUATIONS
+from ..contract.kinds import EVALUATIONS
+from ..contract.tables import Tables
 from ..suite import Suite
 from .format import escape, lines_of
-from .tables import Tables
 
 
 def render_report(

@@ -9,20 +9,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..contract.kinds import EVALUATIONS
 from ..data.split import DataSplit
 from ..errors import UserError
-from ..evaluations import EVALUATIONS
 from ..registry import DEFENSES, Registry
 from ..utils import predict, takes_keyword
 from .store import Store
-
-
-@dataclass
-class CellOutput:
-    """A cell's JSON result and its named artifacts (bytes) for the store."""
-
-    result: dict[str, Any]
-    artifacts: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,10 +8,10 @@ import time
 
 from tqdm.auto import tqdm
 
-from ..evaluations import EVALUATIONS
+from ..contract.cells import Cell, CellRecord
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
 from .context import Context
-from .plan import Cell, Plan
-from .store import CellRecord
 
 
 def is_finished(cell: Cell, ctx: Context, counts: dict[str, int]) -> bool:

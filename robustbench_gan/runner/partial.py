@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..evaluations import EVALUATIONS
-from .plan import Plan
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
 from .store import Store
 
 

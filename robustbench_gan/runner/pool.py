@@ -48,9 +48,10 @@ import torch
 from tqdm.auto import tqdm
 from tqdm.std import tqdm as tqdm_base
 
+from ..contract.cells import Cell
+from ..contract.plan import Plan
 from .context import Context
 from .local import finished_line, is_finished, run_and_commit
-from .plan import Cell, Plan
 
 _WORKER: dict[str, Any] = {}  # in a worker process: its context
 CONTEXT = "context.pickle"  # the run's context, written once for the workers to read

@@ -15,11 +15,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..contract.cells import Cell
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
 from ..errors import UserError
-from ..evaluations import EVALUATIONS
 from .context import Context
 from .local import finished_line, is_finished, run_and_commit
-from .plan import Cell, Plan
 
 
 def import_ray() -> Any:

@@ -18,15 +18,18 @@ import torch
 
 from .. import __version__
 from ..checkpoint import confined
+from ..contract.cells import ModelRef
+from ..contract.kinds import EVALUATIONS
+from ..contract.plan import Plan
+from ..contract.results import Finished, ModelInfo, Results
+from ..contract.tables import Tables
 from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
-from ..evaluations import EVALUATIONS
 from ..registry import DATASETS, search_path
 from ..report.format import csv_text
 from ..report.markdown import render_report
 from ..report.plots import plot_cache
-from ..report.results import Finished, ModelInfo, Results
-from ..report.tables import Tables, build_tables
+from ..report.tables import build_tables
 from ..suite import Suite, load_suite
 from ..suite.classes import check_classes
 from .context import Context
@@ -35,7 +38,7 @@ from .local import execute_plan, is_finished
 from .lock import run_lock
 from .machine import machine_info
 from .partial import finished_part, mark_report, partial_entry
-from .plan import ModelRef, Plan, build_plan
+from .plan import build_plan
 from .pool import execute_plan_pool
 from .ray_executor import execute_plan_ray
 from .store import Store

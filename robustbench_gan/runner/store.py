@@ -23,11 +23,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import CorruptFileError, load_verified, sha256_bytes, sha256_file, write_atomic
+from ..contract.cells import CellRecord
 from ..errors import UserError
 
 SCHEMA = """
@@ -58,17 +58,6 @@ def read_only_stores(hint: str) -> Iterator[None]:
         yield
     finally:
         _READ_ONLY.reset(token)
-
-
-@dataclass(frozen=True)
-class CellRecord:
-    id: str
-    kind: str
-    label: str
-    spec: dict[str, Any]
-    result: dict[str, Any]
-    artifacts: dict[str, str]  # artifact name -> sha256
-    seconds: float
 
 
 def row_checksum(values: tuple[Any, ...]) -> str:
@@ -182,7 +171,7 @@ class Store:
             seconds=row[6],
         )
         if self.hint is not None:
-            from ..evaluations import EVALUATIONS
+            from ..contract.kinds import EVALUATIONS
 
             if not EVALUATIONS.get(record.kind).current(record.result):
                 return None  # written by an older version: not stored, as far as reading goes

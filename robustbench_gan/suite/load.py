@@ -205,7 +205,7 @@ def origin_of(registry: Registry, name: str, where: str) -> dict[str, str] | Non
 
 def evaluation_kinds() -> list[Any]:
     """The registered kinds of evaluation (imported here: they build on this module)."""
-    from ..evaluations import EVALUATIONS
+    from ..contract.kinds import EVALUATIONS
 
     return EVALUATIONS.ordered()
 

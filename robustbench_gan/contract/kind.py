@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ..report.results import Results
-    from ..report.tables import Tables
-    from ..runner.context import CellOutput, Context
-    from ..runner.plan import Cell, Plan
-    from ..runner.store import CellRecord
+    from ..runner.context import Context
     from ..suite import Suite
+    from .cells import Cell, CellOutput, CellRecord
+    from .plan import Plan
+    from .results import Results
+    from .tables import Tables
 
 PlanStep = tuple[int, Callable[["Suite", "Plan"], None]]
 

@@ -1,4 +1,5 @@
-"""The registry of evaluation kinds: built-ins discovered in this folder, plus entry points."""
+"""The registry of evaluation kinds: the built-ins of ``robustbench_gan.evaluations``, found by
+that package's name at first use (the contract imports no kind), plus entry points."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from importlib import metadata
 from typing import TypeVar
 
 from ..errors import UserError
-from .base import Evaluation
+from .kind import Evaluation
 
 E = TypeVar("E", bound=type[Evaluation])
 GROUP = "robustbench_gan.evaluations"
+BUILTINS = "robustbench_gan.evaluations"  # the package of the built-in kinds
 
 
 class EvaluationRegistry:
@@ -42,10 +44,10 @@ class EvaluationRegistry:
         if self._loaded:
             return
         self._loaded = True
-        package = importlib.import_module(__package__)
+        package = importlib.import_module(BUILTINS)
         for module in pkgutil.iter_modules(package.__path__):
             if not module.name.startswith("_"):  # helper modules register nothing
-                importlib.import_module(f"{__package__}.{module.name}")
+                importlib.import_module(f"{BUILTINS}.{module.name}")
         for entry in metadata.entry_points(group=GROUP):
             try:
                 cls = entry.load()
