@@ -145,9 +145,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .api import dataset_options, model_target
+    from .contract.context import Context
     from .evaluations.load_classifier import LoadClassifier
     from .registry import DATASETS
-    from .runner.context import Context
     from .suite.fields import parse_eps
     from .suite.load import dataset_spec
     from .verify import load_adversarial, verify_adversarial

@@ -184,7 +184,7 @@ def test_a_broken_test_batch_is_one_line(tmp_path, monkeypatch, content):
 
 def real_cifar10_root() -> Path | None:
     """$RBG_DATA_DIR when it holds the official python-version test batch."""
-    from robustbench_gan.data import resolve_root
+    from robustbench_gan.contract.data import resolve_root
 
     root = resolve_root(None)
     has_it = root is not None and (root / "cifar-10-batches-py" / "test_batch").is_file()

@@ -19,7 +19,7 @@ from torch import nn
 import robustbench_gan
 from robustbench_gan.attacks.base import Attack
 from robustbench_gan.cli import main
-from robustbench_gan.data.split import DataSplit
+from robustbench_gan.contract.data import DataSplit
 from robustbench_gan.errors import UserError
 from robustbench_gan.evaluations.attack import random_classes
 from robustbench_gan.registry import ATTACKS, DATASETS

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from robustbench_gan.data import DataSplit, resolve_root, stratified_split
+from robustbench_gan.contract.data import DataSplit, resolve_root
+from robustbench_gan.data import stratified_split
 from robustbench_gan.data.idx import read_idx
 from robustbench_gan.errors import UserError
 from robustbench_gan.registry import DATASETS

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from robustbench_gan.data import resolve_root
+from robustbench_gan.contract.data import resolve_root
 from robustbench_gan.data.vision import CIFAR10_NAMES
 from robustbench_gan.errors import UserError
 from robustbench_gan.registry import DATASETS

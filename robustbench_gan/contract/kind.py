@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ..runner.context import Context
     from ..suite import Suite
     from .cells import Cell, CellOutput, CellRecord
+    from .context import Context
     from .plan import Plan
     from .results import Results
     from .tables import Tables

@@ -4,8 +4,9 @@ Importing this package imports every loader module, so they all register (the DA
 registry also imports every module of this package on first use).
 """
 
+from ..contract.data import DataSplit, resolve_root
 from . import digits, idx, imagefolder, vision
-from .split import DataSplit, resolve_root, stratified_split
+from .split import stratified_split
 
 __all__ = [
     "DataSplit",

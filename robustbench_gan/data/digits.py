@@ -8,14 +8,9 @@ import torch
 from sklearn.datasets import load_digits
 
 from ..bounds import Count, Fraction
+from ..contract.data import DataSplit
 from ..registry import DATASETS
-from .split import (
-    DataSplit,
-    images_to_tensor,
-    labels_to_tensor,
-    official_test_split,
-    stratified_split,
-)
+from .split import images_to_tensor, labels_to_tensor, official_test_split, stratified_split
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 

@@ -9,17 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..bounds import Count, Fraction
+from ..contract.data import DataSplit, resolve_root
 from ..errors import UserError
 from ..registry import DATASETS
 from .digits import DIGIT_NAMES
-from .split import (
-    DataSplit,
-    images_to_tensor,
-    labels_to_tensor,
-    official_test_split,
-    resolve_root,
-    stratified_split,
-)
+from .split import images_to_tensor, labels_to_tensor, official_test_split, stratified_split
 
 # IDX type codes (third magic byte) -> big-endian numpy dtypes.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

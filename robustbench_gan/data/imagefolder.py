@@ -11,17 +11,10 @@ import numpy as np
 from PIL import Image
 
 from ..bounds import Count
+from ..contract.data import DataSplit, check_limit, resolve_root, stratified_order
 from ..errors import UserError
 from ..registry import DATASETS
-from .split import (
-    DataSplit,
-    check_limit,
-    images_to_tensor,
-    labels_to_tensor,
-    official_test_split,
-    resolve_root,
-    stratified_order,
-)
+from .split import images_to_tensor, labels_to_tensor, official_test_split
 
 IMAGE_EXTENSIONS = (
     ".bmp",

@@ -10,16 +10,11 @@ from typing import Any
 import numpy as np
 
 from ..bounds import Count, Fraction
+from ..contract.data import DataSplit, resolve_root
 from ..errors import UserError
 from ..registry import DATASETS
 from .digits import DIGIT_NAMES
-from .split import (
-    DataSplit,
-    images_to_tensor,
-    labels_to_tensor,
-    official_test_split,
-    resolve_root,
-)
+from .split import images_to_tensor, labels_to_tensor, official_test_split
 
 CIFAR10_NAMES = (
     "airplane",

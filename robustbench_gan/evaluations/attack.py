@@ -13,6 +13,7 @@ from torch import Tensor
 from ..attacks.base import AttackResult
 from ..checkpoint import tensors_to_bytes
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context, build
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -27,7 +28,6 @@ from ..report.schema import (
     DOMAIN_NORM,
     WORST_CASE,
 )
-from ..runner.context import Context, build
 from ..suite import Suite
 from ..utils import torch_generator
 from .attack_samples import contributions_table, contributions_text, samples_table

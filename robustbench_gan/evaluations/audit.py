@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..audit import CHECKS_VERSION, FLAG_MEANINGS, audit_model
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -18,7 +19,6 @@ from ..contract.results import Results
 from ..contract.tables import Tables
 from ..report.format import markdown_table
 from ..report.schema import FLAG_TOLERANCE, WORST_CASE
-from ..runner.context import Context
 from ..suite import Suite
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged

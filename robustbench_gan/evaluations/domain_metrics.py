@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context, build
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -23,7 +24,6 @@ from ..gans.translation_domains import INVERSES, DomainB
 from ..models.train import TrainConfig, train_classifier
 from ..registry import CLASSIFIERS
 from ..report.format import markdown_table
-from ..runner.context import Context, build
 from ..suite import Suite
 from ..utils import predict, seed_everything, torch_generator
 from .common import share

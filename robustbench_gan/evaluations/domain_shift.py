@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -20,7 +21,6 @@ from ..contract.results import Results
 from ..contract.tables import Tables
 from ..report.format import markdown_table, with_model_column
 from ..report.schema import DOMAIN_NORM
-from ..runner.context import Context
 from ..suite import GeneratorSpec, Suite
 from ..utils import predict
 from .common import declared_domains, share

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -23,7 +24,6 @@ from ..gans.grid import save_sample_grid
 from ..gans.inception import InceptionFeatures
 from ..gans.metrics import gan_metrics
 from ..report.format import markdown_table
-from ..runner.context import Context
 from ..suite import BASELINE_GAN_LABEL, Suite
 from .common import artifact_pngs, declared_domains
 from .train_gan import judged, needs_features, trained

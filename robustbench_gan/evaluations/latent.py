@@ -13,6 +13,7 @@ import torch
 
 from ..attacks.latent import latent_attack
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -22,7 +23,6 @@ from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.grid import save_image_grid
 from ..report.format import markdown_table, with_model_column
-from ..runner.context import Context
 from ..suite import Suite
 from ..suite.fields import freeze, table, typed, unknown_keys
 from .common import artifact_pngs

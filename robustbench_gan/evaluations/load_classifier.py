@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..contract.cells import Cell, CellOutput, CellRecord, ModelRef
+from ..contract.context import Context
 from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -26,7 +27,6 @@ from ..models.pretrained import (
     user_module,
     with_normalization,
 )
-from ..runner.context import Context
 from ..suite import Suite
 from ..utils import eval_mode, model_device, predict
 from .common import share

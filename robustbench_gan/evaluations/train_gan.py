@@ -12,6 +12,7 @@ import pandas as pd
 from torch import Tensor, nn
 
 from ..contract.cells import Cell, CellOutput, CellRecord
+from ..contract.context import Context, build
 from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -24,7 +25,6 @@ from ..gans.train import train_gan
 from ..models.pretrained import has_features
 from ..registry import DATASETS, GENERATORS
 from ..report.plots import gan_curves_plot
-from ..runner.context import Context, build
 from ..suite import BASELINE_GAN_LABEL, GeneratorSpec, Suite
 from ..utils import seed_everything
 from .common import state_bytes

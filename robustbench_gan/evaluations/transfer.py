@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..contract.cells import Cell, CellOutput
+from ..contract.context import Context
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -19,7 +20,6 @@ from ..contract.tables import Tables
 from ..report.format import safe_name
 from ..report.plots import transfer_heatmap
 from ..report.schema import TRANSFER_COLUMNS
-from ..runner.context import Context
 from ..suite import Suite
 from ..utils import predict
 from .attack import AttackCellSpec, AttackOutcome

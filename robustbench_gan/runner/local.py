@@ -9,9 +9,9 @@ import time
 from tqdm.auto import tqdm
 
 from ..contract.cells import Cell, CellRecord
+from ..contract.context import Context
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
-from .context import Context
 
 
 def is_finished(cell: Cell, ctx: Context, counts: dict[str, int]) -> bool:

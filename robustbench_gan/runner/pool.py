@@ -49,8 +49,8 @@ from tqdm.auto import tqdm
 from tqdm.std import tqdm as tqdm_base
 
 from ..contract.cells import Cell
+from ..contract.context import Context
 from ..contract.plan import Plan
-from .context import Context
 from .local import finished_line, is_finished, run_and_commit
 
 _WORKER: dict[str, Any] = {}  # in a worker process: its context

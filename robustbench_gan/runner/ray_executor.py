@@ -16,10 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..contract.cells import Cell
+from ..contract.context import Context
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..errors import UserError
-from .context import Context
 from .local import finished_line, is_finished, run_and_commit
 
 

@@ -19,11 +19,12 @@ import torch
 from .. import __version__
 from ..checkpoint import confined
 from ..contract.cells import ModelRef
+from ..contract.context import Context
+from ..contract.data import DataSplit, resolve_root
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.results import Finished, ModelInfo, Results
 from ..contract.tables import Tables
-from ..data.split import DataSplit, resolve_root
 from ..errors import UserError
 from ..registry import DATASETS, search_path
 from ..report.format import csv_text
@@ -32,7 +33,6 @@ from ..report.plots import plot_cache
 from ..report.tables import build_tables
 from ..suite import Suite, load_suite
 from ..suite.classes import check_classes
-from .context import Context
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished
 from .lock import run_lock

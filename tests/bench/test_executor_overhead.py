@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from robustbench_gan.runner.context import Context
+from robustbench_gan.contract.context import Context
 from robustbench_gan.runner.local import execute_plan
 from robustbench_gan.runner.run import prepare
 from robustbench_gan.runner.store import Store

@@ -1,20 +1,38 @@
-"""What every cell may use while it runs: the data, the device, the store and loaded models."""
+"""What every cell may use while it runs: the data, the device, the store and loaded models.
+
+The store is seen through ``CellStore``, the part of runner/store.py's Store that cells and
+executors call: the contract names no runner module."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from ..contract.kinds import EVALUATIONS
-from ..data.split import DataSplit
 from ..errors import UserError
 from ..registry import DEFENSES, Registry
 from ..utils import predict, takes_keyword
-from .store import Store
+from .cells import CellRecord
+from .data import DataSplit
+from .kinds import EVALUATIONS
+
+
+class CellStore(Protocol):
+    """The store as cells and executors use it (runner/store.py's Store is one)."""
+
+    root: Path
+    hint: str | None  # set when opened read-only: what to run to compute a missing cell
+
+    def get(self, cell_id: str) -> CellRecord | None: ...
+    def artifacts_intact(self, record: CellRecord) -> bool: ...
+    def put_artifact(self, data: bytes) -> str: ...
+    def put(self, record: CellRecord) -> None: ...
+    def load_tensors(self, sha256: str) -> Any: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -23,7 +41,7 @@ class Context:
 
     data: DataSplit
     device: torch.device
-    store: Store
+    store: CellStore
     progress: bool = True  # progress bars (on a terminal)
     progress_lines: bool = False  # one line per finished cell instead (output not a terminal)
     eval_batch_size: int = 256
