@@ -26,11 +26,12 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
+from .contract.suite import Suite, TargetSpec
 from .errors import UserError
 from .eval_folder import SUITE_FILE, eval_record, record_run
 from .evaluations.load_classifier import IN_MEMORY
 from .report.schema import WORST_CASE
-from .suite import Suite, TargetSpec, parse_suite
+from .suite import parse_suite
 from .suite.fields import freeze, parse_eps
 from .suite.targets import default_label, loaded_target
 from .utils import modes_kept

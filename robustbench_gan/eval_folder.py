@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .contract.suite import Suite
 from .errors import UserError
-from .suite import Suite, parse_suite
+from .suite import parse_suite
 from .suite.fields import freeze
 
 SUITE_FILE = "benchmark.toml"  # the built suite's path (beside the user's files): no file
@@ -53,9 +54,9 @@ def record_run(out: Path, record: dict[str, Any]) -> None:
 
 def recorded_suite(folder: Path, record: dict[str, Any]) -> Suite:
     """The suite of a benchmark's run folder, from its run.json ``record``."""
+    from .contract.suite import TargetSpec
     from .models.pretrained import ModelSource
     from .registry import search_path
-    from .suite.specs import TargetSpec
 
     try:
         base = folder / record["folder"]

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from robustbench_gan.attacks import Attack, AttackResult
+from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.errors import UserError
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 
 N_SMALL = 60

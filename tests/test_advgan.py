@@ -7,7 +7,8 @@ import torch
 from conftest import TinyCNN, train_tiny_cnn
 
 from robustbench_gan.attacks.base import margin_loss
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, DEFENSES
 
 FAST = {"steps": 150, "train_batch_size": 64, "width": 8}

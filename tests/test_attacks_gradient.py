@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from robustbench_gan.attacks import Attack, AttackResult
 from robustbench_gan.attacks.apgd import apgd_checkpoints
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 
 STEPS = 20  # for the iterative attacks whose default is longer

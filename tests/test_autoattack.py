@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 
 EPS = [0.05, 0.1]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.defenses import ModelDefense, TrainingDefense
 from robustbench_gan.gans.train import train_gan
 from robustbench_gan.models.objective import TrainingObjective
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS
 from robustbench_gan.utils import torch_generator
 

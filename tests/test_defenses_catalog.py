@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.defenses import AdversarialTraining, TrainingDefense
 from robustbench_gan.errors import UserError
 from robustbench_gan.gans.train import train_gan
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DEFENSES, GENERATORS
 from robustbench_gan.utils import torch_generator
 

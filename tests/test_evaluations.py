@@ -141,28 +141,17 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
+CALLERS_OF_THE_CONTRACT = (
+    "suite", "runner", "report", "evaluations", "data", "models", "gans", "attacks", "defenses",
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "folder, forbidden",
     [
         ("report", ("robustbench_gan.runner",)),  # the report reads Results, not store or plan
-        # the contract sits below the pipeline, the kinds and the plugins (Suite is still named
-        # for type checking only, in contract/kind.py: it moves into the contract next)
-        (
-            "contract",
-            tuple(
-                f"robustbench_gan.{p}"
-                for p in (
-                    "report",
-                    "evaluations",
-                    "runner",
-                    "data",
-                    "models",
-                    "gans",
-                    "attacks",
-                    "defenses",
-                )
-            ),
-        ),  # fmt: skip
+        # the contract sits below the pipeline, the kinds and the plugins
+        ("contract", tuple(f"robustbench_gan.{p}" for p in CALLERS_OF_THE_CONTRACT)),
         ("models", ("robustbench_gan.defenses",)),  # the training loop knows no defense
         ("suite", ("robustbench_gan.runner", "robustbench_gan.report")),
         ("attacks", ("robustbench_gan.runner", "robustbench_gan.report")),

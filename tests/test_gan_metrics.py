@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torchvision.models import inception_v3
 
 import robustbench_gan.gans.baseline  # noqa: F401  (registers class_means)
+from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.errors import UserError
 from robustbench_gan.gans import GAN, frechet_distance, gan_metrics, train_gan
 from robustbench_gan.gans.inception import FEATURE_DIM, InceptionFeatures
@@ -28,7 +29,7 @@ from robustbench_gan.gans.metrics import (
     precision_recall_coverage,
 )
 from robustbench_gan.models.base import Classifier
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import GENERATORS
 from robustbench_gan.utils import predict
 

@@ -16,7 +16,7 @@ from robustbench_gan.gans.losses import (
     generator_loss,
     gradient_penalty,
 )
-from robustbench_gan.gans.train import GanTrainConfig, GeneratorAverage, accumulated_update
+from robustbench_gan.gans.train import GeneratorAverage, accumulated_update, resolve_config
 from robustbench_gan.registry import GENERATORS
 
 
@@ -74,8 +74,8 @@ def test_every_loss_trains_reproducibly(loss):
 def test_options_merge_family_defaults_under_the_suite():
     gan = tiny()
     gan.train_defaults = {"loss": "hinge", "d_steps": 2}
-    assert GanTrainConfig.resolve(gan, {}).loss == "hinge"
-    config = GanTrainConfig.resolve(gan, {"loss": "lsgan"})
+    assert resolve_config(gan, {}).loss == "hinge"
+    config = resolve_config(gan, {"loss": "lsgan"})
     assert (config.loss, config.d_steps) == ("lsgan", 2)
     for bad in ({"loss": "nope"}, {"d_steps": 0}, {"accumulate": 0}, {"momentum": 1}):
         with pytest.raises(UserError):

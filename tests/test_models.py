@@ -12,9 +12,10 @@ from robustbench_gan.checkpoint import (
     tensors_to_bytes,
     write_atomic,
 )
+from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.models import Classifier, Ensemble
 from robustbench_gan.models.objective import TrainingObjective
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import CLASSIFIERS
 from robustbench_gan.utils import predict
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 import robustbench_gan.gans  # noqa: F401  (registers the built-in generators)
 from robustbench_gan.cli import main
+from robustbench_gan.contract.configs import GanTrainConfig
 from robustbench_gan.errors import UserError
 from robustbench_gan.gans import save_sample_grid, train_gan
 from robustbench_gan.gans.stargan import SOURCE, StarGAN
@@ -25,7 +26,7 @@ from robustbench_gan.gans.stargan_training import (
     generator_objective,
     random_targets,
 )
-from robustbench_gan.gans.train import GanTrainConfig
+from robustbench_gan.gans.train import resolve_config
 from robustbench_gan.gans.translation_domains import INVERSES, TRANSFORMS
 from robustbench_gan.registry import GENERATORS
 from robustbench_gan.runner.run import run_suite
@@ -103,7 +104,7 @@ def test_paper_defaults():
     assert gan.config["ngf"] == gan.config["ndf"] == 64 and gan.config["n_res"] == 6
     assert (gan.cls_weight, gan.rec_weight, gan.config["g_down"]) == (1.0, 10.0, None)
     assert gan.train_defaults == PAPER_TRAINING
-    c = GanTrainConfig.resolve(gan, {})
+    c = resolve_config(gan, {})
     assert (c.loss, c.gp_weight, c.d_steps, c.lr, c.beta1, c.beta2, c.batch_size) == (
         "wgan_gp", 10.0, 5, 1e-4, 0.5, 0.999, 16,
     )  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 
 EPS = [0.05, 0.1, 0.2]

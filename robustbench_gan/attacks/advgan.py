@@ -208,7 +208,8 @@ class AdvGAN(Attack):
 
     def _distil(self, model: nn.Module, x: Tensor) -> nn.Module:
         """A small CNN trained on the target's predicted labels (queries only)."""
-        from ..models.train import TrainConfig, train_classifier
+        from ..contract.configs import TrainConfig
+        from ..models.train import train_classifier
 
         labels = predict(model, x)
         torch.manual_seed(self.seed)

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ..suite import Suite
     from .cells import Cell, CellOutput, CellRecord
     from .context import Context
     from .plan import Plan
     from .results import Results
+    from .suite import Suite
     from .tables import Tables
 
 PlanStep = tuple[int, Callable[["Suite", "Plan"], None]]

@@ -19,6 +19,7 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..registry import ATTACKS
 from ..report.format import markdown_table, robust_accuracy_matrix, safe_name
@@ -28,7 +29,6 @@ from ..report.schema import (
     DOMAIN_NORM,
     WORST_CASE,
 )
-from ..suite import Suite
 from ..utils import torch_generator
 from .attack_samples import contributions_table, contributions_text, samples_table
 from .attack_tables import (

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..report.format import markdown_table
-from ..suite import Suite
 from .common import unpack
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..report.format import markdown_table
 from ..report.schema import FLAG_TOLERANCE, WORST_CASE
-from ..suite import Suite
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
 

@@ -13,18 +13,19 @@ import torch
 from torch import Tensor
 
 from ..contract.cells import Cell, CellOutput
+from ..contract.configs import TrainConfig
 from ..contract.context import Context, build
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..gans.translation_domains import INVERSES, DomainB
-from ..models.train import TrainConfig, train_classifier
+from ..models.train import train_classifier
 from ..registry import CLASSIFIERS
 from ..report.format import markdown_table
-from ..suite import Suite
 from ..utils import predict, seed_everything, torch_generator
 from .common import share
 from .domain_shift import planned_domains

@@ -11,9 +11,9 @@ import pandas as pd
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..report.format import markdown_table
-from ..suite import Suite
 from .attack_tables import white_box_acc
 from .transfer import transferred_acc
 

@@ -19,12 +19,12 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.suite import BASELINE_GAN_LABEL, Suite
 from ..contract.tables import Tables
 from ..gans.grid import save_sample_grid
 from ..gans.inception import InceptionFeatures
 from ..gans.metrics import gan_metrics
 from ..report.format import markdown_table
-from ..suite import BASELINE_GAN_LABEL, Suite
 from .common import artifact_pngs, declared_domains
 from .train_gan import judged, needs_features, trained
 

@@ -19,11 +19,11 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.grid import save_image_grid
 from ..report.format import markdown_table, with_model_column
-from ..suite import Suite
 from ..suite.fields import freeze, table, typed, unknown_keys
 from .common import artifact_pngs
 

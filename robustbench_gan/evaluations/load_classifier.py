@@ -17,6 +17,7 @@ from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
+from ..contract.suite import Suite
 from ..errors import UserError
 from ..models.pretrained import (
     ModelSource,
@@ -27,7 +28,6 @@ from ..models.pretrained import (
     user_module,
     with_normalization,
 )
-from ..suite import Suite
 from ..utils import eval_mode, model_device, predict
 from .common import share
 

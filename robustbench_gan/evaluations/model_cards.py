@@ -9,10 +9,10 @@ import pandas as pd
 from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..report.format import eps_text
 from ..report.schema import DOMAIN_NORM, WORST_CASE
-from ..suite import Suite
 
 THREAT_MODELS = {"linf": "Linf", "l2": "L2"}  # RobustBench's spelling
 

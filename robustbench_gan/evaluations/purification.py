@@ -8,9 +8,9 @@ import pandas as pd
 
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..report.format import eps_text, markdown_table, model_name
-from ..suite import Suite
 
 
 @EVALUATIONS.register

@@ -10,14 +10,15 @@ from typing import Any
 from torch import nn
 
 from ..contract.cells import Cell, CellOutput, CellRecord, ModelRef
+from ..contract.configs import TrainConfig
 from ..contract.context import Context, build_defense
 from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
+from ..contract.suite import DefenseSpec, Suite
 from ..models.pretrained import ModelSource, load_classifier
-from ..models.train import TrainConfig, train_classifier
-from ..suite import DefenseSpec, Suite
+from ..models.train import train_classifier
 from ..utils import predict, seed_everything
 from .common import share, state_bytes
 

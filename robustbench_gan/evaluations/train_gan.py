@@ -18,6 +18,7 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.suite import BASELINE_GAN_LABEL, GeneratorSpec, Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.metrics import gan_metrics
@@ -25,7 +26,6 @@ from ..gans.train import train_gan
 from ..models.pretrained import has_features
 from ..registry import DATASETS, GENERATORS
 from ..report.plots import gan_curves_plot
-from ..suite import BASELINE_GAN_LABEL, GeneratorSpec, Suite
 from ..utils import seed_everything
 from .common import state_bytes
 

@@ -5,11 +5,12 @@ gan, dcgan, cdcgan, acgan, progan, biggan, cyclegan, stackgan, stargan, and the
 class_means baseline.
 """
 
+from ..contract.configs import GanTrainConfig
 from . import acgan, baseline, biggan, cdcgan, cyclegan, dcgan, gan, progan, stackgan, stargan
 from .base import GAN
 from .grid import save_sample_grid
 from .metrics import frechet_distance, gan_metrics
-from .train import GanHistory, GanTrainConfig, train_gan
+from .train import GanHistory, train_gan
 
 __all__ = [
     "GAN",

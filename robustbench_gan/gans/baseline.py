@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..contract.configs import GanTrainConfig
 from ..errors import UserError
 from ..registry import GENERATORS
 from .base import GAN, records_config
-from .train import GanHistory, GanTrainConfig, Monitor
+from .train import GanHistory, Monitor
 
 
 class ClassMeans(GAN):

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..contract.configs import GanTrainConfig
 from ..errors import UserError
 from ..registry import GENERATORS
 from ..utils import batch_slices
@@ -48,7 +49,7 @@ from .cyclegan_training import (
     variant_settings,
 )
 from .image_pool import ImagePool
-from .train import GanHistory, GanTrainConfig, Monitor
+from .train import GanHistory, Monitor
 from .translation_domains import TRANSFORMS, DomainB, check_domain
 from .translation_nets import (
     LEAK,

@@ -39,16 +39,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import trange
 
+from ..contract.configs import GanTrainConfig
 from .image_pool import ImagePool
 from .losses import discriminator_loss, generator_loss, gradient_penalty, reconstruction_error
-from .train import (
-    GanHistory,
-    GanTrainConfig,
-    Monitor,
-    accumulated_update,
-    autocast,
-    record_translation_step,
-)
+from .train import GanHistory, Monitor, accumulated_update, autocast, record_translation_step
 
 if TYPE_CHECKING:
     from .cyclegan import CycleGAN

@@ -23,7 +23,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-LOSSES = ("nonsaturating", "saturating", "hinge", "lsgan", "wgan_gp")
+from ..contract.configs import GAN_LOSSES
+
+LOSSES = GAN_LOSSES  # the names GanTrainConfig accepts
 
 
 def check_loss(name: str) -> str:

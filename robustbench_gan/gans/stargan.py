@@ -33,13 +33,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..contract.configs import GanTrainConfig
 from ..errors import UserError
 from ..registry import GENERATORS
 from ..utils import batch_slices
 from .base import GAN, records_config
 from .stargan_nets import StarDiscriminator, StarGenerator, discriminator_downsamplings
 from .stargan_training import PAPER_TRAINING, fit_stargan
-from .train import GanHistory, GanTrainConfig, Monitor
+from .train import GanHistory, Monitor
 from .translation_domains import DomainB, check_domain, unpaired_domains
 from .translation_nets import generator_downsamplings
 

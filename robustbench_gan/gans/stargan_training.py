@@ -32,15 +32,9 @@ from torch import Tensor
 from torch.nn import functional as F
 from tqdm.auto import trange
 
+from ..contract.configs import GanTrainConfig
 from .losses import discriminator_loss, generator_loss, gradient_penalty, reconstruction_error
-from .train import (
-    GanHistory,
-    GanTrainConfig,
-    Monitor,
-    accumulated_update,
-    autocast,
-    record_translation_step,
-)
+from .train import GanHistory, Monitor, accumulated_update, autocast, record_translation_step
 
 if TYPE_CHECKING:
     from .stargan import StarGAN

@@ -31,54 +31,24 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm.auto import trange
 
+from ..contract.configs import GanTrainConfig
 from ..errors import UserError
 from ..utils import torch_generator
 from .base import GAN
-from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty
+from .losses import discriminator_loss, generator_loss, gradient_penalty
 
 Monitor = Callable[[GAN], dict[str, float]]
 EMA_BN_BATCHES = 16  # minibatches that re-estimate batch-norm statistics of the averaged G
 
 
-@dataclass(frozen=True)
-class GanTrainConfig:
-    """Training options; ``accumulate`` minibatches of ``batch_size`` make one update
-    (effective batch ``batch_size * accumulate``), ``fid_every`` > 0 calls the monitor
-    (FID on the judge's features) every that many steps and after the last."""
-
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 2e-4
-    d_lr: float | None = None  # the discriminator's learning rate; None: lr
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1
-    loss: str = "nonsaturating"
-    gp_weight: float = 10.0  # wgan_gp only
-    drift: float = 0.0  # wgan_gp only: weight of E[D(x)^2]
-    accumulate: int = 1
-    fid_every: int = 0
-    g_ema: float = 0.0  # decay of a moving average of G's weights; 0: off (module docstring)
-
-    def __post_init__(self) -> None:
-        check_loss(self.loss)
-        for name in ("steps", "batch_size", "d_steps", "accumulate"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.fid_every < 0 or self.lr <= 0 or (self.d_lr is not None and self.d_lr <= 0):
-            raise ValueError("fid_every must be >= 0 and learning rates > 0")
-        if not 0 <= self.g_ema < 1:
-            raise ValueError(f"g_ema must be in [0, 1), got {self.g_ema}")
-
-    @classmethod
-    def resolve(cls, gan: GAN, options: dict[str, Any]) -> GanTrainConfig:
-        """The options for ``gan``: ``options`` over the family's defaults over ours."""
-        merged = {**gan.train_defaults, **options}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(merged) - known)
-        if unknown:
-            raise ValueError(f"unknown GAN training option(s) {unknown}; known: {sorted(known)}")
-        return cls(**merged)
+def resolve_config(gan: GAN, options: dict[str, Any]) -> GanTrainConfig:
+    """The options for ``gan``: ``options`` over the family's defaults over GanTrainConfig's."""
+    merged = {**gan.train_defaults, **options}
+    known = {f.name for f in dataclasses.fields(GanTrainConfig)}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise ValueError(f"unknown GAN training option(s) {unknown}; known: {sorted(known)}")
+    return GanTrainConfig(**merged)
 
 
 @dataclass
@@ -116,7 +86,7 @@ def train_gan(
     stays on ``device`` and is left in eval mode.
     """
     try:
-        config = GanTrainConfig.resolve(gan, options)
+        config = resolve_config(gan, options)
     except (TypeError, ValueError) as exc:
         raise UserError(f"GAN training options: {exc}") from None
     _check_inputs(gan, x, y)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..contract.kinds import EVALUATIONS
+from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..suite import Suite
 from .format import escape, lines_of
 
 

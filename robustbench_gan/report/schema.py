@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..suite.specs import WORST_CASE_LABEL as WORST_CASE
+from ..contract.suite import WORST_CASE_LABEL as WORST_CASE
 
 LEADERBOARD_COLUMNS = [
     "suite", "dataset", "target", "defense", "attack", "attack_params", "norm", "eps",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ..contract.kinds import EVALUATIONS
 from ..contract.results import Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..suite import Suite
 
 __all__ = ["Tables", "build_tables"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
-from ..suite import Suite
+from ..contract.suite import Suite
 
 
 def build_plan(suite: Suite, data_fingerprint: str, *, amp: bool = False) -> Plan:

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ..contract.suite import Suite
 from ..errors import UserError
 from ..eval_folder import RECORD as EVAL_RECORD
 from ..eval_folder import recorded_suite
 from ..report.agreement import Verdict, compare_runs
 from ..report.reproductions import RECORD
-from ..suite import Suite
 from .machine import machine_info
 from .run import read_manifest, run_suite, suite_digest
 

@@ -24,6 +24,7 @@ from ..contract.data import DataSplit, resolve_root
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.results import Finished, ModelInfo, Results
+from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..registry import DATASETS, search_path
@@ -31,7 +32,7 @@ from ..report.format import csv_text
 from ..report.markdown import render_report
 from ..report.plots import plot_cache
 from ..report.tables import build_tables
-from ..suite import Suite, load_suite
+from ..suite import load_suite
 from ..suite.classes import check_classes
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished

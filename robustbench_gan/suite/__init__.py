@@ -1,8 +1,6 @@
 """Suite files: TOML in, frozen dataclasses out (``load_suite``); see load.py for the format."""
 
-from .fields import DEVICE_TYPES, per_device
-from .load import load_suite, parse_suite
-from .specs import (
+from ..contract.suite import (
     BASELINE_GAN_LABEL,
     WORST_CASE_LABEL,
     AttackSpec,
@@ -12,6 +10,8 @@ from .specs import (
     Suite,
     TargetSpec,
 )
+from .fields import DEVICE_TYPES, per_device
+from .load import load_suite, parse_suite
 
 __all__ = [
     "BASELINE_GAN_LABEL",

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..contract.suite import AttackSpec, Suite
 from ..errors import UserError
 from ..registry import ATTACKS
 from .fields import construct
-from .specs import AttackSpec, Suite
 
 
 def attack_named(spec: AttackSpec) -> str:

@@ -11,10 +11,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..bounds import check_ranges
+from ..contract.configs import TrainConfig
+from ..contract.suite import PluginSpec
 from ..errors import UserError
-from ..models.train import TrainConfig
 from ..registry import Registry
-from .specs import PluginSpec
 
 
 def table(raw: Mapping[str, Any], key: str, parent: str = "") -> dict[str, Any]:

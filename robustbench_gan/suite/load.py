@@ -1,4 +1,4 @@
-"""Reading a suite file: TOML in, the frozen dataclasses of specs.py out.
+"""Reading a suite file: TOML in, the frozen dataclasses of contract/suite.py out.
 
 Every error names the file and the field path (``suites/x.toml: attacks[1].name:
 unknown attack 'pgdd'; did you mean 'pgd'?``) so the user knows what to edit.
@@ -47,8 +47,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..contract.configs import GanTrainConfig
+from ..contract.suite import (
+    BASELINE_GAN_LABEL,
+    WORST_CASE_LABEL,
+    AttackSpec,
+    DefenseSpec,
+    GeneratorSpec,
+    PluginSpec,
+    Suite,
+    TargetSpec,
+)
 from ..errors import UserError
-from ..gans.train import GanTrainConfig
 from ..registry import ATTACKS, DATASETS, DEFENSES, GENERATORS, Registry, search_path
 from .classes import defense_classes
 from .fields import (
@@ -67,16 +77,6 @@ from .fields import (
     typed,
     unique_labels,
     unknown_keys,
-)
-from .specs import (
-    BASELINE_GAN_LABEL,
-    WORST_CASE_LABEL,
-    AttackSpec,
-    DefenseSpec,
-    GeneratorSpec,
-    PluginSpec,
-    Suite,
-    TargetSpec,
 )
 from .targets import target_spec
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..contract.configs import TrainConfig
+from ..contract.suite import TargetSpec
 from ..errors import UserError
 from ..models.archives import is_archive
 from ..models.pretrained import ModelSource, fingerprint
-from ..models.train import TrainConfig
 from ..registry import CLASSIFIERS
 from .fields import check_kwargs, freeze, split_entry, table, train_config, typed
-from .specs import TargetSpec
 
 RUNNER_INPUTS = ("in_shape", "num_classes", "mean", "std")  # what the runner gives a factory
 LOADING_KEYS = (

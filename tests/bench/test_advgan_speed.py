@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from robustbench_gan.attacks.base import frozen
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 
 N, EPS = 256, 0.2

@@ -29,7 +29,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from robustbench_gan.models.train import TrainConfig, train_classifier
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 from robustbench_gan.utils import predict
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..models.train import TrainConfig
+from .configs import TrainConfig
 
 WORST_CASE_LABEL = "worst_case"  # the per-image worst case over all attacks of a norm
 BASELINE_GAN_LABEL = "baseline"  # the class-means generator the runner adds to gan.csv
