@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
+from .contract.norms import Norm
 from .contract.suite import Suite, TargetSpec
 from .errors import UserError
 from .eval_folder import SUITE_FILE, eval_record, record_run
@@ -36,7 +37,6 @@ from .suite.fields import freeze, parse_eps
 from .suite.targets import default_label, loaded_target
 from .utils import modes_kept
 
-NORMS = {"linf": "linf", "l2": "l2"}
 STANDARD = "standard"  # AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square
 # a field of the built suite -> the argument that set it (the rest: see argument_of)
 ARGUMENTS = {
@@ -186,9 +186,10 @@ def built_suite(
     """``benchmark_suite``'s suite and the suite table it was read from; a UserError names
     the argument at fault."""
     folder = folder or Path.cwd()
-    norm = NORMS.get(str(threat_model).lower())
-    if norm is None:
+    parsed = Norm.parse(threat_model)
+    if parsed is None:
         raise UserError(f"must be Linf or L2, got {threat_model!r}", where="threat_model")
+    norm = parsed.value
     budget = parse_eps(eps, "eps")
     if norm == "linf" and budget > 1:
         raise UserError(

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .contract.norms import Norm
 from .errors import UserError
 from .safe_load import load_tensors
 from .utils import predict
 
-NORMS = {"linf": "Linf", "l2": "L2"}
 LINF_TOLERANCE = 1e-6  # absolute, on the [0, 1] scale
 L2_TOLERANCE = 1e-6  # relative to eps
 KINDS = ("nonfinite", "out_of_range", "outside_ball")
@@ -99,9 +99,10 @@ def verify_adversarial(
     is a UserError. Any floating dtype is taken: the rules are checked on the values as
     given, and the model sees them converted to ``x``'s dtype (float16 or float64 images
     for a float32 model, as AutoAttack's checks take any float tensor in [0, 1])."""
-    norm_name = NORMS.get(norm.lower())
-    if norm_name is None:
-        raise UserError(f"norm {norm!r}: one of {sorted(NORMS.values())}")
+    parsed = Norm.parse(norm)
+    if parsed is None:
+        raise UserError(f"norm {norm!r}: one of {sorted(n.display for n in Norm)}")
+    norm_name = parsed.display
     if not eps >= 0:
         raise UserError(f"eps must be a number >= 0, got {eps}")
     adv = check_adversarial(adv)

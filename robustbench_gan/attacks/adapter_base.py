@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..contract.norms import NORMS
 from ..errors import UserError
-from .base import NORMS, Attack
+from .base import Attack
 
 #: keyword arguments every adapter takes for the base rather than the library
 BASE_KWARGS = ("norm", "targeted", "seed", "batch_size")
@@ -56,7 +57,7 @@ def check_params(label: str, params: Mapping[str, Any], accepted: set[str], hint
 
 
 def check_norm(label: str, norm: str | None) -> None:
-    """A ValueError unless ``norm`` is None or one of :data:`~.base.NORMS`."""
+    """A ValueError unless ``norm`` is None or one of :data:`~robustbench_gan.contract.norms.NORMS`."""
     if norm is not None and norm not in NORMS:
         raise ValueError(f"{label}: norm must be one of {NORMS}, got {norm!r}")
 

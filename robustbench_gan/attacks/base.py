@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..contract.norms import NORMS
 from ..errors import UserError
 from ..utils import PassCounter, batch_slices, eval_mode, labels_of, model_device, torch_generator
 
-NORMS = ("linf", "l2")
 #: how far an output may leave [0, 1] or the ball (plus this much of eps for L2) unflagged
 TOLERANCE = 1e-6
 

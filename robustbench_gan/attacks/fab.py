@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..contract.norms import NORMS
 from ..registry import ATTACKS
-from .base import NORMS, Attack
+from .base import Attack
 
 
 @ATTACKS.register("fab")

@@ -11,8 +11,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..contract.norms import NORMS
 from ..registry import ATTACKS
-from .base import NORMS, Attack
+from .base import Attack
 
 
 def take(keep: Tensor, *tensors: Tensor | None) -> list:

@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..contract.norms import NORMS
 from ..registry import ATTACKS
-from .base import NORMS, Attack
+from .base import Attack
 
 #: worst_case's default list: APGD-CE, APGD-T and Square (its standalone defaults, 5,000
 #: queries). A cheaper list than AutoAttack's standard version, which adds FAB-T and runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..contract.norms import DOMAIN_NORM
 from ..contract.suite import WORST_CASE_LABEL as WORST_CASE
 
 LEADERBOARD_COLUMNS = [
@@ -18,7 +19,6 @@ TRANSFER_COLUMNS = [
     "transfer_success_rate", "cell_id",
 ]  # fmt: skip
 CURVE_KEYS = ["target", "defense", "attack", "norm"]
-DOMAIN_NORM = "domain"  # the leaderboard's norm for rows of translated test sets
 FLAG_TOLERANCE = 1e-6
 
 __all__ = [
