@@ -29,7 +29,7 @@ from torch import nn
 from .contract.norms import Norm
 from .contract.suite import Suite, TargetSpec
 from .errors import UserError
-from .eval_folder import SUITE_FILE, eval_record, record_run
+from .eval_folder import SUITE_FILE, eval_record, manifest_entries
 from .evaluations.load_classifier import IN_MEMORY
 from .report.schema import WORST_CASE
 from .suite import parse_suite
@@ -133,6 +133,10 @@ def benchmark(
                 data_dir=data_dir,
                 cache_dir=cache_dir,
                 progress=progress,
+                # for `rbg report`: how this suite, built in memory, was made
+                recorded=manifest_entries(eval_record(suite, raw, target))
+                if out is not None
+                else None,
             )
         except UserError as exc:
             raise located(exc, suite.path) from None
@@ -140,7 +144,6 @@ def benchmark(
     if result.out is not None:
         card = json.dumps(result.model_card, indent=2, allow_nan=False)
         (result.out / "model_card.json").write_text(card + "\n", encoding="utf-8")
-        record_run(result.out, eval_record(suite, raw, result.out))  # for `rbg report`
     return result
 
 

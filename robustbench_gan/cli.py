@@ -198,7 +198,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     written there); an `rbg eval` folder's suite comes from its run.json."""
     from pathlib import Path
 
-    from .eval_folder import RECORD, SUITE_FILE, recorded_suite
+    from .eval_folder import RECORD, SUITE_FILE, manifest_entries, recorded_suite
     from .runner.run import read_manifest, run_suite
     from .runner.store import read_only_stores
 
@@ -232,11 +232,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             only=(manifest.get("partial") or {}).get("only"),  # a partial run: its cells
             render_only=True,
             seed=manifest.get("seed"),  # absent from a run.json written before --seed
+            recorded=None if record is None else manifest_entries(record),  # kept for next time
         )
-    if record is not None:  # run.json was written again: with its record, for the next time
-        from .eval_folder import record_run
-
-        record_run(folder, record)
     print(f"rbg: report of {summary.counts['cached']} stored cells in {summary.out}/report.md")
     return 0
 

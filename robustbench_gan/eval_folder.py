@@ -10,7 +10,6 @@ the same suite, and so the same cells, come back.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -40,16 +39,9 @@ def eval_record(suite: Suite, raw: dict[str, Any], out: Path) -> dict[str, Any]:
     }
 
 
-def record_run(out: Path, record: dict[str, Any]) -> None:
-    """Add ``record`` to ``out``'s run.json (there is no suite file: its digest is None)."""
-    from .runner.run import MANIFEST
-
-    path = out / MANIFEST
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest.update({"suite_sha256": None, RECORD: record})
-    staged = path.with_name(f".{MANIFEST}.{os.getpid()}")
-    staged.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(staged, path)
+def manifest_entries(record: dict[str, Any]) -> dict[str, Any]:
+    """What run.json holds for an eval folder: its ``record``, and no suite file's digest."""
+    return {"suite_sha256": None, RECORD: record}
 
 
 def recorded_suite(folder: Path, record: dict[str, Any]) -> Suite:

@@ -25,6 +25,7 @@ from robustbench_gan.runner.pool import (
     driver_gone,
     host_id,
     legacy_stale,
+    proc_stat,
     start_ticks,
     sweep_stale,
 )
@@ -92,15 +93,8 @@ def wait_until(found, proc: subprocess.Popen, log: Path, timeout: float = 300.0)
 
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (those that end meanwhile are left out)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if entry.name.isdigit() and int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    stats = {e.name: proc_stat(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()}
+    return [int(name) for name, fields in stats.items() if fields and int(fields[1]) == pid]
 
 
 def gone(pid: int) -> bool:

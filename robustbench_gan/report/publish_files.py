@@ -13,11 +13,10 @@ import errno
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..checkpoint import current_umask
+from ..checkpoint import stage
 from ..errors import UserError
 
 replace = os.replace  # every rename of a set goes through here (a test breaks one)
@@ -75,21 +74,6 @@ def make_folders(folder: Path) -> list[Path]:
         folder.mkdir()
         made.append(folder)
     return made
-
-
-def stage(path: Path, data: bytes) -> Path:
-    """``data`` in a new temporary file next to ``path``, with a new file's permissions."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
 
 
 def keep_aside(path: Path) -> Path | None:

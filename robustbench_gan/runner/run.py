@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -158,6 +159,7 @@ def run_suite(
     render_only: bool = False,
     jobs: int = 1,
     seed: int | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
@@ -173,6 +175,7 @@ def run_suite(
     ``render_only`` computes nothing: every cell (of ``only``) must be stored (``rbg
     report``). ``jobs`` > 1 runs independent cells in that many worker processes on this
     machine (pool.py), with the serial run's numbers. ``seed`` replaces the suite's seed.
+    ``recorded``: more entries for run.json (an `rbg eval` folder's ``eval`` record).
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -204,6 +207,7 @@ def run_suite(
         "seed": suite.seed,
         "suite_sha256": suite_digest(suite.path),
         "machine": machine_info(),
+        **(recorded or {}),
     }
     root = resolve_root(data_dir)
     with run_lock(out_dir):
