@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
-from robustbench_gan.contract.kind import Evaluation, Section
+from robustbench_gan.contract.kind import MODELS, Evaluation, Section
 from robustbench_gan.contract.kinds import EVALUATIONS
-from robustbench_gan.contract.records import Record
+from robustbench_gan.contract.records import EvalCellSpec, Record
 from robustbench_gan.evaluations.common import share
 from robustbench_gan.report.format import markdown_table
 
 
 @dataclass(frozen=True)
-class FlipSpec(Record):
-    model: dict[str, Any]  # the plan's description of the model (ModelRef.to_json())
-    n_eval: int | None
-    seed: int
+class FlipSpec(EvalCellSpec):
+    """The model, the test images it sees and the seed (EvalCellSpec's fields) are all."""
 
 
 @dataclass(frozen=True)
@@ -37,19 +34,19 @@ class FlipResult(Record):
 @EVALUATIONS.register
 class Flip(Evaluation):
     kind = "flip"
-    stage = 65  # after the attack cells (60), before transfer (90); any order works here
-    table_stage = 95
+    needs = (MODELS,)  # it plans a cell per model: after every model is planned
+    makes = ("flip",)  # the one table it writes (it reads none)
 
     def plan(self, suite, plan) -> None:
         for model in plan.models.values():
-            spec = FlipSpec(model.to_json(), suite.n_eval, suite.seed)
+            spec = FlipSpec.of(model, suite)
             plan.add(self.kind, model.label, f"flip {model.label}", spec, model.cells)
 
     def run(self, cell, ctx):
         from robustbench_gan.contract.cells import CellOutput
         from robustbench_gan.utils import predict
 
-        model = ctx.model(cell.spec.model)
+        model = ctx.model(cell.spec.model, cell.spec.seed)
         x, y = ctx.eval_set(cell.spec.n_eval)
         clean, flipped = predict(model, x) == y, predict(model, x.flip(-1)) == y
         return CellOutput(FlipResult(share(clean), share(flipped)).to_json())
@@ -63,4 +60,4 @@ class Flip(Evaluation):
 
     def sections(self, suite, tables, plots: Mapping[str, str]) -> list[Section]:
         text = "Accuracy on the test images mirrored left to right."
-        return [Section(115, "Flipped images", [text, "", markdown_table(tables["flip"])])]
+        return [Section("Flipped images", [text, "", markdown_table(tables["flip"])])]

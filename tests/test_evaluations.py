@@ -57,6 +57,62 @@ def test_a_new_kind_is_one_file(tmp_path, tiny_suite):
         del sys.modules[spec.name]
 
 
+def test_kinds_are_ordered_by_what_they_declare():
+    """Tables: a table's maker, then the kinds extending it, then those reading it whole.
+    Plan: every step after the steps giving what it needs. No kind carries a number."""
+    order = [k.kind for k in EVALUATIONS.table_order()]
+    for kind in EVALUATIONS.ordered():
+        for table in (*kind.extends, *kind.reads):
+            makers = [k.kind for k in EVALUATIONS.ordered() if table in k.makes]
+            assert all(order.index(m) < order.index(kind.kind) for m in makers), (kind, table)
+        for table in kind.reads:
+            writers = [k.kind for k in EVALUATIONS.ordered() if table in k.extends]
+            before = [w for w in writers if w != kind.kind]
+            assert all(order.index(w) < order.index(kind.kind) for w in before), (kind, table)
+    assert order.index("domain_shift") < order.index("audit") < order.index("model_cards")
+    steps = EVALUATIONS.plan_steps()
+    for i, step in enumerate(steps):
+        for later in steps[i + 1 :]:
+            assert not set(step.needs) & set(later.gives) - set(step.gives), (step, later)
+    for kind in EVALUATIONS.ordered():
+        assert not {"order", "stage", "table_stage"} & set(vars(type(kind))), kind.kind
+
+
+def test_a_kind_touching_an_undeclared_table_or_a_cycle_is_refused(monkeypatch):
+    from robustbench_gan.contract.kind import Evaluation
+    from robustbench_gan.contract.order import Step, ordered
+    from robustbench_gan.contract.tables import Tables, UndeclaredTable
+
+    tables = Tables()
+    tables.set("leaderboard", pd.DataFrame({"a": [1]}))
+    view = tables.scoped("sneaky", readable={"mine"}, writable={"mine"})
+    with pytest.raises(UndeclaredTable, match="kind 'sneaky' reads table 'leaderboard'"):
+        view["leaderboard"]
+    with pytest.raises(UndeclaredTable, match="writes table 'leaderboard'"):
+        view.set("leaderboard", pd.DataFrame())
+    view.set("mine", pd.DataFrame({"b": [2]}))
+    assert list(tables["mine"]["b"]) == [2]  # the view writes through
+
+    class Sneaky(Evaluation):
+        kind = "sneaky"
+        makes = ("sneaky",)
+
+        def tables(self, suite, results, tables):
+            tables["leaderboard"]  # read without declaring it
+
+    monkeypatch.setattr(EVALUATIONS, "table_order", lambda: [Sneaky()])
+    from robustbench_gan.report.tables import build_tables
+
+    with pytest.raises(UndeclaredTable, match="'sneaky' reads table 'leaderboard'"):
+        build_tables(None, None)  # type: ignore[arg-type]
+    a = Step("a", frozenset({"x"}), frozenset({"y"}), 1)
+    b = Step("b", frozenset({"y"}), frozenset({"x"}), 2)
+    with pytest.raises(ValueError, match="cycle among: a, b"):
+        ordered([a, b])
+    c = Step("c", frozenset(), frozenset({"y"}), 3)
+    assert [s.name for s in ordered([b, c])] == ["c", "b"]  # x: given by none, not waited for
+
+
 @dataclass(frozen=True)
 class Inner(Record):
     a: int

@@ -166,7 +166,8 @@ def test_only_selects_by_label_or_by_column(tmp_path):
     assert list(part.models) == ["small_cnn"]
     assert set(part.index) == {"train_classifier", "audit", "attack"}
     columns = {"kind": "attack", "model": "small_cnn", "attack": "pgd"}
-    assert plan.columns()[part.cells[-1].id] == columns
+    pgd_cell = next(c for c in part.cells if c.label == "pgd on small_cnn")
+    assert plan.columns()[pgd_cell.id] == columns
     with pytest.raises(UserError, match="columns: attack, .*model, receiver, source"):
         plan.only("colour=red")  # no such column: a label pattern, which matches nothing
     with pytest.raises(UserError, match="'model=mlp' --only 'attack=none' matches no cell"):

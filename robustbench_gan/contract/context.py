@@ -48,7 +48,6 @@ class Context:
     device_name: str = "cpu"
     versions: str = ""
     data_root: str | None = None  # where other datasets are read (a CycleGAN's other domain)
-    seed: int = 0  # the suite's seed, for plugins built outside a cell's own spec
     force: str | None = None  # cells whose label matches this pattern are recomputed
     suite_dir: str | None = None  # the suite file's folder: relative paths of loaded models
     loaded: dict[str, Any] = field(default_factory=dict)  # cell id -> model on device
@@ -69,16 +68,17 @@ class Context:
             self.loaded[cell_id] = EVALUATIONS.get(record.kind).load(record, self)
         return self.loaded[cell_id]
 
-    def model(self, ref: dict[str, Any]) -> nn.Module:
-        """An evaluated model from its plan description (trained, or built by a defense)."""
+    def model(self, ref: dict[str, Any], seed: int) -> nn.Module:
+        """An evaluated model from its plan description (trained, or built by a defense
+        given the cell's ``seed``)."""
         if "trained" in ref:
             return self.load(ref["trained"])
-        members = [self.model(m) for m in ref["members"]]
+        members = [self.model(m, seed) for m in ref["members"]]
         build_info = ref["build"]
         extra = (
             {"generator": self.load(build_info["generator"])} if "generator" in build_info else {}
         )
-        defense = build_defense(ref["build"]["defense"], extra, self.seed)
+        defense = build_defense(ref["build"]["defense"], extra, seed)
         return defense.build(members).to(self.device).eval()
 
     def clean_predictions(self, ref: dict[str, Any], model: nn.Module, x: Tensor) -> Tensor:

@@ -9,7 +9,8 @@ from importlib import metadata
 from typing import TypeVar
 
 from ..errors import UserError
-from .kind import Evaluation
+from .kind import Evaluation, PlanStep
+from .order import Step, ordered
 
 E = TypeVar("E", bound=type[Evaluation])
 GROUP = "robustbench_gan.evaluations"
@@ -57,9 +58,29 @@ class EvaluationRegistry:
                 self.register(cls)
 
     def ordered(self) -> list[Evaluation]:
-        """Every kind, in ``order`` (ties by name)."""
+        """Every kind, by name."""
         self._load()
-        return sorted(self._kinds.values(), key=lambda k: (k.order, type(k).__name__))
+        return [self._kinds[name] for name in sorted(self._kinds)]
+
+    def plan_steps(self) -> list[PlanStep]:
+        """Every kind's plan steps, each after the steps giving what it needs."""
+        steps = [
+            Step(f"{name}[{i}]", frozenset(step.needs), frozenset(step.gives), step)
+            for name, kind in zip(self.names(), self.ordered())
+            for i, step in enumerate(kind.plan_steps())
+        ]
+        return [s.value for s in ordered(steps)]
+
+    def table_order(self) -> list[Evaluation]:
+        """Every kind in the order its tables can be built: a table's maker first, then the
+        kinds extending it, then those reading it whole."""
+        steps = []
+        for name, kind in zip(self.names(), self.ordered()):
+            needs = {("made", t) for t in kind.extends} | {("done", t) for t in kind.reads}
+            gives = {(what, t) for t in kind.makes for what in ("made", "done")}
+            gives |= {("done", t) for t in kind.extends}
+            steps.append(Step(name, frozenset(needs), frozenset(gives), kind))
+        return [s.value for s in ordered(steps)]
 
     def get(self, kind: str) -> Evaluation:
         """The kind whose cells are of kind ``kind``."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 R = TypeVar("R", bound="Record")
+S = TypeVar("S", bound="ModelCellSpec")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,3 +78,33 @@ def convert(hint: Any, value: Any) -> Any:
             return tuple(items) if typing.get_origin(hint) is tuple else items
         return tuple(value) if typing.get_origin(hint) is tuple else value
     return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelCellSpec(Record):
+    """Base of the spec of a cell that evaluates one model: the model as planned
+    (``ModelRef.to_json()``) and the suite's seed. ``of`` fills both from the plan's model
+    and the suite, so no kind copies them by hand."""
+
+    model: dict[str, Any]
+    seed: int
+
+    @classmethod
+    def of(cls: type[S], model: Any, suite: Any, **fields: Any) -> S:
+        """A spec for ``model`` (a plan's ModelRef) in ``suite``, plus this kind's fields."""
+        return cls(model=model.to_json(), seed=suite.seed, **cls.suite_fields(suite), **fields)
+
+    @classmethod
+    def suite_fields(cls, suite: Any) -> dict[str, Any]:
+        return {}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvalCellSpec(ModelCellSpec):
+    """A model cell on the suite's test images: the first ``n_eval`` (None: all of them)."""
+
+    n_eval: int | None
+
+    @classmethod
+    def suite_fields(cls, suite: Any) -> dict[str, Any]:
+        return {"n_eval": suite.n_eval}

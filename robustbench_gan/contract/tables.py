@@ -6,9 +6,15 @@ for later stages and are not written.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+
+
+class UndeclaredTable(LookupError):
+    """A kind touched a table it did not declare (``makes``, ``extends``, ``reads``): its
+    place in the order would be luck."""
 
 
 class Tables:
@@ -18,22 +24,46 @@ class Tables:
         self._frames: dict[str, pd.DataFrame] = {}
         self._files: dict[str, str] = {}
         self.documents: dict[str, Any] = {}  # file name -> JSON-ready object (model cards)
+        self._scope: tuple[str, frozenset[str], frozenset[str]] | None = None
+
+    def scoped(self, owner: str, readable: Iterable[str], writable: Iterable[str]) -> Tables:
+        """The same tables as one kind may use them: reading a table outside ``readable``
+        or setting one outside ``writable`` raises UndeclaredTable."""
+        view = Tables.__new__(Tables)
+        view._frames, view._files, view.documents = self._frames, self._files, self.documents
+        view._scope = (owner, frozenset(readable), frozenset(writable))
+        return view
+
+    def _check(self, name: object, writing: bool = False) -> None:
+        if self._scope is None:
+            return
+        owner, readable, writable = self._scope
+        if name not in (writable if writing else readable):
+            verb = "writes" if writing else "reads"
+            raise UndeclaredTable(
+                f"kind {owner!r} {verb} table {name!r} without declaring it "
+                f"({'makes or extends' if writing else 'makes, extends or reads'})"
+            )
 
     def set(self, name: str, frame: pd.DataFrame, *, csv: str | None = None) -> None:
         """Add or replace table ``name``; ``csv`` is its file name in the output folder."""
+        self._check(name, writing=True)
         self._frames[name] = frame
         if csv is not None:
             self._files[name] = csv
 
     def __getitem__(self, name: str) -> pd.DataFrame:
+        self._check(name)
         return self._frames[name]
 
     def __contains__(self, name: object) -> bool:
+        self._check(name)
         return name in self._frames
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         frames = self.__dict__.get("_frames", {})
         if name in frames:
+            self._check(name)
             return frames[name]
         raise AttributeError(name)
 

@@ -14,10 +14,10 @@ from ..attacks.base import AttackResult
 from ..checkpoint import tensors_to_bytes
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context, build
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
-from ..contract.records import Record
+from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
 from ..contract.suite import Suite
 from ..contract.tables import Tables
@@ -42,14 +42,11 @@ from .common import bits, pack, share
 
 
 @dataclass(frozen=True)
-class AttackCellSpec(Record):
+class AttackCellSpec(EvalCellSpec):
     """One attack entry on one model at all its budgets."""
 
-    model: dict[str, Any]
     attack: dict[str, Any]
     eps: list[float]
-    n_eval: int | None
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -104,22 +101,24 @@ class Attack(Evaluation):
 
     kind = "attack"
     key_columns = ("model", "attack")
-    order = 50
-    stage = 60
-    table_stage = 10
+    needs = (MODELS,)
+    makes = (
+        "leaderboard", "transfer", "eps_curves", "iteration_curves", "attack_cost", "samples",
+        "attack_contributions",
+    )  # fmt: skip
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         for model in plan.models.values():
             for attack in suite.attacks:
-                spec = AttackCellSpec(
-                    model.to_json(), attack.to_json(), list(attack.eps), suite.n_eval, suite.seed
+                spec = AttackCellSpec.of(
+                    model, suite, attack=attack.to_json(), eps=list(attack.eps)
                 )
                 label = f"{attack.label} on {model.label}"
                 plan.add(self.kind, (model.label, attack.label), label, spec, model.cells)
 
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         spec: AttackCellSpec = cell.spec  # type: ignore[assignment]
-        model = ctx.model(spec.model)
+        model = ctx.model(spec.model, spec.seed)
         attack = build(ATTACKS, spec.attack, {"seed": spec.seed, "batch_size": ctx.eval_batch_size})
         x, y = ctx.eval_set(spec.n_eval)
         if getattr(attack, "needs_training_data", False):  # AdvGAN: learns on the training split
@@ -224,20 +223,20 @@ class Attack(Evaluation):
         board = tables["leaderboard"]
         if not (board["norm"] != DOMAIN_NORM).any():  # a partial run without attack cells
             return []
-        out = [Section(20, "Worst case over all attacks", worst_case_text(board))]
-        for attack, norm in dict.fromkeys(zip(board["attack"], board["norm"])):
-            if attack != WORST_CASE and norm != DOMAIN_NORM:
-                table = markdown_table(robust_accuracy_matrix(board, attack, norm))
-                out.append(Section(30, f"Attack `{attack}` ({norm})", [table]))
+        out = [Section("Worst case over all attacks", worst_case_text(board), "summary")]
         contributions = tables["attack_contributions"]
         if len(contributions):
             title = "Which attack broke which image"
-            out.append(Section(25, title, contributions_text(contributions)))
+            out.append(Section(title, contributions_text(contributions)))
+        for attack, norm in dict.fromkeys(zip(board["attack"], board["norm"])):
+            if attack != WORST_CASE and norm != DOMAIN_NORM:
+                table = markdown_table(robust_accuracy_matrix(board, attack, norm))
+                out.append(Section(f"Attack `{attack}` ({norm})", [table]))
         if any(name == "robust_accuracy" or name.startswith("iterations_") for name in plots):
-            out.append(Section(40, "Robustness curves", curves_text(plots)))
+            out.append(Section("Robustness curves", curves_text(plots)))
         cost = tables["attack_cost"]
         if len(cost):
-            out.append(Section(120, "Attack cost", attack_cost_text(cost)))
+            out.append(Section("Attack cost", attack_cost_text(cost), "appendix"))
         return out
 
 

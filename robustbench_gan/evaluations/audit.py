@@ -11,10 +11,10 @@ import pandas as pd
 from ..audit import CHECKS_VERSION, FLAG_MEANINGS, audit_model
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
-from ..contract.records import Record
+from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
 from ..contract.suite import Suite
 from ..contract.tables import Tables
@@ -25,10 +25,7 @@ NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
 
 
 @dataclass(frozen=True)
-class AuditSpec(Record):
-    model: dict[str, Any]
-    n_eval: int | None
-    seed: int
+class AuditSpec(EvalCellSpec):
     checks: int = CHECKS_VERSION
 
 
@@ -50,18 +47,18 @@ class Audit(Evaluation):
 
     kind = "audit"
     key_columns = ("model",)
-    order = 40
-    stage = 50
-    table_stage = 30  # after every kind that adds leaderboard rows
+    needs = (MODELS,)
+    extends = ("leaderboard",)  # its flags column
+    reads = ("leaderboard",)  # every row, those other kinds add too
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         for model in plan.models.values():
-            spec = AuditSpec(model.to_json(), suite.n_eval, suite.seed)
+            spec = AuditSpec.of(model, suite)
             plan.add(self.kind, model.label, f"audit {model.label}", spec, model.cells)
 
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         spec: AuditSpec = cell.spec  # type: ignore[assignment]
-        model = ctx.model(spec.model)
+        model = ctx.model(spec.model, spec.seed)
         x, y = ctx.eval_set(spec.n_eval)
         result = AuditResult(**audit_model(model, x, y, seed=spec.seed))
         return CellOutput(result.to_json())
@@ -79,7 +76,7 @@ class Audit(Evaluation):
         flagged = board[board["flags"] != ""]
         if not len(flagged):
             return []
-        return [Section(50, "Audit flags", flags_text(flagged))]
+        return [Section("Audit flags", flags_text(flagged))]
 
 
 def audit_flags(

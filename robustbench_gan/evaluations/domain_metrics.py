@@ -15,7 +15,7 @@ from torch import Tensor
 from ..contract.cells import Cell, CellOutput
 from ..contract.configs import TrainConfig
 from ..contract.context import Context, build
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import TARGETS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
@@ -70,9 +70,8 @@ class DomainMetrics(Evaluation):
 
     kind = "domain_metrics"
     key_columns = ("generator",)
-    order = 35
-    stage = 45  # after the generator metrics (40)
-    table_stage = 75  # after gan.csv is built (70)
+    needs = (TARGETS, "train_gan")  # the judge is a target
+    extends = ("gan",)  # its columns
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         translators = [(g, planned_domains(g)) for g in suite.generators]
@@ -150,7 +149,7 @@ class DomainMetrics(Evaluation):
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         if "gan" not in tables or "domain_accuracy" not in tables["gan"]:
             return []
-        return [Section(85, "Translators by domain", translator_text(tables["gan"]))]
+        return [Section("Translators by domain", translator_text(tables["gan"]))]
 
 
 def domain_classifier(

@@ -13,10 +13,10 @@ import pandas as pd
 
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
-from ..contract.records import Record
+from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
 from ..contract.suite import GeneratorSpec, Suite
 from ..contract.tables import Tables
@@ -32,15 +32,12 @@ DOMAIN_SHIFT_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class DomainSpec(Record):
+class DomainSpec(EvalCellSpec):
     """``domain`` is named only for a generator with several domains (one cell each), so the
     cells of a one-domain translator keep the ids they had before there were several."""
 
     OPTIONAL = ("domain",)
 
-    model: dict[str, Any]
-    n_eval: int | None
-    seed: int
     domain: str | None = None
 
 
@@ -65,9 +62,9 @@ class DomainShift(Evaluation):
 
     kind = "domain_shift"
     key_columns = ("model", "generator", "domain")
-    order = 70
-    stage = 70
-    table_stage = 20  # before the audit flags the leaderboard
+    needs = (MODELS, "train_gan")
+    makes = ("domain_shift",)
+    extends = ("leaderboard",)  # its rows, norm ``domain``
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         gans = plan.cells_of("train_gan")
@@ -76,7 +73,7 @@ class DomainShift(Evaluation):
             for gen, domains in translating:
                 for domain in domains:
                     named = domain if len(domains) > 1 else None
-                    spec = DomainSpec(model.to_json(), suite.n_eval, suite.seed, named)
+                    spec = DomainSpec.of(model, suite, domain=named)
                     deps = (gans[gen.label], *model.cells)
                     which = "" if named is None else f" ({domain})"
                     label = f"{gen.label} domain shift{which} on {model.label}"
@@ -85,7 +82,7 @@ class DomainShift(Evaluation):
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         spec: DomainSpec = cell.spec  # type: ignore[assignment]
         gan = ctx.load(cell.deps[0])
-        model = ctx.model(spec.model)
+        model = ctx.model(spec.model, spec.seed)
         x, y = ctx.eval_set(spec.n_eval)
         domain = spec.domain if spec.domain is not None else gan.target_domains[0]
         clean_correct = predict(model, x) == y
@@ -147,7 +144,7 @@ class DomainShift(Evaluation):
         frame = tables["domain_shift"]
         if not len(frame):
             return []
-        return [Section(90, "Domain shift", domain_text(frame))]
+        return [Section("Domain shift", domain_text(frame))]
 
 
 def planned_domains(gen: GeneratorSpec) -> tuple[str, ...]:

@@ -26,8 +26,8 @@ class EnsembleEffects(Evaluation):
     and transfer tables."""
 
     kind = "ensemble"
-    order = 90
-    table_stage = 50  # after transfer.csv is complete
+    reads = ("leaderboard", "transfer")
+    makes = ("ensemble",)
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         board, transfer = tables["leaderboard"], tables["transfer"]
@@ -71,7 +71,7 @@ class EnsembleEffects(Evaluation):
         frame = tables["ensemble"]
         if not len(frame):
             return []
-        return [Section(70, "Ensembles", ensemble_text(frame))]
+        return [Section("Ensembles", ensemble_text(frame))]
 
 
 def ensemble_text(frame: pd.DataFrame) -> list[str]:

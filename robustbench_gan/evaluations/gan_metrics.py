@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import TARGETS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
@@ -66,9 +66,8 @@ class GanMetrics(Evaluation):
 
     kind = "gan_metrics"
     key_columns = ("generator",)
-    order = 30
-    stage = 40
-    table_stage = 70
+    needs = (TARGETS, "train_gan")  # the judge is a target
+    makes = ("gan",)
     report_artifacts = ("grid",)
 
     def plan(self, suite: Suite, plan: Plan) -> None:
@@ -120,7 +119,7 @@ class GanMetrics(Evaluation):
         frame = tables["gan"]
         if not len(frame):
             return []
-        return [Section(80, "Generators", gan_text(frame, plots))]
+        return [Section("Generators", gan_text(frame, plots))]
 
 
 @functools.lru_cache(maxsize=1)

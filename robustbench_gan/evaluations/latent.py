@@ -14,10 +14,10 @@ import torch
 from ..attacks.latent import latent_attack
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
-from ..contract.records import Record
+from ..contract.records import ModelCellSpec, Record
 from ..contract.results import Results
 from ..contract.suite import Suite
 from ..contract.tables import Tables
@@ -45,10 +45,10 @@ class LatentSettings(Record):
 
 
 @dataclass(frozen=True)
-class LatentSpec(Record):
-    model: dict[str, Any]
+class LatentSpec(ModelCellSpec):
+    """No ``n_eval``: the search runs on the generator's samples, not on test images."""
+
     latent: LatentSettings
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,8 @@ class Latent(Evaluation):
 
     kind = "latent"
     key_columns = ("model",)
-    order = 80
-    stage = 80
-    table_stage = 80
+    needs = (MODELS, "train_gan")
+    makes = ("latent",)
     report_artifacts = ("grid",)
     suite_sections = ("latent",)
 
@@ -108,7 +107,7 @@ class Latent(Evaluation):
         for model in plan.models.values():
             if model.label == settings.auxiliary:  # it judges the others
                 continue
-            spec = LatentSpec(model.to_json(), settings, suite.seed)
+            spec = LatentSpec.of(model, suite, latent=settings)
             deps = (gan_cell, *aux.cells, *model.cells)
             plan.add(self.kind, model.label, f"latent attack on {model.label}", spec, deps)
 
@@ -116,7 +115,7 @@ class Latent(Evaluation):
         spec: LatentSpec = cell.spec  # type: ignore[assignment]
         gan = ctx.load(cell.deps[0])
         auxiliary = ctx.load(cell.deps[1])
-        model = ctx.model(spec.model)
+        model = ctx.model(spec.model, spec.seed)
         params = {
             k: (int(v) if k in ("n", "steps") else float(v)) for k, v in spec.latent.params.items()
         }
@@ -159,7 +158,7 @@ class Latent(Evaluation):
         frame = tables["latent"]
         if not len(frame):
             return []
-        return [Section(110, "Latent-space attack", latent_text(frame, plots))]
+        return [Section("Latent-space attack", latent_text(frame, plots))]
 
 
 def latent_text(frame: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..contract.cells import Cell, CellOutput, CellRecord, ModelRef
 from ..contract.context import Context
-from ..contract.kind import Evaluation
+from ..contract.kind import TARGETS, Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
@@ -63,8 +63,7 @@ class LoadClassifier(Evaluation):
 
     kind = "load_classifier"
     key_columns = ("model",)
-    order = 11
-    stage = 10  # beside the trained targets
+    gives = (TARGETS,)
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         for target in suite.targets:

@@ -25,8 +25,7 @@ class ModelCards(Evaluation):
     Plans no cells: reads the leaderboard. ``rbg publish`` reads the cards."""
 
     kind = "model_cards"
-    order = 110
-    table_stage = 100  # after the audit's flags
+    reads = ("leaderboard",)  # with the audit's flags
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         board = tables["leaderboard"]

@@ -19,14 +19,14 @@ class Purification(Evaluation):
     leaderboard rows per ``variant`` (the gradient the attacks saw). Plans no cells."""
 
     kind = "purification"
-    order = 95
+    reads = ("leaderboard",)  # in its section
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         purifiers = [d for d in suite.defenses if d.purifier]
         if not purifiers:
             return []
         title = "GAN purification (Defense-GAN)"
-        return [Section(100, title, purification_text(purifiers, tables["leaderboard"]))]
+        return [Section(title, purification_text(purifiers, tables["leaderboard"]))]
 
 
 def purification_text(purifiers: list, board: pd.DataFrame) -> list[str]:

@@ -63,8 +63,8 @@ class References(Evaluation):
     the papers" section (with the suite's notes). Plans no cells."""
 
     kind = "references"
-    order = 100
-    table_stage = 90
+    reads = ("leaderboard", "transfer")
+    makes = ("references",)
     suite_sections = ("reference", "finding")
 
     def read_section(self, key: str, raw: Mapping[str, Any], suite: Suite) -> Any:
@@ -117,7 +117,7 @@ class References(Evaluation):
                 *asymmetry_text(references),
             ]
         lines += [escape(suite.notes.strip())] if suite.notes else []
-        return [Section(10, "Beside the papers", lines)]
+        return [Section("Beside the papers", lines, "summary")]
 
 
 def references_of(suite: Suite) -> tuple[ReferenceSpec, ...]:

@@ -12,7 +12,7 @@ from torch import nn
 from ..contract.cells import Cell, CellOutput, CellRecord, ModelRef
 from ..contract.configs import TrainConfig
 from ..contract.context import Context, build_defense
-from ..contract.kind import Evaluation
+from ..contract.kind import MODELS, TARGETS, Evaluation, PlanStep
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
@@ -21,9 +21,6 @@ from ..models.pretrained import ModelSource, load_classifier
 from ..models.train import train_classifier
 from ..utils import predict, seed_everything
 from .common import share, state_bytes
-
-TARGETS_STAGE = 10  # before the generators (a generator's FID monitor uses a target)
-DEFENSES_STAGE = 30  # after the generators (gan_augment trains on a generator's samples)
 
 
 @dataclass(frozen=True)
@@ -57,10 +54,14 @@ class TrainClassifier(Evaluation):
 
     kind = "train_classifier"
     key_columns = ("model",)
-    order = 10
 
-    def plan_steps(self) -> list:
-        return [(TARGETS_STAGE, self.plan_targets), (DEFENSES_STAGE, self.plan_defenses)]
+    def plan_steps(self) -> list[PlanStep]:
+        # the targets first (a generator's FID monitor uses one), the defended models after
+        # the generators (gan_augment trains on a generator's samples)
+        return [
+            PlanStep(self.plan_targets, gives=(self.kind, TARGETS)),
+            PlanStep(self.plan_defenses, (TARGETS, "train_gan"), (self.kind, MODELS)),
+        ]
 
     def plan_targets(self, suite: Suite, plan: Plan) -> None:
         for target in suite.targets:
@@ -105,7 +106,7 @@ class TrainClassifier(Evaluation):
             if spec.generator is not None:
                 extra["generator"] = ctx.load(spec.generator)
             if spec.static:
-                extra["static_models"] = [ctx.model(ref) for ref in spec.static]
+                extra["static_models"] = [ctx.model(ref, spec.seed) for ref in spec.static]
             defense = build_defense(spec.defense, extra, spec.seed)
         history = train_classifier(
             model,

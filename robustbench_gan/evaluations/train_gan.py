@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..contract.cells import Cell, CellOutput, CellRecord
 from ..contract.context import Context, build
-from ..contract.kind import Evaluation
+from ..contract.kind import TARGETS, Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
@@ -65,9 +65,8 @@ class TrainGan(Evaluation):
 
     kind = "train_gan"
     key_columns = ("generator",)
-    order = 20
-    stage = 20
-    table_stage = 60
+    needs = (TARGETS,)  # the judge of a FID monitor
+    makes = ("gan_curves",)
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         judge_cell = plan.models[suite.judge].train_cell if suite.judge is not None else None

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
-from ..contract.kind import Evaluation, Section
+from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
@@ -56,9 +56,8 @@ class Transfer(Evaluation):
 
     kind = "transfer"
     key_columns = ("attack", "source", "receiver")
-    order = 60
-    stage = 90  # after every attack cell
-    table_stage = 40
+    needs = (MODELS, "attack")
+    extends = ("transfer",)  # the attack kind makes it with the white-box diagonal
 
     def plan(self, suite: Suite, plan: Plan) -> None:
         for (source, attack_label), source_cell in list(plan.cells_of("attack").items()):
@@ -77,7 +76,7 @@ class Transfer(Evaluation):
             raise RuntimeError(f"upstream cell {cell.deps[0]} has no result")
         adv = ctx.store.load_tensors(source.artifacts["adv"])["adv"]
         crafted = AttackCellSpec.from_json(source.spec)
-        receiver = ctx.model(spec.receiver)
+        receiver = ctx.model(spec.receiver, crafted.seed)
         x, y = ctx.eval_set(crafted.n_eval)
         clean_correct = predict(receiver, x) == y
         per_eps = []
@@ -131,7 +130,7 @@ class Transfer(Evaluation):
         return made
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
-        return [Section(60, "Transfer", transfer_text(plots))]
+        return [Section("Transfer", transfer_text(plots))]
 
 
 def transferred_acc(

@@ -1,4 +1,5 @@
-"""report.md: a header, then every kind's sections in their order."""
+"""report.md: a header, then every kind's sections: summaries, body, appendices, each part
+in the kinds' table order."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from ..contract.kind import PARTS
 from ..contract.kinds import EVALUATIONS
 from ..contract.suite import Suite
 from ..contract.tables import Tables
@@ -41,9 +43,12 @@ def render_report(
         + " (a table the suite has nothing for is not written).",
         "",
     ]
-    sections = [s for kind in EVALUATIONS.ordered() for s in kind.sections(suite, tables, plots)]
-    for section in sorted(sections, key=lambda s: s.order):
-        lines += lines_of(section.title, section.lines)
+    sections = [
+        s for kind in EVALUATIONS.table_order() for s in kind.sections(suite, tables, plots)
+    ]
+    for part in PARTS:
+        for section in (s for s in sections if s.part == part):
+            lines += lines_of(section.title, section.lines)
     return "\n".join(lines).rstrip() + "\n"
 
 

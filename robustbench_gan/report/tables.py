@@ -14,8 +14,12 @@ __all__ = ["Tables", "build_tables"]
 
 
 def build_tables(suite: Suite, results: Results) -> Tables:
-    """Every kind's tables, in table-stage order."""
+    """Every kind's tables, in the order their declarations give (``table_order``); each
+    kind sees only the tables it declared."""
     tables = Tables()
-    for kind in sorted(EVALUATIONS.ordered(), key=lambda k: k.table_stage):
-        kind.tables(suite, results, tables)
+    for kind in EVALUATIONS.table_order():
+        readable = {*kind.makes, *kind.extends, *kind.reads}
+        kind.tables(
+            suite, results, tables.scoped(kind.kind, readable, {*kind.makes, *kind.extends})
+        )
     return tables

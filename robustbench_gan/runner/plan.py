@@ -1,7 +1,8 @@
 """From a suite to a list of cells in dependency order.
 
 The planner names no kind of evaluation: it runs the plan steps of every registered kind
-(``contract.kinds``) in stage order, each adding its cells to a ``contract.plan.Plan``.
+(``contract.kinds``), each after the steps giving what it needs, each adding its cells to a
+``contract.plan.Plan``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,7 @@ def build_plan(suite: Suite, data_fingerprint: str, *, amp: bool = False) -> Pla
     """Every cell the suite needs, upstream before downstream. ``amp`` (bfloat16 autocast in
     training) changes the trained weights, so the training kinds put it in their specs."""
     plan = Plan(data=data_fingerprint, amp=amp)
-    steps = [
-        (stage, position, index, step)
-        for position, kind in enumerate(EVALUATIONS.ordered())
-        for index, (stage, step) in enumerate(kind.plan_steps())
-    ]
-    for *_, step in sorted(steps, key=lambda s: s[:3]):
-        step(suite, plan)
+    for step in EVALUATIONS.plan_steps():
+        step.run(suite, plan)
     plan.models = {label: plan.models[label] for label in suite.model_labels}  # suite order
     return plan

@@ -283,7 +283,6 @@ def run_locked(
             device_name=describe_device(torch_device),
             versions=versions(),
             data_root=None if data_root is None else str(data_root),
-            seed=suite.seed,
             force=force,
             suite_dir=str(Path(suite.path).parent.resolve()),
         )
