@@ -287,7 +287,7 @@ def without_download(suite: Any) -> Any:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .report.publish import publish
+    from .publish.leaderboards import publish
 
     for path in publish(args.run_dir, args.results):
         print(f"rbg: wrote {path}")
@@ -295,8 +295,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .report.compare import compare
-    from .report.compare_stats import compare_statistically
+    from .publish.compare import compare
+    from .publish.compare_stats import compare_statistically
 
     if args.exact and args.across_seeds:
         raise UserError("--exact compares runs of one seed: leave out --across-seeds")

@@ -42,8 +42,8 @@ def add_parser(commands: Any) -> None:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .errors import UserError
+    from .publish.reproduce import reproduce
     from .runner.pool import default_jobs
-    from .runner.reproduce import reproduce
 
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")

@@ -165,7 +165,7 @@ def test_images_that_are_not_pixels_are_refused_naming_the_file(tmp_path, capsys
 
 
 def test_publish_never_writes_outside_results(tmp_path):
-    from robustbench_gan.report.publish import publish
+    from robustbench_gan.publish.leaderboards import publish
 
     run = tmp_path / "run"
     run.mkdir()

@@ -18,12 +18,12 @@ import pytest
 from committed import committed_results
 from test_publish import synthetic_board, write_run
 
-import robustbench_gan.report.publish_files as publish_files
+import robustbench_gan.publish.files as publish_files
 from robustbench_gan.cli import main
 from robustbench_gan.errors import UserError
-from robustbench_gan.report.agreement import compare_runs
-from robustbench_gan.report.publish import PUBLISHED_COLUMNS, publish, read_leaderboard
-from robustbench_gan.report.publish_checks import CHOICES, NAMES, NUMBERS, TEXT
+from robustbench_gan.publish.agreement import compare_runs
+from robustbench_gan.publish.checks import CHOICES, NAMES, NUMBERS, TEXT
+from robustbench_gan.publish.leaderboards import PUBLISHED_COLUMNS, publish, read_leaderboard
 
 MODELS = {"mlp": (0.9, {0.1: 0.5, 0.2: 0.25}), "lenet": (0.95, {0.1: 0.6, 0.2: 0.3})}
 PUBLISHED = "digits-linf.csv"

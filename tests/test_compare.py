@@ -12,9 +12,9 @@ from committed import committed
 from test_publish import synthetic_board, write_run
 
 from robustbench_gan.cli import main
-from robustbench_gan.report.compare import compare
-from robustbench_gan.report.compare_stats import compare_across_seeds
-from robustbench_gan.report.publish import publish
+from robustbench_gan.publish.compare import compare
+from robustbench_gan.publish.compare_stats import compare_across_seeds
+from robustbench_gan.publish.leaderboards import publish
 from robustbench_gan.report.schema import LATER_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,7 +290,7 @@ def test_the_significance_tests():
 
     import numpy as np
 
-    from robustbench_gan.report.significance import holm, mcnemar_exact, two_proportions
+    from robustbench_gan.publish.significance import holm, mcnemar_exact, two_proportions
 
     a = np.array([True] * 20 + [False] * 5)
     assert mcnemar_exact(a, a) == 1.0

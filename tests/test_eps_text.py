@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from test_publish import synthetic_board, write_run
 
+from robustbench_gan.publish.leaderboards import publish
 from robustbench_gan.report.format import eps_text, markdown_table, robust_accuracy_matrix
-from robustbench_gan.report.publish import publish
 
 
 @pytest.mark.parametrize(

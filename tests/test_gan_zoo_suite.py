@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from robustbench_gan.report.publish import publish
+from robustbench_gan.publish.leaderboards import publish
 from robustbench_gan.runner.run import run_suite
 
 FAMILIES = {  # label -> suite entry (tiny widths; numbers are not meaningful)

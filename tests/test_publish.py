@@ -11,7 +11,7 @@ import pytest
 from committed import committed_results
 
 from robustbench_gan.errors import UserError
-from robustbench_gan.report.publish import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
+from robustbench_gan.publish.leaderboards import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
 from robustbench_gan.report.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,7 +294,7 @@ def test_a_folder_left_by_the_old_crash_publishes_again(tmp_path, monkeypatch):
 def test_a_failed_render_writes_nothing(tmp_path, monkeypatch):
     """Every page is rendered before the first file is written: a publish that fails on the
     way leaves the CSV, pages and pictures as they were."""
-    import robustbench_gan.report.publish as publishing
+    import robustbench_gan.publish.leaderboards as publishing
 
     results = tmp_path / "results"
     publish(write_run(tmp_path / "a", synthetic_board({"mlp": (0.9, {0.1: 0.5})})), results)

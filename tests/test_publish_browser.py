@@ -12,7 +12,7 @@ import pytest
 from committed import committed
 from PIL import Image
 
-from robustbench_gan.report.publish import publish
+from robustbench_gan.publish.leaderboards import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = committed("quickstart")

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from test_publish import synthetic_board, write_run
 
-from robustbench_gan.report.intervals import pooled, tied_with_above, wilson
-from robustbench_gan.report.publish import publish
+from robustbench_gan.publish.intervals import pooled, tied_with_above, wilson
+from robustbench_gan.publish.leaderboards import publish
 
 MODELS = {
     "mlp": (0.95, {0.1: 0.50, 0.2: 0.10}),

@@ -12,7 +12,7 @@ import pytest
 from claims import failed, quickstart_claims
 from committed import committed
 
-from robustbench_gan.report.agreement import compare_runs
+from robustbench_gan.publish.agreement import compare_runs
 from robustbench_gan.runner.run import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from PIL import Image
 from robustbench_gan.contract.tables import Tables
 from robustbench_gan.evaluations.attack import Attack
 from robustbench_gan.evaluations.transfer import Transfer
-from robustbench_gan.report.leaderboard_plot import (
+from robustbench_gan.publish.plot import (
     legend_columns,
     marker_style,
     robust_vs_clean_png,

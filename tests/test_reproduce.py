@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from robustbench_gan.cli import main
-from robustbench_gan.report.agreement import compare_findings, compare_table
-from robustbench_gan.report.publish import publish
+from robustbench_gan.publish.agreement import compare_findings, compare_table
+from robustbench_gan.publish.leaderboards import publish
 
 
 def gan_table(**changes) -> pd.DataFrame:

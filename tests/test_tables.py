@@ -51,8 +51,8 @@ def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_p
 def test_csv_cells_never_start_a_formula(tmp_path, tiny_suite):
     """A label that a spreadsheet would run as a formula is written with an apostrophe in
     front (OWASP's advice), in the run's CSVs and in published ones; numbers stay numbers."""
+    from robustbench_gan.publish.leaderboards import publish
     from robustbench_gan.report.format import csv_text
-    from robustbench_gan.report.publish import publish
 
     frame = pd.DataFrame({"a": ["=1+1", "+x", "-y", "@z", "ok", None], "n": [-1.5, 2, 3, 4, 5, 6]})
     back = pd.read_csv(__import__("io").StringIO(csv_text(frame)), keep_default_na=False)
@@ -74,7 +74,7 @@ def test_csv_cells_never_start_a_formula(tmp_path, tiny_suite):
 
 
 def test_user_text_in_reports_carries_no_html(tmp_path, tiny_suite):
-    from robustbench_gan.report.publish import publish
+    from robustbench_gan.publish.leaderboards import publish
 
     text = (
         tiny_suite.read_text()

@@ -1,4 +1,5 @@
-"""A partial run (`--only`): the finished part of a plan, and the note that marks its outputs.
+"""A partial run (`--only`): the finished part of a plan and what run.json says of it (the
+note on report.md is report/outputs.py's).
 
 A run whose cells are not all stored yet still writes its tables and report, of the finished
 part of the plan (a plan cut to those cells: the tables step sees a suite with fewer cells);
@@ -33,17 +34,3 @@ def partial_entry(only: Sequence[str], done: Plan, plan: Plan) -> dict[str, Any]
     if len(done.cells) == len(plan.cells):
         return None
     return {"only": list(only), "finished": len(done.cells), "cells": len(plan.cells)}
-
-
-def mark_report(text: str, partial: dict[str, Any] | None) -> str:
-    """report.md with a line under its title saying which part of the suite it shows."""
-    if partial is None:
-        return text
-    chosen = " ".join(f"--only {pattern}" for pattern in partial["only"]) or "unfinished"
-    note = (
-        f"**Partial run (`{chosen}`): {partial['finished']} of {partial['cells']} cells.** "
-        "The tables and sections below hold the finished cells only; run the suite without "
-        "--only to finish it."
-    )
-    title, _, rest = text.partition("\n")
-    return f"{title}\n\n{note}\n{rest}"

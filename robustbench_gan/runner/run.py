@@ -6,9 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -18,7 +16,6 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..checkpoint import confined
 from ..contract.cells import ModelRef
 from ..contract.context import Context
 from ..contract.data import DataSplit, resolve_root
@@ -29,8 +26,7 @@ from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..registry import DATASETS, search_path
-from ..report.format import csv_text
-from ..report.markdown import render_report
+from ..report.outputs import MANIFEST, write_outputs
 from ..report.plots import plot_cache
 from ..report.tables import build_tables
 from ..suite import load_suite
@@ -39,7 +35,7 @@ from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished
 from .lock import run_lock
 from .machine import machine_info
-from .partial import finished_part, mark_report, partial_entry
+from .partial import finished_part, partial_entry
 from .plan import build_plan
 from .pool import execute_plan_pool
 from .ray_executor import execute_plan_ray
@@ -51,9 +47,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 EXECUTORS = ("local", "ray")
-
-
-MANIFEST = "run.json"  # how the run was made, so `rbg report` can render it again
 
 
 @dataclass
@@ -300,7 +293,13 @@ def run_locked(
         # a warm run copies the plots it drew before; `rbg report` adds none to the store
         with plot_cache(store.root / "plots", add=run_cells is not stored_only):
             write_outputs(
-                suite, results, tables, out_dir, device=ctx.device_name, manifest=manifest
+                suite,
+                results,
+                tables,
+                out_dir,
+                device=ctx.device_name,
+                versions=ctx.versions,
+                manifest=manifest,
             )
     finally:
         store.close()
@@ -345,52 +344,3 @@ def model_info(model: ModelRef, cells: dict[str, Finished]) -> ModelInfo:
             sha = value
     name = made.result.get("architecture") or classifier["name"]
     return ModelInfo(model.label, model.base, model.defense, name, 1, sha)
-
-
-def write_outputs(
-    suite: Suite,
-    results: Results,
-    tables: Tables,
-    out_dir: Path,
-    *,
-    device: str,
-    manifest: dict | None = None,
-) -> None:
-    """Write CSVs, plots and report.md into a temporary folder, then move them into place
-    (a staging folder left by a run killed while writing is removed first)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
-        staging = Path(tmp)
-        plots = render_plots(suite, results, tables, staging)
-        for name, frame in tables.csv_files().items():
-            confined(staging, name).write_text(csv_text(frame), encoding="utf-8")
-        for name, document in tables.documents.items():
-            text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
-            confined(staging, name).write_text(text + "\n", encoding="utf-8")
-        text = render_report(suite, tables, plots, device=device, versions=versions())
-        text = mark_report(text, (manifest or {}).get("partial"))
-        (staging / "report.md").write_text(text, encoding="utf-8")
-        (staging / MANIFEST).write_text(json.dumps(manifest or {}, indent=2) + "\n")
-        if (out_dir / "plots").exists():
-            shutil.rmtree(out_dir / "plots")
-        os.replace(staging / "plots", out_dir / "plots")
-        for name in [*tables.csv_files(), *tables.documents, "report.md", MANIFEST]:
-            os.replace(staging / name, out_dir / name)
-        for name in tables.empty_files():  # nothing to say this time: no stale copy either
-            confined(out_dir, name).unlink(missing_ok=True)
-
-
-def render_plots(suite: Suite, results: Results, tables: Tables, staging: Path) -> dict[str, str]:
-    """Every kind's plots; returns name -> path relative to the output folder."""
-    plots_dir = staging / "plots"
-    plots_dir.mkdir()
-    made = {}
-    for kind in EVALUATIONS.ordered():
-        made.update(kind.plots(suite, results, tables, plots_dir))
-    # a plot written outside the plots folder (a label as a path) is refused, not moved
-    return {
-        name: confined(plots_dir, Path(path).resolve()).relative_to(staging.resolve()).as_posix()
-        for name, path in made.items()
-    }

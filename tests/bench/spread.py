@@ -8,7 +8,7 @@ Runs the suite once per variant, each in a fresh store: ``native`` (this machine
 ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS: this machine computing like
 an older or another CPU), ``avx512`` where the CPU has it, and ``seedN`` (the native path,
 suite seed N). ``--summarize`` compares every variant with ``native`` table by table, as
-`rbg reproduce` does (robustbench_gan.report.agreement), and writes spread.md and spread.csv
+`rbg reproduce` does (robustbench_gan.publish.agreement), and writes spread.md and spread.csv
 into the suite's work folder: per table and numeric column, the largest difference from the
 native run across kernel paths (same seed) and the largest range over seeds (native path).
 docs/reproducibility.md quotes them.
@@ -30,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the claims
 from claims import CLAIMS, failed  # noqa: E402
 
-from robustbench_gan.report.agreement import compare_runs, keyed_rows, measured_columns, read
-from robustbench_gan.report.tolerances import relative_tolerance
+from robustbench_gan.publish.agreement import compare_runs, keyed_rows, measured_columns, read
+from robustbench_gan.publish.tolerances import relative_tolerance
 
 KERNEL_PATHS = {
     "native": {},

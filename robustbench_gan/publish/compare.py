@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from .format import eps_text, model_name
-from .publish import DERIVED_COLUMNS, LINK_COLUMNS, REPRODUCTION_COLUMNS, read_leaderboard
-from .schema import LATER_COLUMNS
+from ..report.format import eps_text, model_name
+from ..report.schema import LATER_COLUMNS
+from .leaderboards import DERIVED_COLUMNS, LINK_COLUMNS, REPRODUCTION_COLUMNS, read_leaderboard
 
 #: what identifies a row: the run (suite, seed), the model, the attack and the budget
 ROW_KEY = ["suite", "seed", "target", "defense", "attack", "norm", "eps"]

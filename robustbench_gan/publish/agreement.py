@@ -22,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
+from .checks import read_cells
 from .compare import ignored, show
 from .compare_stats import compare_statistically
-from .publish_checks import read_cells
 from .significance import holm, unpaired_change
 from .tolerances import (
     CLAIMS,
@@ -77,7 +77,7 @@ def compare_runs(a: Path, b: Path, alpha: float = 0.05) -> list[Verdict]:
 
 def read(path: Path) -> pd.DataFrame:
     """A run's table, every cell as text (NaN where empty); a file that is not a CSV table
-    is refused in one line naming it (publish_checks.read_cells)."""
+    is refused in one line naming it (checks.read_cells)."""
     return read_cells(path).reset_index(drop=True)
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .format import model_name
+from ..report.format import model_name
+from ..report.schema import WORST_CASE
 from .intervals import pooled, tied_with_above
 from .protocol import GROUP, Protocol
-from .schema import WORST_CASE
 
 LINE_KEY = ["protocol", "suite", "target", "defense", "eps"]
 SHORT_HASH = 12  # characters of a weights sha256 shown

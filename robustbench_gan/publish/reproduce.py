@@ -1,5 +1,5 @@
 """`rbg reproduce RUN_DIR`: run a finished run's suite again here, in a fresh store, and say
-table by table whether this machine's numbers agree with it (report/agreement.py).
+table by table whether this machine's numbers agree with it (publish/agreement.py).
 
 The record of each reproduction goes into the run's folder (reproductions.json), where
 `rbg publish` reads it: each published row says whether its run was reproduced and where.
@@ -19,10 +19,10 @@ from ..contract.suite import Suite
 from ..errors import UserError
 from ..eval_folder import RECORD as EVAL_RECORD
 from ..eval_folder import recorded_suite
-from ..report.agreement import Verdict, compare_runs
-from ..report.reproductions import RECORD
-from .machine import machine_info
-from .run import read_manifest, run_suite, suite_digest
+from ..runner.machine import machine_info
+from ..runner.run import read_manifest, run_suite, suite_digest
+from .agreement import Verdict, compare_runs
+from .reproductions import RECORD
 
 
 @dataclass

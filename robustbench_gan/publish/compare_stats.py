@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..report.format import model_name
 from .compare import (
     ROW_KEY,
     Change,
@@ -21,7 +22,6 @@ from .compare import (
     keyed,
     show,
 )
-from .format import model_name
 from .image_outcomes import RunOutcomes, paired, run_outcomes
 from .significance import holm, mcnemar_exact, paired_difference_interval, unpaired_change
 from .tolerances import DERIVED, relative_tolerance, within

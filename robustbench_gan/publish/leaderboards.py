@@ -14,16 +14,16 @@ import pandas as pd
 
 from ..checkpoint import confined
 from ..errors import UserError
-from .format import csv_text, eps_text, escape, markdown_table, safe_name
+from ..report.format import csv_text, eps_text, escape, markdown_table, safe_name
+from ..report.schema import DOMAIN_NORM, LEADERBOARD_COLUMNS
+from .checks import cells_of, checked_cards, leaderboard_of, one_line, read_leaderboard_file
+from .files import write_set
+from .html import render_html
 from .intervals import correct_count, wilson
-from .leaderboard_html import render_html
-from .leaderboard_plot import robust_vs_clean_png
+from .plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
-from .publish_checks import cells_of, checked_cards, leaderboard_of, one_line, read_leaderboard_file
-from .publish_files import write_set
 from .ranking import is_link, ranked_lines
 from .reproductions import RECORD, latest_reproduction, reproduction_text
-from .schema import DOMAIN_NORM, LEADERBOARD_COLUMNS
 
 SCHEMA_VERSION = 2  # 2: model card, report and protocol columns and the robust accuracy's interval
 KEY = ["target", "defense", "attack", "norm", "eps"]
@@ -44,7 +44,7 @@ TEXT_COLUMNS = [
 
 def read_leaderboard(path: str | Path) -> pd.DataFrame:
     """A leaderboard CSV, or the leaderboard.csv of a run folder, every column checked
-    (publish_checks.py): a bad file or value is one line naming the file, row and column."""
+    (checks.py): a bad file or value is one line naming the file, row and column."""
     path = Path(path)
     file = path / "leaderboard.csv" if path.is_dir() else path
     if not file.is_file():
@@ -79,7 +79,7 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     """Merge the run's rows into one CSV per (dataset, norm); a rerun of a suite with the same
     seed replaces its own rows. Returns the files written: CSV, Markdown, HTML and a PNG per
     protocol. Every input is checked and every file rendered before the first is written,
-    and they are written as one set (publish_files.py): a failure leaves the published
+    and they are written as one set (files.py): a failure leaves the published
     folder as it was."""
     if Path(results).exists() and not Path(results).is_dir():
         where = str(results)

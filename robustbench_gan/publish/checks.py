@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .format import FORMULA_STARTS
-from .schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
+from ..report.format import FORMULA_STARTS
+from ..report.schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 #: the most characters of one cell: a leaderboard's cells are names, numbers and short JSON
 LARGEST_CELL = 100_000

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..report.schema import WORST_CASE
 from .intervals import correct_count
-from .schema import WORST_CASE
 
 SAMPLES = "samples.csv"
 COLUMNS = [
