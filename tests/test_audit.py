@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from robustbench_gan.audit import FLAG_MEANINGS, audit_model
 from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.evaluations.audit import audit_flags
+from robustbench_gan.evaluations.audit_checks import FLAG_MEANINGS, audit_model
 from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import CLASSIFIERS
 

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 import robustbench_gan
-from robustbench_gan.audit import audit_model, same_outputs
 from robustbench_gan.cli import main
 from robustbench_gan.errors import UserError
+from robustbench_gan.evaluations.audit_checks import audit_model, same_outputs
 from robustbench_gan.evaluations.load_classifier import check_outputs
 
 NETS = '''

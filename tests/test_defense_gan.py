@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from conftest import train_tiny_cnn
 
-from robustbench_gan.audit import audit_model
 from robustbench_gan.errors import UserError
+from robustbench_gan.evaluations.audit_checks import audit_model
 from robustbench_gan.gans import train_gan
 from robustbench_gan.registry import ATTACKS, DEFENSES, GENERATORS
 

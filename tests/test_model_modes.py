@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from robustbench_gan.audit import audit_model
+from robustbench_gan.evaluations.audit_checks import audit_model
 from robustbench_gan.registry import ATTACKS
 from robustbench_gan.utils import eval_mode, predict
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from ..audit import CHECKS_VERSION, FLAG_MEANINGS, audit_model
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
 from ..contract.kind import MODELS, Evaluation, Section
@@ -20,6 +19,7 @@ from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..report.format import markdown_table
 from ..report.schema import FLAG_TOLERANCE, WORST_CASE
+from .audit_checks import CHECKS_VERSION, FLAG_MEANINGS, audit_model
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
 

@@ -3,7 +3,7 @@ AutoAttack's checks (Croce & Hein 2020) and Carlini et al. 2019, "On evaluating
 adversarial robustness".
 
 Model-level checks run once per evaluated model (``audit_model``); row-level checks
-look at the leaderboard (``report.tables.audit_flags``). Every flag is a short
+look at the leaderboard (``evaluations.audit.audit_flags``). Every flag is a short
 snake_case word written into the leaderboard's ``flags`` column.
 """
 
@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attacks.base import frozen
-from .registry import ATTACKS
-from .utils import model_device
+from ..attacks.base import frozen
+from ..registry import ATTACKS
+from ..utils import model_device
 
 #: flag -> what it means (the report prints this legend)
 FLAG_MEANINGS = {
