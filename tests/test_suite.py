@@ -98,7 +98,16 @@ BAD = [
         'name = "digitz"',
         "dataset.name: unknown dataset 'digitz'; did you mean 'digits'",
     ),
-    ('name = "fgsm"', 'name = "pgd"\nsteps = 0', "attacks[0]: invalid parameters for pgd"),
+    (
+        'name = "fgsm"',
+        'name = "pgd"\nsteps = 0',
+        "attacks[0].steps: must be a whole number >= 1, got 0",
+    ),
+    (
+        'name = "fgsm"',
+        'name = "deepfool"\ntargeted = true',
+        "attacks[0]: invalid parameters for deepfool",
+    ),
     ('name = "fgsm"', 'name = "pgd"\nstepz = 3', "attacks[0].stepz: pgd has no parameter 'stepz'"),
     (
         'name = "mlp"',
@@ -305,7 +314,11 @@ GAN = '\n[[generators]]\nname = "cdcgan"\n'
         (GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "vgg"\n', "latent.auxiliary"),
         (
             GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "mlp"\nsteps = -1\n',
-            "latent.steps: must be a non-negative number",
+            "latent.steps: must be a whole number >= 1, got -1",
+        ),
+        (
+            GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "mlp"\nlambda_z = -1\n',
+            "latent.lambda_z: must be a finite number >= 0, got -1",
         ),
         (GAN + '[latent]\ngenerator = "cdcgan"\nauxiliary = "mlp"\nzeta = 1\n', "latent"),
     ],

@@ -5,8 +5,9 @@ base still projects, clips and scores the result. The suite's keyword arguments 
 to the library's constructor; the adapter owns the ones that describe the budget
 and the run:
 
-- ``norm``: ``"linf"`` or ``"l2"``; how it reaches the library is the adapter's
-  (see :mod:`.art_adapter` and :mod:`.foolbox_adapter`).
+- ``norm``: ``"linf"`` or ``"l2"`` (declared :data:`~robustbench_gan.contract.norms.NormName`, so
+  checked by the base); how it reaches the library is the adapter's (see :mod:`.art_adapter`
+  and :mod:`.foolbox_adapter`).
 - eps: the suite's budget, never a constructor argument. Attacks without a budget
   are ``minimal``: run once, unbounded, and cut to every budget by the base.
 - ``targeted`` where the library's attack supports it.
@@ -30,7 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..contract.norms import NORMS
 from ..errors import UserError
 from .base import Attack
 
@@ -54,12 +54,6 @@ def check_params(label: str, params: Mapping[str, Any], accepted: set[str], hint
             raise ValueError(
                 f"{label} has no parameter {key!r} (accepted: {', '.join(sorted(accepted))})"
             )
-
-
-def check_norm(label: str, norm: str | None) -> None:
-    """A ValueError unless ``norm`` is None or one of :data:`~robustbench_gan.contract.norms.NORMS`."""
-    if norm is not None and norm not in NORMS:
-        raise ValueError(f"{label}: norm must be one of {NORMS}, got {norm!r}")
 
 
 @contextlib.contextmanager

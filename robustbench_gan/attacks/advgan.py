@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from ..bounds import Count, NonNegative, OneOf, Positive, Seed
 from ..registry import ATTACKS, CLASSIFIERS
 from ..utils import model_device, predict, torch_generator
 from .base import Attack, frozen, margin_loss
@@ -152,27 +153,21 @@ class AdvGAN(Attack):
     def __init__(
         self,
         *,
-        surrogate: str = "target",
-        steps: int = 800,
-        train_batch_size: int = 64,
-        lr: float = 1e-3,
-        width: int = 16,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        hinge_bound: float = 0.8,
-        kappa: float = 0.0,
-        distill_epochs: int = 10,
-        distill_width: int = 16,
-        seed: int = 0,
-        batch_size: int = 256,
+        surrogate: Annotated[str, OneOf(SURROGATES)] = "target",
+        steps: Count = 800,
+        train_batch_size: Count = 64,
+        lr: Positive = 1e-3,
+        width: Count = 16,
+        alpha: NonNegative = 1.0,
+        beta: NonNegative = 1.0,
+        hinge_bound: NonNegative = 0.8,
+        kappa: NonNegative = 0.0,
+        distill_epochs: Count = 10,
+        distill_width: Count = 16,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(seed=seed, batch_size=batch_size)
-        if surrogate not in SURROGATES:
-            raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
-        if min(steps, train_batch_size, width, distill_epochs, distill_width) < 1:
-            raise ValueError("steps, train_batch_size, width and distill_* must be >= 1")
-        if lr <= 0 or min(alpha, beta, hinge_bound, kappa) < 0:
-            raise ValueError("lr must be > 0 and alpha, beta, hinge_bound, kappa >= 0")
         self.surrogate = surrogate
         self.black_box = surrogate == "distilled"  # the target is only asked for labels
         self.steps, self.train_batch_size, self.lr, self.width = steps, train_batch_size, lr, width

@@ -7,12 +7,14 @@ of Diverse Parameter-free Attacks", ICML 2020, https://arxiv.org/abs/2003.01690.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..bounds import Count, Range, Seed
+from ..contract.norms import NormName
 from ..registry import ATTACKS
 from .pgd import PGD, rows, take
 
@@ -66,14 +68,14 @@ class APGD(PGD):
     def __init__(
         self,
         *,
-        norm: str = "linf",
-        steps: int = 100,
-        restarts: int = 1,
-        rho: float = 0.75,
-        eot_iter: int = 1,
+        norm: NormName = "linf",
+        steps: Count = 100,
+        restarts: Count = 1,
+        rho: Annotated[float, Range(0, 1, open_low=True)] = 0.75,
+        eot_iter: Count = 1,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(
             norm=norm,
@@ -85,10 +87,6 @@ class APGD(PGD):
             seed=seed,
             batch_size=batch_size,
         )
-        if not 0 < rho <= 1:
-            raise ValueError(f"rho must be in (0, 1], got {rho}")
-        if eot_iter < 1:
-            raise ValueError(f"eot_iter must be >= 1, got {eot_iter}")
         self.rho = float(rho)
         self.eot_iter = int(eot_iter)
 

@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..bounds import Count, Positive, Seed
+from ..contract.norms import NormName
 from ..errors import UserError
 from ..registry import ATTACKS
 from .adapter_base import (
     BASE_KWARGS,
     LibraryAttack,
-    check_norm,
     check_params,
     global_rngs_seeded,
     init_parameters,
@@ -96,11 +97,11 @@ class ArtAttack(LibraryAttack):
         self,
         cls: type,
         *,
-        norm: str | None = None,
-        rel_stepsize: float | None = None,
+        norm: NormName | None = None,
+        rel_stepsize: Positive | None = None,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
         **params: Any,
     ) -> None:
         label = f"art:{cls.__name__}"
@@ -115,9 +116,6 @@ class ArtAttack(LibraryAttack):
         check_params(label, params, accepted, hints)
         if rel_stepsize is not None and "rel_stepsize" not in accepted:
             raise ValueError(f"{label} has no parameter 'rel_stepsize' (it takes no eps_step)")
-        if rel_stepsize is not None and not rel_stepsize > 0:
-            raise ValueError(f"{label}: rel_stepsize must be > 0, got {rel_stepsize}")
-        check_norm(label, norm)
         self.cls = cls
         self.takes_eps = "eps" in signature
         self.takes_norm = "norm" in signature

@@ -8,17 +8,22 @@ of its reference implementation's ``version`` argument).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+from ..bounds import Count, OneOf, Seed, checked
+from ..contract.norms import NormName
 from ..registry import ATTACKS
 from .square import AUTOATTACK_SETTINGS
 from .worst_case import WorstCase
 
 VERSIONS = ("standard", "plus", "rand")
+#: AutoAttack's ``version``: which list of attacks it runs
+Version = Annotated[str, OneOf(VERSIONS)]
 
 
+@checked
 def autoattack_list(
-    version: str, norm: str, *, steps: int, n_queries: int, eot_iter: int
+    version: Version, norm: NormName, *, steps: Count, n_queries: Count, eot_iter: Count
 ) -> list[Mapping[str, Any]]:
     """The attacks AutoAttack's ``version`` runs, in order, with its settings.
 
@@ -50,17 +55,15 @@ def autoattack_list(
             square,
             *targeted,
         ]
-    elif version == "rand":
+    else:  # rand
         attacks = [
             {"name": "apgd_ce", "label": "apgd-ce", "eot_iter": eot_iter, **apgd},
             {"name": "apgd_dlr", "label": "apgd-dlr", "eot_iter": eot_iter, **apgd},
         ]
-    else:
-        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
     return [a for a in attacks if norm == "linf" or a["name"] != "square"]
 
 
-@ATTACKS.register("autoattack")
+@ATTACKS.register("autoattack", presets={"standard": {"version": "standard"}})  # benchmark()
 class AutoAttack(WorstCase):
     """AutoAttack's lists run as a per-image worst case: each attack only on the images the
     earlier ones left robust, the first adversarial example kept (see ``worst_case``).
@@ -87,19 +90,16 @@ class AutoAttack(WorstCase):
     def __init__(
         self,
         *,
-        version: str = "standard",
-        norm: str = "linf",
-        steps: int = 100,
-        n_queries: int = 5000,
-        n_target_classes: int = 9,
-        eot_iter: int = 20,
+        version: Version = "standard",
+        norm: NormName = "linf",
+        steps: Count = 100,
+        n_queries: Count = 5000,
+        n_target_classes: Count = 9,
+        eot_iter: Count = 20,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
-        for name, value in (("steps", steps), ("n_queries", n_queries), ("eot_iter", eot_iter)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
         attacks = autoattack_list(
             version, norm, steps=steps, n_queries=n_queries, eot_iter=eot_iter
         )

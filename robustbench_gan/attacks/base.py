@@ -15,7 +15,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
-import numbers
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..contract.norms import NORMS
+from ..bounds import Count, Seed, checked
 from ..errors import UserError
 from ..utils import PassCounter, batch_slices, eval_mode, labels_of, model_device, torch_generator
+from .inputs import check_call
 
 #: how far an output may leave [0, 1] or the ball (plus this much of eps for L2) unflagged
 TOLERANCE = 1e-6
@@ -138,11 +138,18 @@ class Attack(abc.ABC):
     black_box: ClassVar[bool] = False
     min_classes: int = 2  # the fewest classes it runs on, as configured (APGD-DLR: 3)
 
-    def __init__(self, *, targeted: bool = False, seed: int = 0, batch_size: int = 256) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every subclass's own ``__init__`` checks its arguments against its annotations
+        (:func:`~robustbench_gan.bounds.checked`), as the suite does (``check_ranges``): the
+        bounds are declared once, in the signature, and hold for Python callers too."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = checked(cls.__init__)  # type: ignore[method-assign]
+
+    @checked
+    def __init__(self, *, targeted: bool = False, seed: Seed = 0, batch_size: Count = 256) -> None:
         if targeted and not self.targeted_supported:
             raise ValueError(f"{type(self).__name__} does not support targeted attacks")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.targeted = bool(targeted)
         self.seed = int(seed)
         self.batch_size = int(batch_size)
@@ -221,7 +228,7 @@ class Attack(abc.ABC):
         ``clean_pred``: the model's predictions on ``x``, if already known (shared by
         several attacks on one model); the clean prediction pass is then skipped.
         """
-        budgets = self._check_inputs(x, y, eps, target_class)
+        budgets = check_call(self, x, y, eps, target_class)
         x = x.detach().float().cpu()
         y = y.detach().long().cpu()
         target_class = target_class.detach().long().cpu() if target_class is not None else None
@@ -382,39 +389,3 @@ class Attack(abc.ABC):
     ) -> Tensor:
         """Gradient of the loss to ascend w.r.t. the input (see :meth:`gradient_and_logits`)."""
         return self.gradient_and_logits(model, x_adv, y, target_class)[0]
-
-    # -- validation -------------------------------------------------------------
-    def _check_inputs(
-        self, x: Tensor, y: Tensor, eps: float | Sequence[float], target_class: Tensor | None
-    ) -> tuple[float, ...]:
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() != 4:
-            raise ValueError("x must be a float tensor of shape (N, C, H, W)")
-        if not isinstance(y, Tensor) or y.dim() != 1 or len(y) != len(x):
-            raise ValueError(
-                f"y must be a 1-D tensor of {len(x)} labels, got shape {tuple(y.shape)}"
-            )
-        if y.is_floating_point():
-            raise ValueError("y must hold integer class labels")
-        if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
-            raise ValueError("x must hold finite values in [0, 1]")
-        if self.targeted:
-            if target_class is None:
-                raise ValueError("a targeted attack needs target_class=<labels>")
-            t = target_class
-            if not isinstance(t, Tensor) or t.shape != y.shape or t.is_floating_point():
-                raise ValueError(f"target_class must be integer labels of shape {tuple(y.shape)}")
-        elif target_class is not None:
-            raise ValueError(
-                "target_class was given to an untargeted attack; construct it with targeted=True"
-            )
-        budgets = (eps,) if isinstance(eps, numbers.Real) else tuple(eps)
-        if not budgets:
-            raise ValueError("eps must hold at least one budget")
-        for e in budgets:
-            if isinstance(e, bool) or not (
-                isinstance(e, numbers.Real) and 0 <= float(e) < math.inf
-            ):
-                raise ValueError(f"eps must be finite numbers >= 0, got {e!r}")
-        return tuple(float(e) for e in budgets)

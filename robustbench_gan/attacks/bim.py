@@ -10,6 +10,7 @@ import math
 
 from torch import Tensor, nn
 
+from ..bounds import Count, Positive, Seed
 from ..registry import ATTACKS
 from .pgd import PGD
 
@@ -39,11 +40,11 @@ class BIM(PGD):
     def __init__(
         self,
         *,
-        steps: int | None = None,
-        rel_stepsize: float | None = None,
+        steps: Count | None = None,
+        rel_stepsize: Positive | None = None,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(
             norm="linf",

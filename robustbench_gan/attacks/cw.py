@@ -12,6 +12,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..bounds import Count, NonNegative, Positive, Seed
 from ..registry import ATTACKS
 from .base import Attack, margin_loss
 
@@ -56,23 +57,17 @@ class CarliniWagnerL2(Attack):
     def __init__(
         self,
         *,
-        steps: int = 100,
-        binary_search_steps: int = 9,
-        initial_const: float = 1e-3,
-        confidence: float = 0.0,
-        lr: float = 0.1,
+        steps: Count = 100,
+        binary_search_steps: Count = 9,
+        initial_const: Positive = 1e-3,
+        confidence: NonNegative = 0.0,
+        lr: Positive = 0.1,
         abort_early: bool = True,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
-        if steps < 1 or binary_search_steps < 1:
-            raise ValueError(
-                f"steps and binary_search_steps must be >= 1, got {steps} and {binary_search_steps}"
-            )
-        if not initial_const > 0 or not lr > 0 or confidence < 0:
-            raise ValueError("initial_const and lr must be > 0 and confidence >= 0")
         self.steps = int(steps)
         self.binary_search_steps = int(binary_search_steps)
         self.initial_const = float(initial_const)

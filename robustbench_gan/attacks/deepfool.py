@@ -6,12 +6,13 @@ fool deep neural networks", CVPR 2016, https://arxiv.org/abs/1511.04599.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..contract.norms import NORMS
+from ..bounds import Count, NonNegative, Range, Seed
+from ..contract.norms import NormName
 from ..registry import ATTACKS
 from .base import Attack
 
@@ -46,23 +47,15 @@ class DeepFool(Attack):
     def __init__(
         self,
         *,
-        norm: str = "l2",
-        steps: int = 50,
-        overshoot: float = 0.02,
-        candidates: int = 10,
+        norm: NormName = "l2",
+        steps: Count = 50,
+        overshoot: NonNegative = 0.02,
+        candidates: Annotated[int, Range(2, whole=True)] = 10,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        if overshoot < 0:
-            raise ValueError(f"overshoot must be >= 0, got {overshoot}")
-        if candidates < 2:
-            raise ValueError(f"candidates must be >= 2, got {candidates}")
         self.norm = norm  # instance attribute overrides the class default
         self.steps = int(steps)
         self.overshoot = float(overshoot)

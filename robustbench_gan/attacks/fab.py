@@ -10,13 +10,14 @@ https://arxiv.org/abs/2003.01690.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..contract.norms import NORMS
+from ..bounds import Count, Fraction, Range, Seed
+from ..contract.norms import NormName
 from ..registry import ATTACKS
 from .base import Attack
 
@@ -72,33 +73,19 @@ class FAB(Attack):
     def __init__(
         self,
         *,
-        norm: str = "linf",
-        steps: int = 100,
-        restarts: int = 1,
-        n_target_classes: int = 0,
-        alpha_max: float = 0.1,
-        eta: float = 1.05,
-        beta: float = 0.9,
+        norm: NormName = "linf",
+        steps: Count = 100,
+        restarts: Count = 1,
+        n_target_classes: Annotated[int, Range(0, whole=True)] = 0,
+        alpha_max: Annotated[float, Range(0, 1)] = 0.1,
+        eta: Annotated[float, Range(1)] = 1.05,
+        beta: Fraction = 0.9,
         clip_targets: bool = False,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        if restarts < 1:
-            raise ValueError(f"restarts must be >= 1, got {restarts}")
-        if n_target_classes < 0:
-            raise ValueError(f"n_target_classes must be >= 0, got {n_target_classes}")
-        if not 0 <= alpha_max <= 1:
-            raise ValueError(f"alpha_max must be in [0, 1], got {alpha_max}")
-        if not eta >= 1:
-            raise ValueError(f"eta must be >= 1, got {eta}")
-        if not 0 < beta < 1:
-            raise ValueError(f"beta must be in (0, 1), got {beta}")
         self.norm = norm  # instance attribute overrides the class default
         self.steps = int(steps)
         self.restarts = int(restarts)

@@ -21,12 +21,13 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..bounds import Count, Seed
+from ..contract.norms import NormName
 from ..errors import UserError
 from ..registry import ATTACKS
 from .adapter_base import (
     BASE_KWARGS,
     LibraryAttack,
-    check_norm,
     check_params,
     global_rngs_seeded,
     init_parameters,
@@ -73,10 +74,10 @@ class FoolboxAttack(LibraryAttack):
         cls: type,
         name: str,
         *,
-        norm: str | None = None,
+        norm: NormName | None = None,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
         **params: Any,
     ) -> None:
         import foolbox as fb
@@ -89,7 +90,6 @@ class FoolboxAttack(LibraryAttack):
         }
         accepted = (set(signature) - {"distance"}) | set(BASE_KWARGS)
         check_params(label, params, accepted, hints)
-        check_norm(label, norm)
         # foolbox annotates the criteria an attack's run() accepts
         criteria = inspect.signature(cls.run).parameters["criterion"].annotation
         self.targeted_supported = "TargetedMisclassification" in str(criteria)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..bounds import Count, NonNegative, Positive, Seed, checked
 from ..utils import batch_slices, predict, torch_generator
 from .base import frozen, margin_loss
 
@@ -52,19 +53,20 @@ class LatentResult:
         }
 
 
+@checked
 def latent_attack(
     gan: nn.Module,
     target: nn.Module,
     auxiliary: nn.Module,
     *,
-    n: int = 100,
-    steps: int = 100,
-    lr: float = 0.05,
-    eps_z: float = 0.1,
-    lambda_z: float = 100.0,
-    lambda_aux: float = 1.0,
-    batch_size: int = 256,
-    seed: int = 0,
+    n: Count = 100,
+    steps: Count = 100,
+    lr: Positive = 0.05,
+    eps_z: NonNegative = 0.1,
+    lambda_z: NonNegative = 100.0,
+    lambda_aux: NonNegative = 1.0,
+    batch_size: Count = 256,
+    seed: Seed = 0,
 ) -> LatentResult:
     """Search, for ``n`` source labels cycling over the classes, a latent code z near a
     random z0 such that the target misclassifies G(z, y) and the auxiliary does not.
@@ -77,8 +79,6 @@ def latent_attack(
     """
     if not getattr(gan, "conditional", False):
         raise ValueError("the latent attack needs a class-conditional generator")
-    if min(n, steps, batch_size) < 1 or lr <= 0 or eps_z < 0:
-        raise ValueError("n, steps and batch_size must be >= 1, lr > 0 and eps_z >= 0")
     device = gan.device
     rng = torch_generator(seed)
     labels = torch.arange(n) % gan.num_classes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..bounds import Count, NonNegative, Positive, Seed
 from ..registry import ATTACKS
 from .pgd import PGD
 
@@ -35,24 +36,22 @@ class MIFGSM(PGD):
     def __init__(
         self,
         *,
-        steps: int = 10,
-        decay: float = 1.0,
-        rel_stepsize: float | None = None,
+        steps: Count = 10,
+        decay: NonNegative = 1.0,
+        rel_stepsize: Positive | None = None,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(
             norm="linf",
             steps=steps,
-            rel_stepsize=1.0 / steps if rel_stepsize is None and steps > 0 else rel_stepsize,
+            rel_stepsize=1.0 / steps if rel_stepsize is None else rel_stepsize,
             random_start=False,
             targeted=targeted,
             seed=seed,
             batch_size=batch_size,
         )
-        if not decay >= 0:
-            raise ValueError(f"decay must be >= 0, got {decay}")
         self.decay = float(decay)
         self._momentum: Tensor | None = None
 

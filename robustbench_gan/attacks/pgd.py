@@ -11,7 +11,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..contract.norms import NORMS
+from ..bounds import Count, Positive, Seed
+from ..contract.norms import NormName
 from ..registry import ATTACKS
 from .base import Attack
 
@@ -61,23 +62,17 @@ class PGD(Attack):
     def __init__(
         self,
         *,
-        norm: str = "linf",
-        steps: int = 20,
-        rel_stepsize: float | None = None,
+        norm: NormName = "linf",
+        steps: Count = 20,
+        rel_stepsize: Positive | None = None,
         random_start: bool = True,
-        restarts: int = 1,
+        restarts: Count = 1,
         keep_first_success: bool = True,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if steps < 1 or restarts < 1:
-            raise ValueError(f"steps and restarts must be >= 1, got {steps} and {restarts}")
-        if rel_stepsize is not None and not rel_stepsize > 0:
-            raise ValueError(f"rel_stepsize must be > 0, got {rel_stepsize}")
         self.norm = norm  # instance attribute overrides the class default
         self.steps = int(steps)
         self.rel_stepsize = float(rel_stepsize) if rel_stepsize is not None else 2.5 / steps

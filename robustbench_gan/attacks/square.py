@@ -10,11 +10,12 @@ github.com/fra31/auto-attack, ``autoattack/square.py``).
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from ..bounds import Count, OneOf, Range, Seed
 from ..registry import ATTACKS
 from .base import Attack, margin_loss
 
@@ -94,28 +95,17 @@ class SquareAttack(Attack):
     def __init__(
         self,
         *,
-        n_queries: int = 1000,
-        p_init: float = 0.8,
+        n_queries: Count = 1000,
+        p_init: Annotated[float, Range(0, 1, open_low=True)] = 0.8,
         rescale_schedule: bool = True,
-        window_per: str = "sample",
+        window_per: Annotated[str, OneOf(WINDOW_PER)] = "sample",
         start_counts: bool = True,
         edge_windows: bool = True,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
-        if n_queries < 1:
-            raise ValueError(f"n_queries must be >= 1, got {n_queries}")
-        if not 0 < p_init <= 1:
-            raise ValueError(f"p_init must be in (0, 1], got {p_init}")
-        if window_per not in WINDOW_PER:
-            raise ValueError(f"window_per must be one of {WINDOW_PER}, got {window_per!r}")
-        flags = {"rescale_schedule": rescale_schedule, "start_counts": start_counts,
-                 "edge_windows": edge_windows}  # fmt: skip
-        for name, value in flags.items():
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be true or false, got {value!r}")
         self.n_queries = int(n_queries)
         self.p_init = float(p_init)
         self.rescale_schedule = rescale_schedule

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..contract.norms import NORMS
+from ..bounds import Count, Seed
+from ..contract.norms import NormName
 from ..registry import ATTACKS
 from .base import Attack
 
@@ -66,17 +67,13 @@ class WorstCase(Attack):
         self,
         *,
         attacks: Sequence[str | Mapping[str, Any]] | None = None,
-        norm: str = "linf",
-        n_target_classes: int = 9,
+        norm: NormName = "linf",
+        n_target_classes: Count = 9,
         targeted: bool = False,
-        seed: int = 0,
-        batch_size: int = 256,
+        seed: Seed = 0,
+        batch_size: Count = 256,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed, batch_size=batch_size)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if n_target_classes < 1:
-            raise ValueError(f"n_target_classes must be >= 1, got {n_target_classes}")
         self.norm = norm
         self.n_target_classes = int(n_target_classes)
         if attacks is None:

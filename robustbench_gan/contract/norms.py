@@ -6,6 +6,9 @@ set a GAN translated into another domain) are not a norm: ``DOMAIN_NORM`` marks 
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
+
+from ..bounds import OneOf
 
 
 class Norm(str, Enum):
@@ -30,3 +33,5 @@ class Norm(str, Enum):
 
 NORMS: tuple[str, ...] = tuple(norm.value for norm in Norm)  # ("linf", "l2")
 DOMAIN_NORM = "domain"  # the leaderboard's norm column for rows of translated test sets
+#: a plugin parameter naming a norm, as suites write it (bounds.py checks it): linf or l2
+NormName = Annotated[str, OneOf(NORMS)]

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from ..attacks.latent import latent_attack
+from ..bounds import check_ranges
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
 from ..contract.kind import MODELS, Evaluation, Section
@@ -91,11 +92,7 @@ class Latent(Evaluation):
         if auxiliary not in [t.label for t in suite.targets]:
             raise UserError(f"{auxiliary!r} is not a target label", where="latent.auxiliary")
         params = {k: v for k, v in entry.items() if k not in ("generator", "auxiliary")}
-        for name, value in params.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise UserError(
-                    f"must be a non-negative number, got {value!r}", where=f"latent.{name}"
-                )
+        check_ranges(latent_attack, params, "latent")  # the search's own declared bounds
         return LatentSettings(generator, auxiliary, freeze(params))
 
     def plan(self, suite: Suite, plan: Plan) -> None:
