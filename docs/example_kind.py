@@ -17,7 +17,7 @@ from robustbench_gan.contract.kind import MODELS, Evaluation, Section
 from robustbench_gan.contract.kinds import EVALUATIONS
 from robustbench_gan.contract.records import EvalCellSpec, Record
 from robustbench_gan.evaluations.common import share
-from robustbench_gan.report.format import markdown_table
+from robustbench_gan.render.format import markdown_table
 
 
 @dataclass(frozen=True)

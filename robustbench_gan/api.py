@@ -31,7 +31,7 @@ from .contract.suite import Suite, TargetSpec
 from .errors import UserError
 from .eval_folder import SUITE_FILE, eval_record, manifest_entries
 from .evaluations.load_classifier import IN_MEMORY
-from .report.schema import WORST_CASE
+from .contract.schema import WORST_CASE
 from .suite import parse_suite
 from .suite.fields import freeze, parse_eps
 from .suite.targets import default_label, loaded_target

@@ -97,7 +97,7 @@ def channels(text: str | None, flag: str) -> list[float] | None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import as_options, benchmark
-    from .report.format import safe_name
+    from .render.format import safe_name
     from .suite.targets import default_label
 
     attacks = args.attacks if args.attacks == "standard" else args.attacks.split(",")

@@ -69,7 +69,7 @@ def close(shown: str, value: object) -> bool:
     """Whether the printed ``shown`` is ``value`` rounded to the digits printed."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return shown == ""
-    if re.fullmatch(r"\d+/255", shown):  # a budget in grey levels (report.format.eps_text)
+    if re.fullmatch(r"\d+/255", shown):  # a budget in grey levels (render.format.eps_text)
         return abs(eps_value(shown) - float(value)) <= 1e-9  # type: ignore[arg-type]
     match = NUMBER.match(shown)
     if match is None or isinstance(value, str) and NUMBER.match(value) is None:

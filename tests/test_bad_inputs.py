@@ -173,7 +173,7 @@ def test_publish_never_writes_outside_results(tmp_path):
     (run / "leaderboard.csv").write_text(
         f"{row}\nsmoke,0,../../x,mlp,none,fgsm,linf,0.1,0.9,0.5,\n"
     )
-    from robustbench_gan.report.schema import LEADERBOARD_COLUMNS
+    from robustbench_gan.contract.schema import LEADERBOARD_COLUMNS
 
     missing = [c for c in LEADERBOARD_COLUMNS if c not in row.split(",")]
     if missing:  # fill the rest of the schema with blanks

@@ -429,6 +429,6 @@ def test_a_budget_beyond_any_image_is_refused(eps, tmp_path, capsys):
 
 
 def test_any_finite_budget_has_a_text():
-    from robustbench_gan.report.format import eps_text
+    from robustbench_gan.render.format import eps_text
 
     assert eps_text(1e308).startswith("1000000000") and eps_text(8 / 255) == "8/255"

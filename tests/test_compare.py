@@ -12,10 +12,10 @@ from committed import committed
 from test_publish import synthetic_board, write_run
 
 from robustbench_gan.cli import main
+from robustbench_gan.contract.schema import LATER_COLUMNS
 from robustbench_gan.publish.compare import compare
 from robustbench_gan.publish.compare_stats import compare_across_seeds
 from robustbench_gan.publish.leaderboards import publish
-from robustbench_gan.report.schema import LATER_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = committed("quickstart")

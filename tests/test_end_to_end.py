@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustbench_gan.report.schema import LEADERBOARD_COLUMNS, TRANSFER_COLUMNS
+from robustbench_gan.contract.schema import LEADERBOARD_COLUMNS, TRANSFER_COLUMNS
 from robustbench_gan.runner.run import prepare, run_suite
 from robustbench_gan.runner.store import Store
 

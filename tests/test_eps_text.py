@@ -1,4 +1,4 @@
-"""One way to write a budget in report tables, headings and plot labels (report.format's
+"""One way to write a budget in report tables, headings and plot labels (render.format's
 eps_text): k/255 for whole grey levels, else the shortest decimal; CSVs keep raw floats."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from test_publish import synthetic_board, write_run
 
 from robustbench_gan.publish.leaderboards import publish
-from robustbench_gan.report.format import eps_text, markdown_table, robust_accuracy_matrix
+from robustbench_gan.render.format import eps_text, markdown_table, robust_accuracy_matrix
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from committed import committed_results
 
+from robustbench_gan.contract.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
 from robustbench_gan.errors import UserError
 from robustbench_gan.publish.leaderboards import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
-from robustbench_gan.report.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = committed_results() / "quickstart"

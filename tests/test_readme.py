@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from committed import committed
 
-from robustbench_gan.report.format import markdown_table, robust_accuracy_matrix
+from robustbench_gan.render.format import markdown_table, robust_accuracy_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from robustbench_gan.contract.schema import TRANSFER_COLUMNS
 from robustbench_gan.contract.tables import Tables
 from robustbench_gan.evaluations.attack import Attack
 from robustbench_gan.evaluations.transfer import Transfer
@@ -18,7 +19,6 @@ from robustbench_gan.publish.plot import (
     marker_style,
     robust_vs_clean_png,
 )
-from robustbench_gan.report.schema import TRANSFER_COLUMNS
 
 SUITE = SimpleNamespace(attacks=[SimpleNamespace(label="pgd", eps=(0.0, 0.1))])
 

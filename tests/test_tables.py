@@ -52,7 +52,7 @@ def test_csv_cells_never_start_a_formula(tmp_path, tiny_suite):
     """A label that a spreadsheet would run as a formula is written with an apostrophe in
     front (OWASP's advice), in the run's CSVs and in published ones; numbers stay numbers."""
     from robustbench_gan.publish.leaderboards import publish
-    from robustbench_gan.report.format import csv_text
+    from robustbench_gan.render.format import csv_text
 
     frame = pd.DataFrame({"a": ["=1+1", "+x", "-y", "@z", "ok", None], "n": [-1.5, 2, 3, 4, 5, 6]})
     back = pd.read_csv(__import__("io").StringIO(csv_text(frame)), keep_default_na=False)
@@ -110,7 +110,7 @@ def test_a_label_never_writes_outside_the_output_folder(tmp_path, tiny_suite):
 
 def test_attack_at_one_budget_shares_the_eps_axis(tmp_path, monkeypatch):
     """An attack run at one eps is drawn on the norm's whole eps axis, not a 0.03-wide one."""
-    from robustbench_gan.report import plots
+    from robustbench_gan.render import plots
 
     board = pd.DataFrame(
         {

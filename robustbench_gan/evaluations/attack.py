@@ -19,16 +19,16 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
-from ..contract.suite import Suite
-from ..contract.tables import Tables
-from ..registry import ATTACKS
-from ..report.format import markdown_table, robust_accuracy_matrix, safe_name
-from ..report.plots import iteration_plot, robust_accuracy_plot
-from ..report.schema import (
+from ..contract.schema import (
     CURVE_KEYS,
     DOMAIN_NORM,
     WORST_CASE,
 )
+from ..contract.suite import Suite
+from ..contract.tables import Tables
+from ..registry import ATTACKS
+from ..render.format import markdown_table, robust_accuracy_matrix, safe_name
+from ..render.plots import iteration_plot, robust_accuracy_plot
 from ..utils import torch_generator
 from .attack_samples import contributions_table, contributions_text, samples_table
 from .attack_tables import (

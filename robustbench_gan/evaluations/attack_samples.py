@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..contract.results import Results
 from ..contract.suite import Suite
-from ..report.format import markdown_table
+from ..render.format import markdown_table
 from .common import unpack
 
 if TYPE_CHECKING:

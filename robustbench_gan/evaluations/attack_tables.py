@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..contract.results import Results
+from ..contract.schema import CURVE_KEYS, LEADERBOARD_COLUMNS, TRANSFER_COLUMNS, WORST_CASE
 from ..contract.suite import Suite
-from ..report.schema import CURVE_KEYS, LEADERBOARD_COLUMNS, TRANSFER_COLUMNS, WORST_CASE
 from .common import unbits
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..report.format import markdown_table, robust_accuracy_matrix
-from ..report.schema import WORST_CASE
+from ..contract.schema import WORST_CASE
+from ..render.format import markdown_table, robust_accuracy_matrix
 
 
 def worst_case_text(board: pd.DataFrame) -> list[str]:

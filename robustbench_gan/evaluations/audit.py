@@ -15,10 +15,10 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
+from ..contract.schema import FLAG_TOLERANCE, WORST_CASE
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..report.format import markdown_table
-from ..report.schema import FLAG_TOLERANCE, WORST_CASE
+from ..render.format import markdown_table
 from .audit_checks import CHECKS_VERSION, FLAG_MEANINGS, audit_model
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged

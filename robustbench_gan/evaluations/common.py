@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..checkpoint import tensors_to_bytes
 from ..registry import GENERATORS
-from ..report.format import safe_name
+from ..render.format import safe_name
 
 
 def share(mask: Tensor, of: Tensor | None = None) -> float:

@@ -25,7 +25,7 @@ from ..contract.tables import Tables
 from ..gans.translation_domains import INVERSES, DomainB
 from ..models.train import train_classifier
 from ..registry import CLASSIFIERS
-from ..report.format import markdown_table
+from ..render.format import markdown_table
 from ..utils import predict, seed_everything, torch_generator
 from .common import share
 from .domain_shift import planned_domains

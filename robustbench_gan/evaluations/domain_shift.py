@@ -18,10 +18,10 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
+from ..contract.schema import DOMAIN_NORM
 from ..contract.suite import GeneratorSpec, Suite
 from ..contract.tables import Tables
-from ..report.format import markdown_table, with_model_column
-from ..report.schema import DOMAIN_NORM
+from ..render.format import markdown_table, with_model_column
 from ..utils import predict
 from .common import declared_domains, share
 

@@ -13,7 +13,7 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.results import Results
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..report.format import markdown_table
+from ..render.format import markdown_table
 from .attack_tables import white_box_acc
 from .transfer import transferred_acc
 

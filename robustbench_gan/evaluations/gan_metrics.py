@@ -24,7 +24,7 @@ from ..contract.tables import Tables
 from ..gans.grid import save_sample_grid
 from ..gans.inception import InceptionFeatures
 from ..gans.metrics import gan_metrics
-from ..report.format import markdown_table
+from ..render.format import markdown_table
 from .common import artifact_pngs, declared_domains
 from .train_gan import judged, needs_features, trained
 

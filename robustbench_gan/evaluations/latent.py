@@ -24,7 +24,7 @@ from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.grid import save_image_grid
-from ..report.format import markdown_table, with_model_column
+from ..render.format import markdown_table, with_model_column
 from ..suite.fields import freeze, table, typed, unknown_keys
 from .common import artifact_pngs
 

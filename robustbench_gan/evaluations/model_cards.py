@@ -8,13 +8,12 @@ import pandas as pd
 
 from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
+from ..contract.norms import Norm
 from ..contract.results import Results
+from ..contract.schema import DOMAIN_NORM, WORST_CASE
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..report.format import eps_text
-from ..report.schema import DOMAIN_NORM, WORST_CASE
-
-THREAT_MODELS = {"linf": "Linf", "l2": "L2"}  # RobustBench's spelling
+from ..render.format import eps_text
 
 
 @EVALUATIONS.register
@@ -48,7 +47,7 @@ def card(suite: Suite, results: Results, model: Any, rows: pd.DataFrame, norm: s
         "architecture": model.architecture,
         "defense": model.defense,
         "dataset": results.dataset or suite.dataset.name,
-        "threat_model": THREAT_MODELS.get(norm, norm),
+        "threat_model": Norm(norm).display,  # RobustBench's spelling: Linf, L2
         "eps": eps_text(eps),
         "clean_acc": float(rows["clean_acc"].iloc[0]),
         "robust_acc": by_eps[eps],

@@ -10,7 +10,7 @@ from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..report.format import eps_text, markdown_table, model_name
+from ..render.format import eps_text, markdown_table, model_name
 
 
 @EVALUATIONS.register

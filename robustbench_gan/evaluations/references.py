@@ -14,7 +14,7 @@ from ..contract.results import Results
 from ..contract.suite import AttackSpec, Suite
 from ..contract.tables import Tables
 from ..errors import UserError
-from ..report.format import eps_text, escape, markdown_table
+from ..render.format import eps_text, escape, markdown_table
 from ..suite.fields import entries, typed, unknown_keys
 from .attack_tables import white_box_acc
 from .transfer import transferred_acc

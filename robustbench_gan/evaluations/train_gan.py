@@ -25,7 +25,7 @@ from ..gans.metrics import gan_metrics
 from ..gans.train import train_gan
 from ..models.pretrained import has_features
 from ..registry import DATASETS, GENERATORS
-from ..report.plots import gan_curves_plot
+from ..render.plots import gan_curves_plot
 from ..utils import seed_everything
 from .common import state_bytes
 

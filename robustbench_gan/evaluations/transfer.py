@@ -16,11 +16,11 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.schema import TRANSFER_COLUMNS
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..report.format import safe_name
-from ..report.plots import transfer_heatmap
-from ..report.schema import TRANSFER_COLUMNS
+from ..render.format import safe_name
+from ..render.plots import transfer_heatmap
 from ..utils import predict
 from .attack import AttackCellSpec, AttackOutcome
 from .common import share

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..contract.norms import Norm
+from ..contract.schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
 from ..errors import UserError
-from ..report.format import FORMULA_STARTS
-from ..report.schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
+from ..render.format import FORMULA_STARTS
 
 #: the most characters of one cell: a leaderboard's cells are names, numbers and short JSON
 LARGEST_CELL = 100_000
@@ -301,6 +302,12 @@ def checked_cards(cards: object, where: str) -> list[dict]:
                 raise UserError(
                     f"{place}, {key}: {shown(card.get(key))} is not a name", where=where
                 )
+        if Norm.parse(card["threat_model"]) is None:
+            shown_norms = ", ".join(n.display for n in Norm)
+            raise UserError(
+                f"{place}, threat_model: {shown(card['threat_model'])} is not one of {shown_norms}",
+                where=where,
+            )
         passes = card.get("number_forward_passes")
         whole = isinstance(passes, (int, float)) and not isinstance(passes, bool)
         if passes is not None and not (whole and 1 <= passes <= LARGEST and passes == int(passes)):
@@ -312,7 +319,7 @@ def checked_cards(cards: object, where: str) -> list[dict]:
             value = card.get(key)
             if value is not None and (not isinstance(value, str) or len(value) > LARGEST_CELL):
                 raise UserError(f"{place}, {key}: {shown(value)} is not a text", where=where)
-        key = (card["target"], card["defense"], card["threat_model"].lower())
+        key = (card["target"], card["defense"], Norm.parse(card["threat_model"]).value)
         if key in seen:
             raise UserError(
                 f"cards {seen[key]} and {number} are both of {key[0]} [{key[1]}] at {key[2]}",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..contract.schema import LATER_COLUMNS
 from ..errors import UserError
-from ..report.format import eps_text, model_name
-from ..report.schema import LATER_COLUMNS
+from ..render.format import eps_text, model_name
 from .leaderboards import DERIVED_COLUMNS, LINK_COLUMNS, REPRODUCTION_COLUMNS, read_leaderboard
 
 #: what identifies a row: the run (suite, seed), the model, the attack and the budget

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..report.format import model_name
+from ..render.format import model_name
 from .compare import (
     ROW_KEY,
     Change,

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from ..report.format import eps_text
+from ..render.format import eps_text
 from .protocol import Protocol
 from .ranking import is_link
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..report.schema import WORST_CASE
+from ..contract.schema import WORST_CASE
 from .intervals import correct_count
 
 SAMPLES = "samples.csv"

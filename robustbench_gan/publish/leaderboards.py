@@ -13,9 +13,10 @@ from urllib.parse import quote
 import pandas as pd
 
 from ..checkpoint import confined
+from ..contract.norms import Norm
+from ..contract.schema import DOMAIN_NORM, LEADERBOARD_COLUMNS
 from ..errors import UserError
-from ..report.format import csv_text, eps_text, escape, markdown_table, safe_name
-from ..report.schema import DOMAIN_NORM, LEADERBOARD_COLUMNS
+from ..render.format import csv_text, eps_text, escape, markdown_table, safe_name
 from .checks import cells_of, checked_cards, leaderboard_of, one_line, read_leaderboard_file
 from .files import write_set
 from .html import render_html
@@ -243,7 +244,7 @@ def read_cards(run_dir: str | Path) -> pd.DataFrame:
         {
             "target": card["target"],
             "defense": card["defense"],
-            "norm": card["threat_model"].lower(),
+            "norm": Norm.parse(card["threat_model"]).value,  # checked: checked_cards
             **{key: card.get(key) for key in CARD_COLUMNS},
         }
         for card in cards

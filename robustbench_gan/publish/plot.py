@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..report.format import eps_text  # noqa: E402
+from ..render.format import eps_text  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
 MARKERS = "osD^vPXh<>"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..report.format import FORMULA_STARTS
+from ..render.format import FORMULA_STARTS
 
 #: a leaderboard row's experiment: the rows of one model of one run at one norm and eps
 GROUP = ["suite", "seed", "target", "defense", "norm", "eps"]

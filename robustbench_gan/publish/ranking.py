@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..report.format import model_name
-from ..report.schema import WORST_CASE
+from ..contract.schema import WORST_CASE
+from ..render.format import model_name
 from .intervals import pooled, tied_with_above
 from .protocol import GROUP, Protocol
 

@@ -11,7 +11,7 @@ from ..contract.kind import PARTS
 from ..contract.kinds import EVALUATIONS
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from .format import escape, lines_of
+from ..render.format import escape, lines_of
 
 
 def render_report(

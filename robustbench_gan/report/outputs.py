@@ -17,7 +17,7 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.results import Results
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from .format import csv_text
+from ..render.format import csv_text
 from .markdown import render_report
 
 MANIFEST = "run.json"  # how the run was made, so `rbg report` can render it again

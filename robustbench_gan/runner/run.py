@@ -26,8 +26,8 @@ from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..registry import DATASETS, search_path
+from ..render.plots import plot_cache
 from ..report.outputs import MANIFEST, write_outputs
-from ..report.plots import plot_cache
 from ..report.tables import build_tables
 from ..suite import load_suite
 from ..suite.classes import check_classes

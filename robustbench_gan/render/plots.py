@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..contract.schema import DOMAIN_NORM, WORST_CASE  # noqa: E402
 from .format import eps_text, model_name  # noqa: E402
-from .schema import DOMAIN_NORM, WORST_CASE  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Path])
 _CACHE: ContextVar[tuple[Path, bool] | None] = ContextVar("rbg_plot_cache", default=None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..contract.norms import DOMAIN_NORM
-from ..contract.suite import WORST_CASE_LABEL as WORST_CASE
+from .norms import DOMAIN_NORM
+from .suite import WORST_CASE_LABEL as WORST_CASE
 
 LEADERBOARD_COLUMNS = [
     "suite", "dataset", "target", "defense", "attack", "attack_params", "norm", "eps",
