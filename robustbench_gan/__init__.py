@@ -8,8 +8,8 @@ suite may name as ``module:attr`` (registry.py).
 from typing import Any
 
 from .registry import plugin
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["BenchmarkResult", "__version__", "benchmark", "plugin"]
 
 

@@ -93,9 +93,9 @@ def shapes(gan: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def outputs(gan: GAN) -> Tensor:
-    if gan.target_domains:  # a translator
+    if gan.translated_domains:  # a translator
         x = torch.rand(3, *gan.out_shape, generator=torch.Generator())
-        return torch.cat([gan.translate_to(x, d) for d in gan.target_domains])
+        return torch.cat([gan.translate_to(x, d) for d in gan.translated_domains])
     return gan.sample(3, seed=0)
 
 

@@ -66,7 +66,7 @@ def test_one_hot_is_tiled_as_channels():
 def test_nets_and_heads(shape):
     gan = make(shape)
     assert (gan.nz, gan.conditional, gan.out_shape, gan.n_domains) == (0, False, shape, 4)
-    assert gan.target_domains == tuple(DOMAINS)
+    assert gan.translated_domains == tuple(DOMAINS)
     x = torch.rand(3, *shape) * 2 - 1
     first = gan.generator.net[0]
     assert first.in_channels == shape[0] + 4  # the image plus one channel per domain
@@ -133,7 +133,7 @@ def test_bad_settings_are_user_errors(kwargs):
 
 def test_config_rebuilds_the_same_translator():
     gan = make(domains="invert")
-    assert gan.config["domains"] == ["invert"] and gan.target_domains == ("invert",)
+    assert gan.config["domains"] == ["invert"] and gan.translated_domains == ("invert",)
     gan = make((3, 32, 32))
     clone = GENERATORS.create("stargan", **gan.config)
     assert clone.config == gan.config

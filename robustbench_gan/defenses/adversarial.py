@@ -87,7 +87,7 @@ class AdversarialTraining(TrainingDefense):
         eps_warmup: float = 0.0,
         seed: int = 0,
     ) -> None:
-        self.eps = self.target_eps = check_eps(eps)
+        self.eps = self.full_eps = check_eps(eps)
         self.eps_warmup = check_share("eps_warmup", eps_warmup)
         self.alpha = check_share("alpha", alpha)
         self.seed = int(seed)
@@ -106,7 +106,7 @@ class AdversarialTraining(TrainingDefense):
     def start_epoch(self, epoch: int, epochs: int) -> None:
         """Ramp the budget during the warm-up epochs."""
         warmup = math.ceil(self.eps_warmup * epochs)
-        self.eps = self.target_eps * min(1.0, (epoch + 1) / warmup) if warmup else self.target_eps
+        self.eps = self.full_eps * min(1.0, (epoch + 1) / warmup) if warmup else self.full_eps
 
     def adversarial_examples(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """The examples this defense trains on for the batch ``(x, y)`` (eval-mode crafting)."""

@@ -106,7 +106,7 @@ class DomainMetrics(Evaluation):
         labels = torch.arange(len(real)).repeat_interleave(len(x))
         accuracy = share(predict(classifier, torch.cat(real)) == labels)
         per_domain = {}
-        for name in gan.target_domains:
+        for name in gan.translated_domains:
             moved = gan.translate_to(x, name)
             true = domains[name].counterparts(x, split="test")
             forward = math.nan

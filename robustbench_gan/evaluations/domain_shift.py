@@ -84,7 +84,7 @@ class DomainShift(Evaluation):
         gan = ctx.load(cell.deps[0])
         model = ctx.model(spec.model, spec.seed)
         x, y = ctx.eval_set(spec.n_eval)
-        domain = spec.domain if spec.domain is not None else gan.target_domains[0]
+        domain = spec.domain if spec.domain is not None else gan.translated_domains[0]
         clean_correct = predict(model, x) == y
         translated_correct = predict(model, gan.translate_to(x, domain)) == y
         true_acc = None

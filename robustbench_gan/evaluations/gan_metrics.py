@@ -100,7 +100,7 @@ class GanMetrics(Evaluation):
                 device=ctx.device, x_train=data.x_train, inception=inception, domain=domain,
             )  # fmt: skip
 
-        domains = getattr(gan, "target_domains", ())
+        domains = getattr(gan, "translated_domains", ())
         per_domain = {d: measure(d) for d in domains} if len(domains) > 1 else {}
         metrics = {} if per_domain else measure()
         with tempfile.TemporaryDirectory() as tmp:

@@ -162,7 +162,7 @@ def generators_of(suite: Suite) -> list[GeneratorSpec]:
 def attach_domain(ctx: Context, gan: nn.Module, seed: int) -> None:
     """Give a translating GAN the images of each of its domains that is a dataset (not a
     transform)."""
-    for domain in getattr(gan, "target_domains", ()):
+    for domain in getattr(gan, "translated_domains", ()):
         if not gan.is_transform_domain(domain):
             train, test = domain_dataset(ctx, domain, seed)
             gan.attach_domain_images(domain, train, test)

@@ -17,7 +17,7 @@ Hooks a family may override (the defaults suit a plain GAN):
   hands over to it.
 
 A translator (an image-to-image family) names the domains it translates the suite's images
-into in ``target_domains`` (empty for a sampler) and defines ``translate_to(x, domain)``,
+into in ``translated_domains`` (empty for a sampler) and defines ``translate_to(x, domain)``,
 ``domain_counterparts(x, domain, split=...)`` (the real images of that domain: the true
 transform of ``x``, or attached images of another dataset), ``is_transform_domain(domain)``
 and ``attach_domain_images(domain, train, test)``; its registered factory declares
@@ -114,7 +114,7 @@ class GAN(nn.Module):
 
     # -- translators (see the module docstring) -----------------------------------
     @property
-    def target_domains(self) -> tuple[str, ...]:
+    def translated_domains(self) -> tuple[str, ...]:
         """The domains this GAN translates the suite's images into (none: a sampler)."""
         return ()
 

@@ -147,7 +147,7 @@ class CycleGAN(GAN):
         return self.domain_b_images.counterparts(x, split=split)
 
     @property
-    def target_domains(self) -> tuple[str, ...]:
+    def translated_domains(self) -> tuple[str, ...]:
         return (self.domain,)
 
     def translate_to(self, x: Tensor, domain: str) -> Tensor:

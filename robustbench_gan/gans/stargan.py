@@ -90,7 +90,7 @@ class StarGAN(GAN):
 
     # -- domains -------------------------------------------------------------------------
     @property
-    def target_domains(self) -> tuple[str, ...]:
+    def translated_domains(self) -> tuple[str, ...]:
         return self.domain_names
 
     def domain_index(self, domain: str) -> int:

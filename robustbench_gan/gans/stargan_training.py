@@ -153,7 +153,7 @@ def fit_stargan(
 def _options(gan: StarGAN, c: GanTrainConfig) -> dict[str, Any]:
     return {
         **dataclasses.asdict(c),
-        "domains": list(gan.target_domains),
+        "domains": list(gan.translated_domains),
         "cls_weight": gan.cls_weight,
         "rec_weight": gan.rec_weight,
     }

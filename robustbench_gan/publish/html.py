@@ -54,8 +54,8 @@ def cells(line: dict[str, Any]) -> list[tuple[str, str]]:
     if is_link(line["card_href"]) and card:
         card = f'<a href="{href(line["card_href"])}">{card}</a>'
     reports = ", ".join(
-        f'<a href="{href(target)}">{esc(text)}</a>' if is_link(target) else esc(text)
-        for text, target in line["reports"]
+        f'<a href="{href(link)}">{esc(text)}</a>' if is_link(link) else esc(text)
+        for text, link in line["reports"]
     )
     return [
         ("rank", esc(line["rank_text"])),

@@ -304,7 +304,7 @@ def md_line(line: dict) -> list[str]:
         "" if pd.isna(line["n"]) else str(int(line["n"])),
         f"{line['seeds']} ({line['seed_list']})", spread, line["flags"],
         md_link(line["card_text"], line["card_href"]),
-        ", ".join(md_link(text, target) for text, target in line["reports"]),
+        ", ".join(md_link(text, link) for text, link in line["reports"]),
     ]  # fmt: skip
 
 

@@ -74,8 +74,8 @@ def reproduce(
             "reproducing needs the suite the run was made with"
         )
     named = folder.resolve()
-    target = Path(out) if out is not None else named.parent / f"{named.name}-reproduced"
-    if target.resolve() == folder.resolve():
+    again = Path(out) if out is not None else named.parent / f"{named.name}-reproduced"
+    if again.resolve() == folder.resolve():
         raise UserError("--out must not be the run being reproduced")
     if data_dir is None and manifest.get("data_dir") is not None:
         data_dir = folder / manifest["data_dir"]
@@ -83,7 +83,7 @@ def reproduce(
     try:
         run_suite(
             suite,
-            out=target,
+            out=again,
             device=str(manifest.get("device", "cpu")),
             data_dir=data_dir,
             cache_dir=store,
@@ -96,7 +96,7 @@ def reproduce(
     finally:
         if ours:
             shutil.rmtree(store, ignore_errors=True)
-    result = Reproduction(target, compare_runs(folder, target, alpha))
+    result = Reproduction(again, compare_runs(folder, again, alpha))
     record(folder, result)
     return result
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..contract.cells import ModelRef
 from ..contract.context import Context
 from ..contract.data import DataSplit, resolve_root
@@ -31,6 +30,7 @@ from ..report.outputs import MANIFEST, write_outputs
 from ..report.tables import build_tables
 from ..suite import load_suite
 from ..suite.classes import check_classes
+from ..version import __version__
 from .device import describe_device, resolve_device, set_cpu_threads
 from .local import execute_plan, is_finished
 from .lock import run_lock
