@@ -198,9 +198,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     written there); an `rbg eval` folder's suite comes from its run.json."""
     from pathlib import Path
 
-    from .eval_folder import RECORD, SUITE_FILE, manifest_entries, recorded_suite
     from .runner.run import read_manifest, run_suite
     from .runner.store import read_only_stores
+    from .suite.eval_folder import RECORD, SUITE_FILE, manifest_entries, recorded_suite
 
     folder = Path(args.run_dir)
     manifest = read_manifest(folder)
@@ -278,7 +278,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def without_download(suite: Any) -> Any:
     """The suite with its dataset's ``download`` off: checks read what is there."""
-    from .suite.fields import freeze
+    from .contract.fields import freeze
 
     if not suite.dataset.params.get("download"):
         return suite

@@ -19,13 +19,6 @@ from .registry import REGISTRIES, Registry
 KIND_NAMES = {f"{kind}s": kind for kind in REGISTRIES} | {kind: kind for kind in REGISTRIES}
 #: parameters the runner fills from the data or the suite: not the user's to set
 RUNNER_SETS = {"self", "in_shape", "num_classes", "mean", "std", "seed", "batch_size"}
-#: what a namespace of a registry gives, for the listing
-NAMESPACES = {
-    "art": "any ART evasion attack, e.g. art:ProjectedGradientDescent",
-    "foolbox": "any foolbox 3 attack, e.g. foolbox:LinfPGD",
-    "torchvision": "a torchvision model builder, e.g. torchvision:resnet18 (weights from a file)",
-    "robustbench": "a RobustBench model zoo entry, from a local copy of its weights",
-}
 
 
 def add_parser(commands: Any) -> None:
@@ -61,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(describe(registry, name))
             for prefix in registry.namespaces():
                 if fnmatch.fnmatchcase(f"{prefix}:", args.pattern) or args.pattern == "*":
-                    print(f"  {prefix}:<NAME>\n      {NAMESPACES.get(prefix, 'a namespace')}")
+                    print(f"  {prefix}:<NAME>\n      {about(registry, prefix)}")
             continue
         shown = [with_aliases(registry, n) for n in names]
         print(f"{kind}s: {', '.join(shown) if shown else '(none)'}")
@@ -76,6 +69,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         else:
             print(f"evaluations: {', '.join(names) if names else '(none)'}")
     return 0
+
+
+def about(registry: Registry, prefix: str) -> str:
+    """What a namespace's names are, as its plugin registered it."""
+    namespace = registry.namespace(prefix)
+    return (namespace.about if namespace else "") or "a namespace"
 
 
 def with_aliases(registry: Registry, name: str) -> str:

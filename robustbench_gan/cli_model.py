@@ -10,9 +10,11 @@ from typing import Any
 from .errors import UserError
 
 MODEL_HELP = (
-    "MODULE:ATTR | torchvision:NAME | robustbench:NAME | FILE.pt2 (torch.export) | "
-    "FILE.pt (TorchScript) | a registered classifier name (with --weights)"
+    "MODULE:ATTR | NAMESPACE:NAME (a model builder or zoo: rbg list classifiers -v) | "
+    "FILE.pt2 (torch.export) | FILE.pt (TorchScript) | a registered classifier name (with "
+    "--weights)"
 )
+STANDARD = "standard"  # api_suite.STANDARD (not imported here: the parser pulls in no torch)
 
 
 def add_parsers(commands: Any) -> None:
@@ -24,9 +26,9 @@ def add_parsers(commands: Any) -> None:
     evaluate.add_argument("--n", type=int, default=1000, help="first N test images (default 1000)")
     evaluate.add_argument(
         "--attacks",
-        default="standard",
-        help="'standard' (AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square) or "
-        "attack names separated by commas",
+        default=STANDARD,
+        help=f"'{STANDARD}' (the attack preset of that name: AutoAttack's standard version, "
+        "APGD-CE, APGD-T, FAB-T, Square) or attack names separated by commas",
     )
     evaluate.add_argument("--out", help="output folder (default: results/eval-<model>)")
     evaluate.add_argument("--cache-dir", help="store of finished cells (as for rbg run)")
@@ -57,7 +59,9 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
         "--mean", help="per-channel mean of a normalization layer, e.g. 0.5,0.5,0.5"
     )
     parser.add_argument("--std", help="per-channel std of that layer")
-    parser.add_argument("--dataset", required=True, help="a registered dataset, e.g. cifar10")
+    parser.add_argument(
+        "--dataset", required=True, help="a registered dataset (see rbg list datasets)"
+    )
     parser.add_argument("--threat-model", default="Linf", help="Linf | L2 (default Linf)")
     parser.add_argument("--eps", required=True, help="the budget, e.g. 8/255 or 0.3")
     parser.add_argument("--data-dir", help="local root of datasets (default: $RBG_DATA_DIR)")
@@ -67,7 +71,7 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="a dataset option, as a key of a suite's [dataset] table (VALUE read as JSON, "
-        "else as text), e.g. path=cifar10-jpeg for imagefolder; repeatable",
+        "else as text; each dataset's options: rbg list datasets -v); repeatable",
     )
 
 
@@ -97,10 +101,12 @@ def channels(text: str | None, flag: str) -> list[float] | None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import as_options, benchmark
+    from .registry import ATTACKS
     from .render.format import safe_name
     from .suite.targets import default_label
 
-    attacks = args.attacks if args.attacks == "standard" else args.attacks.split(",")
+    preset = ATTACKS.preset(args.attacks) is not None
+    attacks = args.attacks if preset else args.attacks.split(",")
     mean, std = channels(args.mean, "--mean"), channels(args.std, "--std")
     common = {
         "dataset": args.dataset,
@@ -144,17 +150,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .api import dataset_options, model_target
+    from .api_suite import dataset_options, model_target
     from .contract.context import Context
+    from .contract.fields import parse_eps
     from .evaluations.load_classifier import LoadClassifier
     from .registry import DATASETS
-    from .suite.fields import parse_eps
-    from .suite.load import dataset_spec
+    from .suite.specs import dataset_plugin
     from .verify import load_adversarial, verify_adversarial
 
     adv = load_adversarial(args.adv)
     options = dataset_options(params_of(args.dataset_param, "--dataset-param"))
-    dataset_spec({"dataset": {**options, "name": args.dataset}})  # unknown options: one line
+    dataset_plugin(args.dataset, options)  # unknown options: one line
     data = DATASETS.create(
         args.dataset, root=args.data_dir, test_only=True, max_test=len(adv), **options
     )

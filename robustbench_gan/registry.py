@@ -21,6 +21,11 @@ the factory of ART's attack of that name.
 Where ``module:attr`` modules are found is plugin_modules.py's to say (the suite's folder
 first, then ``sys.path``, then the working directory).
 
+The core names no plugin: what it needs to know of one is registered with it, a registry's
+``default()`` (the dataset of a suite that names none), its ``preset(name)`` (the attack of
+``benchmark(attacks="standard")``, with the preset's parameters) and its namespaces' ``about``
+line and, for a model zoo, ``target`` reader of ``[[targets]]`` entries.
+
 ``Registry.origin(name)`` says what a cache key must cover for a plugin that is not part of
 this project: the sha256 of a ``module:attr`` plugin's source file, or the distribution and
 version of an entry-point plugin.
@@ -33,14 +38,33 @@ import fnmatch
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .errors import UserError
 from .plugin_modules import Folder, find_spec, folders_of, import_module, search_path, source_sha256
 
 T = TypeVar("T", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """The names ``PREFIX:NAME`` of a registry: ``resolve(NAME)`` gives the factory.
+
+    ``about``: what the names are, one line for ``rbg list -v``. ``target``: set for a model
+    zoo, whose names are models loaded as they are (a ``[[targets]]`` entry needs no weights
+    file): ``target(source, entry, where, folder, dataset)`` gives the entry's
+    ``models.pretrained.ModelSource`` completed from the zoo's own keys of ``entry`` (the
+    suite file's ``folder``, the suite's ``dataset``), or raises UserError at ``where``.
+    """
+
+    prefix: str
+    resolve: Callable[[str], Callable[..., Any]]
+    about: str = ""
+    target: Callable[..., Any] | None = None
 
 
 class Registry:
@@ -56,43 +80,108 @@ class Registry:
         self._factories: dict[str, Callable[..., Any]] = {}
         self._aliases: dict[str, str] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
-        self._namespaces: dict[str, Callable[[str], Callable[..., Any]]] = {}
+        self._namespaces: dict[str, Namespace] = {}
+        self._default: str | None = None
+        self._presets: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self._from_entry_points: set[str] = set()
         self._builtins_loaded = False
 
     search_path = staticmethod(search_path)
 
+    @property
+    def builtins(self) -> str:  # the package of the built-in plugins: a plugin folder
+        return self._builtins
+
     def __repr__(self) -> str:
         return f"Registry({self.kind!r})"
 
     # -- registration -------------------------------------------------------
-    def register(self, name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
-        """Decorator: register the decorated factory under ``name`` (and aliases)."""
+    def register(
+        self,
+        name: str,
+        *,
+        aliases: tuple[str, ...] = (),
+        default: bool = False,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Callable[[T], T]:
+        """Decorator: register the decorated factory under ``name`` (see ``add``)."""
 
         def decorator(factory: T) -> T:
-            self.add(name, factory, aliases=aliases)
+            self.add(name, factory, aliases=aliases, default=default, presets=presets)
             return factory
 
         return decorator
 
-    def add(self, name: str, factory: Callable[..., Any], *, aliases: tuple[str, ...] = ()) -> None:
-        """Register ``factory``; a name (or alias) that is already taken is an error."""
+    def add(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        aliases: tuple[str, ...] = (),
+        default: bool = False,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Register ``factory``; a name (or alias) that is already taken is an error.
+
+        ``default``: the plugin used where the user names none (``default()``), at most one
+        per registry. ``presets``: preset name -> the parameters it sets, so that the core
+        can offer a named setting without naming the plugin (``preset(name)``).
+        """
         for key in (name, *aliases):
             if key in self._factories or key in self._aliases:
                 raise ValueError(f"{self.kind} {key!r} is already registered")
+        if default and self._default is not None:
+            raise ValueError(f"{self.kind} {self._default!r} is already the default")
+        taken = sorted(set(presets or {}) & set(self._presets))
+        if taken:
+            raise ValueError(f"{self.kind} preset {taken[0]!r} is already registered")
         self._factories[name] = factory
         for alias in aliases:
             self._aliases[alias] = name
+        if default:
+            self._default = name
+        for preset, params in (presets or {}).items():
+            self._presets[preset] = (name, MappingProxyType(dict(params)))
 
-    def add_namespace(self, prefix: str, resolve: Callable[[str], Callable[..., Any]]) -> None:
-        """Names ``prefix:NAME`` are resolved by ``resolve(NAME)`` (e.g. a library adapter)."""
+    def add_namespace(
+        self,
+        prefix: str,
+        resolve: Callable[[str], Callable[..., Any]],
+        *,
+        about: str = "",
+        target: Callable[..., Any] | None = None,
+    ) -> None:
+        """Names ``prefix:NAME`` are resolved by ``resolve(NAME)`` (e.g. a library adapter);
+        ``about`` and ``target``: see ``Namespace``."""
         if prefix in self._namespaces:
             raise ValueError(f"{self.kind} namespace {prefix!r} is already registered")
-        self._namespaces[prefix] = resolve
+        self._namespaces[prefix] = Namespace(prefix, resolve, about, target)
 
     def namespaces(self) -> list[str]:
         self._load_builtins()
         return sorted(self._namespaces)
+
+    def namespace(self, name: str) -> Namespace | None:
+        """The namespace of a ``prefix:NAME`` name (``name`` may be the bare prefix), or None."""
+        self._load_builtins()
+        return self._namespaces.get(name.partition(":")[0])
+
+    def default(self) -> str:
+        """The plugin registered with ``default=True``; UserError when none is."""
+        self._load_builtins()
+        if self._default is None:
+            raise UserError(f"no default {self.kind} is registered: name one")
+        return self._default
+
+    def presets(self) -> list[str]:
+        """The names of the presets the plugins registered, sorted."""
+        self._load_builtins()
+        return sorted(self._presets)
+
+    def preset(self, name: str) -> tuple[str, Mapping[str, Any]] | None:
+        """The plugin registered with preset ``name`` and the parameters it sets, or None."""
+        self._load_builtins()
+        return self._presets.get(name)
 
     # -- lookup -------------------------------------------------------------
     def list(self, pattern: str = "*", *, aliases: bool = False) -> list[str]:
@@ -125,7 +214,7 @@ class Registry:
         if ":" in name:
             prefix, _, rest = name.partition(":")
             if prefix in self.namespaces():
-                return self._namespaces[prefix](rest)
+                return self._namespaces[prefix].resolve(rest)
             return self._import_attr(name, search)
         key = self.canonical(name)
         if key in self._factories:

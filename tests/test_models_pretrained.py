@@ -331,3 +331,27 @@ def test_fingerprint_follows_the_files(tmp_path, nets):
     assert "torchvision" in fingerprint(ModelSource("torchvision:resnet18"))
     with pytest.raises(UserError, match="no weights file"):
         fingerprint(ModelSource("small_cnn", weights="gone.pt"), tmp_path)
+
+
+def test_benchmark_asks_a_model_zoo_for_its_own_threat_model(tmp_path, monkeypatch):
+    """`rbg eval --model robustbench:NAME --threat-model L2` loads the zoo's L2 model: the
+    benchmark's threat model is the zoo entry's (it was never passed, so every zoo model
+    failed with "threat_model is required")."""
+    from robustbench_gan.api_suite import benchmark_suite
+
+    weights = tmp_path / "m" / "cifar10" / "L2" / "Standard.pt"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"weights")
+    monkeypatch.setenv("RBG_MODEL_DIR", str(tmp_path / "m"))
+    common = {"dataset": "cifar10", "eps": 0.5, "n_examples": 8, "attacks": ["pgd"]}
+    suite = benchmark_suite(
+        "robustbench:Standard", threat_model="L2", batch_size=8, seed=0, folder=tmp_path, **common
+    )
+    source = suite.targets[0].source
+    assert (source.threat_model, source.dataset) == ("L2", "cifar10")
+    linf = benchmark_suite(
+        "robustbench:Standard", threat_model="linf", batch_size=8, seed=0, folder=tmp_path,
+        **common,
+    )  # fmt: skip
+    assert linf.targets[0].source.threat_model == "Linf"  # the zoo's spelling
+    assert linf.targets[0].fingerprint != suite.targets[0].fingerprint  # other files

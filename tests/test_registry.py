@@ -246,3 +246,44 @@ def test_a_built_in_plugin_with_a_revision_gets_new_cell_ids():
 
     assert ATTACKS.origin("autoattack") == {"revision": "1"}  # Square as AutoAttack runs it
     assert ATTACKS.origin("pgd") is None and ATTACKS.origin("square") is None
+
+
+# -- what the core asks of a plugin it never names -----------------------------------------
+def test_a_default_plugin_and_presets_are_registered_with_the_plugin(registry):
+    with pytest.raises(UserError, match="no default widget is registered"):
+        registry.default()
+    registry.add("plain", lambda: None)
+    registry.add("main", lambda **k: k, default=True, presets={"quick": {"steps": 1}})
+    assert registry.default() == "main"
+    assert registry.presets() == ["quick"] and registry.preset("slow") is None
+    name, params = registry.preset("quick")
+    assert name == "main" and dict(params) == {"steps": 1}
+    with pytest.raises(TypeError):
+        params["steps"] = 2  # type: ignore[index]  # frozen: one preset for every caller
+    with pytest.raises(ValueError, match="already the default"):
+        registry.add("other", lambda: None, default=True)
+    with pytest.raises(ValueError, match="preset 'quick' is already registered"):
+        registry.add("third", lambda: None, presets={"quick": {}})
+
+
+def test_a_namespace_says_what_it_is_and_how_a_zoo_reads_its_entries(registry):
+    def zoo(source, entry, where, folder, dataset):
+        return source
+
+    registry.add_namespace("lib", lambda name: name.upper, about="a library's widgets")
+    registry.add_namespace("zoo", lambda name: name.upper, target=zoo)
+    assert registry.get("lib:abc")() == "ABC"
+    assert registry.namespace("lib:abc").about == "a library's widgets"
+    assert registry.namespace("zoo").target is zoo and registry.namespace("lib").target is None
+    assert registry.namespace("elsewhere:abc") is None and registry.namespace("abc") is None
+
+
+def test_the_built_in_plugins_register_what_the_core_asks_of_them():
+    from robustbench_gan.registry import CLASSIFIERS, DATASETS
+
+    assert DATASETS.default() in DATASETS.list()
+    name, params = ATTACKS.preset("standard")
+    assert name in ATTACKS.list() and dict(params) == {"version": "standard"}
+    zoos = [p for p in CLASSIFIERS.namespaces() if CLASSIFIERS.namespace(p).target]
+    assert zoos == ["robustbench"]
+    assert all(CLASSIFIERS.namespace(p).about for p in CLASSIFIERS.namespaces())

@@ -75,7 +75,9 @@ def resolve_art(name: str) -> Callable[..., Attack]:
     return functools.partial(ArtAttack, evasion[name])
 
 
-ATTACKS.add_namespace("art", resolve_art)
+ATTACKS.add_namespace(
+    "art", resolve_art, about="any ART evasion attack, e.g. art:ProjectedGradientDescent"
+)
 
 
 class Float32Input(nn.Module):

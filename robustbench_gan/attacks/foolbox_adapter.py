@@ -63,7 +63,9 @@ def resolve_foolbox(name: str) -> Callable[..., Attack]:
     return functools.partial(FoolboxAttack, cls, name)
 
 
-ATTACKS.add_namespace("foolbox", resolve_foolbox)
+ATTACKS.add_namespace(
+    "foolbox", resolve_foolbox, about="any foolbox 3 attack, e.g. foolbox:LinfPGD"
+)
 
 
 class FoolboxAttack(LibraryAttack):

@@ -15,7 +15,7 @@ from .split import images_to_tensor, labels_to_tensor, official_test_split, stra
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", default=True)  # the dataset of a suite that names none
 def digits(
     *,
     root: str | Path | None = None,

@@ -15,6 +15,7 @@ from ..attacks.latent import latent_attack
 from ..bounds import check_ranges
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
+from ..contract.fields import freeze, table, typed, unknown_keys
 from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
@@ -25,7 +26,6 @@ from ..contract.tables import Tables
 from ..errors import UserError
 from ..gans.grid import save_image_grid
 from ..render.format import markdown_table, with_model_column
-from ..suite.fields import freeze, table, typed, unknown_keys
 from .common import artifact_pngs
 
 LATENT_KEYS = {"generator", "auxiliary", "n", "steps", "lr", "eps_z", "lambda_z", "lambda_aux"}

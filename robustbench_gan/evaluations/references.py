@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract.fields import entries, typed, unknown_keys
 from ..contract.kind import Evaluation, Section
 from ..contract.kinds import EVALUATIONS
 from ..contract.results import Results
@@ -15,7 +16,6 @@ from ..contract.suite import AttackSpec, Suite
 from ..contract.tables import Tables
 from ..errors import UserError
 from ..render.format import eps_text, escape, markdown_table
-from ..suite.fields import entries, typed, unknown_keys
 from .attack_tables import white_box_acc
 from .transfer import transferred_acc
 

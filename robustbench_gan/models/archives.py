@@ -11,12 +11,15 @@ Nothing in an archive may run when it is loaded (``archive_check``), and robustb
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import io
 import logging
+import os
 import re
 import warnings
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 ROBUSTBENCH = "robustbench"
 ROBUSTBENCH_DATASETS = ("cifar10", "cifar100", "imagenet")
 ROBUSTBENCH_THREATS = ("Linf", "L2", "corruptions", "corruptions_3d")
+MODEL_DIR_ENV = "RBG_MODEL_DIR"
 
 
 def is_archive(name: str) -> bool:
@@ -220,3 +224,41 @@ def load_robustbench(
     if not isinstance(model, nn.Module):
         raise UserError(f"robustbench:{name} gave a {type(model).__name__}, not a torch module")
     return model
+
+
+def robustbench_target(
+    source: Any, entry: Mapping[str, Any], where: str, folder: Path, dataset: str
+) -> Any:
+    """A ``robustbench:NAME`` ``[[targets]]`` entry's ModelSource with the zoo's own keys:
+    ``dataset`` (the suite's by default), ``model_dir`` (relative to the suite file's
+    ``folder``, or $RBG_MODEL_DIR) and the ``threat_model`` it requires."""
+    from ..contract.fields import typed  # the suite reader imports this package's loaders
+
+    source = dataclasses.replace(
+        source,
+        dataset=typed(entry.get("dataset", dataset), str, f"{where}.dataset"),
+        model_dir=model_dir(entry, where, folder),
+    )
+    if source.threat_model is None:
+        raise UserError(
+            'is required for a RobustBench model, e.g. "Linf"', where=f"{where}.threat_model"
+        )
+    return source
+
+
+def model_dir(entry: Mapping[str, Any], where: str, folder: Path) -> str:
+    """A RobustBench model folder: the entry's ``model_dir`` (relative to the suite file's
+    folder) or $RBG_MODEL_DIR."""
+    from ..contract.fields import typed
+
+    value = typed(entry.get("model_dir"), str, f"{where}.model_dir")
+    if value is not None:
+        return str(folder / value)
+    env = os.environ.get(MODEL_DIR_ENV)
+    if env:
+        return env
+    raise UserError(
+        f'a RobustBench model needs its model folder: set model_dir = "..." here or '
+        f"${MODEL_DIR_ENV} (it holds <dataset>/<threat_model>/<name>.pt)",
+        where=f"{where}.model_dir",
+    )

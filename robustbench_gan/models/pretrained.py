@@ -34,6 +34,7 @@ from .archives import (
     load_robustbench,
     resolve_path,
     robustbench_files,
+    robustbench_target,
 )
 from .base import Normalize
 
@@ -356,5 +357,14 @@ def resolve_robustbench(name: str) -> Callable[..., nn.Module]:
     return build
 
 
-CLASSIFIERS.add_namespace(TORCHVISION, resolve_torchvision)
-CLASSIFIERS.add_namespace(ROBUSTBENCH, resolve_robustbench)
+CLASSIFIERS.add_namespace(
+    TORCHVISION,
+    resolve_torchvision,
+    about="a torchvision model builder, e.g. torchvision:resnet18 (weights from a file)",
+)
+CLASSIFIERS.add_namespace(
+    ROBUSTBENCH,
+    resolve_robustbench,
+    about="a RobustBench model zoo entry, from a local copy of its weights",
+    target=robustbench_target,
+)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from ..contract.suite import Suite
 from ..errors import UserError
-from ..eval_folder import RECORD as EVAL_RECORD
-from ..eval_folder import recorded_suite
 from ..runner.machine import machine_info
 from ..runner.run import read_manifest, run_suite, suite_digest
+from ..suite.eval_folder import RECORD as EVAL_RECORD
+from ..suite.eval_folder import recorded_suite
 from .agreement import Verdict, compare_runs
 from .reproductions import RECORD
 

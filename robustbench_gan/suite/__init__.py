@@ -1,5 +1,6 @@
 """Suite files: TOML in, frozen dataclasses out (``load_suite``); see load.py for the format."""
 
+from ..contract.fields import DEVICE_TYPES, per_device
 from ..contract.suite import (
     BASELINE_GAN_LABEL,
     WORST_CASE_LABEL,
@@ -10,7 +11,6 @@ from ..contract.suite import (
     Suite,
     TargetSpec,
 )
-from .fields import DEVICE_TYPES, per_device
 from .load import load_suite, parse_suite
 
 __all__ = [

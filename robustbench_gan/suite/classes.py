@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..contract.fields import construct
 from ..contract.suite import AttackSpec, Suite
 from ..errors import UserError
 from ..registry import ATTACKS
-from .fields import construct
 
 
 def attack_named(spec: AttackSpec) -> str:

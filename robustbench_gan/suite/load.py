@@ -47,30 +47,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..contract.configs import GanTrainConfig
-from ..contract.suite import (
-    BASELINE_GAN_LABEL,
-    WORST_CASE_LABEL,
-    AttackSpec,
-    DefenseSpec,
-    GeneratorSpec,
-    PluginSpec,
-    Suite,
-    TargetSpec,
-)
-from ..errors import UserError
-from ..registry import ATTACKS, DATASETS, DEFENSES, GENERATORS, Registry, search_path
-from .classes import defense_classes
-from .fields import (
+from ..contract.fields import (
     budgets,
-    check_kwargs,
-    construct,
     entries,
     freeze,
     no_relabelled_copies,
     per_device,
-    registry_get,
-    split_entry,
     suite_name,
     table,
     train_config,
@@ -78,6 +60,10 @@ from .fields import (
     unique_labels,
     unknown_keys,
 )
+from ..contract.suite import DefenseSpec, GeneratorSpec, PluginSpec, Suite, TargetSpec
+from ..errors import UserError
+from ..registry import DATASETS, search_path
+from .specs import attack_spec, dataset_plugin, defense_spec, generator_spec
 from .targets import target_spec
 
 if sys.version_info >= (3, 11):
@@ -85,7 +71,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-GAN_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(GanTrainConfig))
+EVAL_BATCH_SIZE = 256  # [eval] batch_size when the suite sets none
+GAN_METRIC_SAMPLES = 1000  # [gan_metrics] n when the suite sets none
 CORE_KEYS = {
     "name", "description", "notes", "seed", "dataset", "train", "eval", "gan_metrics",
     "targets", "generators", "defenses", "attacks",
@@ -118,10 +105,15 @@ def load_suite(path: str | Path, device: str = "cpu") -> Suite:
         ) from None
 
 
-def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
-    """Validate a parsed TOML document (errors carry the field path in ``where``)."""
-    kinds = evaluation_kinds()
-    owned = {key: kind for kind in kinds for key in kind.suite_sections}
+def parse_suite(
+    raw: Mapping[str, Any], path: Path, *, targets: tuple[TargetSpec, ...] | None = None
+) -> Suite:
+    """Validate a parsed TOML document (errors carry the field path in ``where``).
+
+    ``targets``: the suite's targets, built already (a suite made in memory, whose models
+    its record identifies, eval_folder.py); the table's ``[[targets]]`` are then not read.
+    """
+    owned = section_kinds()
     unknown_keys(raw, CORE_KEYS | set(owned), "")
     name = suite_name(typed(raw.get("name", path.stem), str, "name"), "name" in raw)
     seed = typed(raw.get("seed", 0), int, "seed")
@@ -135,14 +127,15 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     n_eval = eval_table.get("n")
     if n_eval is not None and (typed(n_eval, int, "eval.n") < 1):
         raise UserError(f"must be >= 1, got {n_eval}", where="eval.n")
-    batch_size = typed(eval_table.get("batch_size", 256), int, "eval.batch_size")
+    batch_size = typed(eval_table.get("batch_size", EVAL_BATCH_SIZE), int, "eval.batch_size")
     if batch_size < 1:
         raise UserError(f"must be >= 1, got {batch_size}", where="eval.batch_size")
 
-    targets = tuple(
-        target_spec(e, i, train, path.parent, dataset.name)
-        for i, e in enumerate(entries(raw, "targets"))
-    )
+    if targets is None:
+        targets = tuple(
+            target_spec(e, i, train, path.parent, dataset.name)
+            for i, e in enumerate(entries(raw, "targets"))
+        )
     if not targets:
         raise UserError("a suite needs at least one [[targets]] entry", where="targets")
     generators = tuple(generator_spec(e, i) for i, e in enumerate(entries(raw, "generators")))
@@ -165,7 +158,7 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
     gan_table = table(raw, "gan_metrics")
     unknown_keys(gan_table, {"judge", "n", "inception_weights", "baseline"}, "gan_metrics")
     judge = gan_table.get("judge", targets[0].label if generators else None)
-    if typed(gan_table.get("n", 1000), int, "gan_metrics.n") < 2:
+    if typed(gan_table.get("n", GAN_METRIC_SAMPLES), int, "gan_metrics.n") < 2:
         raise UserError("must be >= 2 (generated images compared)", where="gan_metrics.n")
     if judge is not None and judge not in [t.label for t in targets]:
         raise UserError(f"judge {judge!r} is not a target label", where="gan_metrics.judge")
@@ -184,46 +177,36 @@ def parse_suite(raw: Mapping[str, Any], path: Path) -> Suite:
         defenses=defenses,
         attacks=attacks,
         judge=judge,
-        gan_metric_samples=typed(gan_table.get("n", 1000), int, "gan_metrics.n"),
+        gan_metric_samples=typed(gan_table.get("n", GAN_METRIC_SAMPLES), int, "gan_metrics.n"),
         inception_weights=inception_path(gan_table.get("inception_weights"), path),
         gan_baseline=typed(gan_table.get("baseline", True), bool, "gan_metrics.baseline"),
         notes=typed(raw.get("notes", ""), str, "notes"),
     )
-    # the evaluation kinds read their own tables, in registration order, against the core
-    sections = {key: kind.read_section(key, raw, suite) for key, kind in owned.items()}
+    return with_sections(suite, raw)
+
+
+def with_sections(suite: Suite, raw: Mapping[str, Any]) -> Suite:
+    """``suite`` with what the evaluation kinds read from their own tables of ``raw``, in
+    registration order, against the core (an absent table: what a kind reads from none)."""
+    sections = {key: kind.read_section(key, raw, suite) for key, kind in section_kinds().items()}
     return dataclasses.replace(suite, sections=freeze(sections))
 
 
-def origin_of(registry: Registry, name: str, where: str) -> dict[str, str] | None:
-    """Where a plugin's code comes from when it is not this package's (its cells' ids cover
-    it, so editing a plugin's file or upgrading its package invalidates its results)."""
-    try:
-        return registry.origin(name)
-    except UserError as exc:
-        raise exc.at(f"{where}.name") from None
-
-
-def evaluation_kinds() -> list[Any]:
-    """The registered kinds of evaluation (imported here: they build on this module)."""
+def section_kinds() -> dict[str, Any]:
+    """Top-level table -> the registered kind of evaluation that reads it, in registration
+    order (imported here: the kinds build on this module)."""
     from ..contract.kinds import EVALUATIONS
 
-    return EVALUATIONS.ordered()
+    return {key: kind for kind in EVALUATIONS.ordered() for key in kind.suite_sections}
 
 
 # -- sections -----------------------------------------------------------------
 def dataset_spec(raw: Mapping[str, Any]) -> PluginSpec:
+    """The ``[dataset]`` table (the registered default dataset when it names none)."""
     data = table(raw, "dataset")
-    name = typed(data.get("name", "digits"), str, "dataset.name")
+    name = data["name"] if "name" in data else DATASETS.default()
     params = {k: v for k, v in data.items() if k != "name"}
-    for key in ("root", "seed"):
-        if key in params:
-            raise UserError(
-                "set by the runner (--data-dir / the suite seed), not in the suite",
-                where=f"dataset.{key}",
-            )
-    check_kwargs(DATASETS, name, params, "dataset")
-    origin = origin_of(DATASETS, name, "dataset")
-    return PluginSpec(name, name, freeze(params), "dataset", origin)
+    return dataset_plugin(typed(name, str, "dataset.name"), params)
 
 
 def inception_path(value: Any, suite_path: Path) -> str | None:
@@ -238,118 +221,6 @@ def inception_path(value: Any, suite_path: Path) -> str | None:
             where="gan_metrics.inception_weights",
         )
     return str(path.resolve())
-
-
-def generator_spec(entry: Mapping[str, Any], index: int) -> GeneratorSpec:
-    where = f"generators[{index}]"
-    name, label, params = split_entry(entry, where, reserved=("train",))
-    if label == BASELINE_GAN_LABEL:
-        raise UserError(
-            f"label {BASELINE_GAN_LABEL!r} is reserved for the class-means baseline row of "
-            'gan.csv; set another, e.g. label = "my_gan"',
-            where=f"{where}.label",
-        )
-    check_kwargs(GENERATORS, name, params, where, runner_sets=("in_shape", "num_classes"))
-    train = table(entry, "train", where)
-    unknown_keys(train, set(GAN_TRAIN_KEYS), f"{where}.train")
-    try:
-        GanTrainConfig(**train)  # values checked now; the family's defaults fill the rest
-    except (TypeError, ValueError) as exc:
-        raise UserError(str(exc), where=f"{where}.train") from None
-    return GeneratorSpec(
-        name, label, freeze(params), where, origin_of(GENERATORS, name, where), train=freeze(train)
-    )
-
-
-def attack_spec(entry: Mapping[str, Any], index: int, default_eps: tuple[float, ...]) -> AttackSpec:
-    """An attack entry; ``eps`` (optional) replaces [eval] eps, and is required for L2 attacks."""
-    where = f"attacks[{index}]"
-    name, label, params = split_entry(entry, where, reserved=("eps",))
-    if label == WORST_CASE_LABEL:
-        raise UserError(
-            f"label {WORST_CASE_LABEL!r} is reserved for the per-image worst case over all "
-            'attacks; set another, e.g. label = "aa_like"',
-            where=f"{where}.label",
-        )
-    if "seed" in params:
-        raise UserError("attacks take the suite's seed; remove it here", where=f"{where}.seed")
-    attack = construct(ATTACKS, name, params, where)  # value errors surface now, not mid-run
-    norm = getattr(attack, "norm", "linf")
-    if "eps" in entry:
-        eps = budgets(entry["eps"], f"{where}.eps")
-    elif norm == "linf":
-        eps = default_eps
-    else:
-        raise UserError(
-            f"{name} is a {norm} attack and [eval] eps holds Linf budgets; give its own "
-            "eps = [...] (e.g. [0, 0.5, 1.0, 2.0] for L2 on 8x8 digits)",
-            where=f"{where}.eps",
-        )
-    if norm == "linf" and eps[-1] > 1:
-        raise UserError(
-            f"Linf budgets are on the [0, 1] pixel scale and {eps[-1]:g} is above 1, where the "
-            "ball holds every image (0-255 scale? write 8/255 for 8 grey levels)",
-            where=f"{where}.eps" if "eps" in entry else "eval.eps",
-        )
-    origin = origin_of(ATTACKS, name, where)
-    classes = getattr(attack, "min_classes", 2)  # checked against the data once it is loaded
-    return AttackSpec(
-        name, label, freeze(params), where, origin, norm=norm, eps=eps, min_classes=classes
-    )
-
-
-def defense_spec(entry: Mapping[str, Any], index: int) -> DefenseSpec:
-    where = f"defenses[{index}]"
-    name, label, params = split_entry(
-        entry, where, reserved=("base", "members", "generator", "static", "train")
-    )
-    factory = DEFENSES.get(name) if ":" in name else registry_get(DEFENSES, name, where)
-    kind = getattr(factory, "kind", "")
-    if kind not in ("training", "model"):
-        raise UserError(f"{name!r} is not a defense (no kind 'training' or 'model')", where=where)
-    if "seed" in params:
-        raise UserError("defenses take the suite's seed; remove it here", where=f"{where}.seed")
-    spec: dict[str, Any] = {
-        "kind": kind,
-        "combines_members": bool(getattr(factory, "combines_members", False)),
-        "purifier": bool(getattr(factory, "purifier", False)),
-    }
-    variant = getattr(factory, "variant", None)
-    spec["variant"] = str(variant(params)) if callable(variant) else ""
-    if kind == "training":
-        spec["base"] = typed(entry.get("base"), str, f"{where}.base", required=True)
-        overrides = table(entry, "train", where)
-        spec["train"] = train_config(overrides, f"{where}.train") if overrides else None
-    else:
-        members = entry.get("members")
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise UserError("must be a list of model labels", where=f"{where}.members")
-        minimum = getattr(factory, "min_members", 1)
-        if len(members) < minimum:
-            raise UserError(f"needs at least {minimum} members", where=f"{where}.members")
-        spec["members"] = tuple(members)
-    if getattr(factory, "needs_generator", False):
-        spec["generator"] = typed(entry.get("generator"), str, f"{where}.generator", required=True)
-    elif "generator" in entry:
-        raise UserError(f"{name} takes no generator", where=f"{where}.generator")
-    if getattr(factory, "needs_static_models", False):
-        static = entry.get("static")
-        if (
-            not isinstance(static, list)
-            or not static
-            or not all(isinstance(m, str) for m in static)
-        ):
-            raise UserError("must be a non-empty list of model labels", where=f"{where}.static")
-        spec["static"] = tuple(static)
-    elif "static" in entry:
-        raise UserError(f"{name} takes no static models", where=f"{where}.static")
-    runtime = (("generator",) if spec.get("generator") else ()) + (
-        ("static_models",) if spec.get("static") else ()
-    )
-    built = construct(DEFENSES, name, params, where, skip=runtime)
-    spec["min_classes"] = defense_classes(built, params, where)  # checked once data is loaded
-    origin = origin_of(DEFENSES, name, where)
-    return DefenseSpec(name, label, freeze(params), where, origin, **spec)
 
 
 def check_defense_links(

@@ -1,33 +1,36 @@
-"""[[targets]] entries: a classifier the suite trains, or a model it loads as it is."""
+"""[[targets]] entries: a classifier the suite trains, or a model it loads as it is.
+
+A name of a model zoo (a namespace of CLASSIFIERS registered with a ``target`` reader, see
+``registry.Namespace``) is loaded without a weights file; the zoo reads its own keys.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..contract.configs import TrainConfig
+from ..contract.fields import check_kwargs, freeze, split_entry, table, train_config, typed
 from ..contract.suite import TargetSpec
 from ..errors import UserError
 from ..models.archives import is_archive
 from ..models.pretrained import ModelSource, fingerprint
-from ..registry import CLASSIFIERS
-from .fields import check_kwargs, freeze, split_entry, table, train_config, typed
+from ..registry import CLASSIFIERS, Namespace
 
+IN_MEMORY_PREFIX = "object:"  # an nn.Module handed to benchmark(), kept in this process
 RUNNER_INPUTS = ("in_shape", "num_classes", "mean", "std")  # what the runner gives a factory
 LOADING_KEYS = (
     "weights", "mean", "std", "features", "dataset", "threat_model", "model_dir", "download",
 )  # fmt: skip
-MODEL_DIR_ENV = "RBG_MODEL_DIR"
 
 
 def target_spec(
     entry: Mapping[str, Any], index: int, train: TrainConfig, folder: Path, dataset: str
 ) -> TargetSpec:
-    """A trained target (the default) or, with ``weights``, an archive file or a
-    ``robustbench:`` name, a loaded one; ``folder`` is the suite file's folder (relative
-    paths start there) and ``dataset`` the suite's dataset (for the model zoo)."""
+    """A trained target (the default) or, with ``weights``, an archive file or a model zoo's
+    name, a loaded one; ``folder`` is the suite file's folder (relative paths start there)
+    and ``dataset`` the suite's dataset (for a model zoo)."""
     where = f"targets[{index}]"
     name = typed(entry.get("name"), str, f"{where}.name", required=True)
     if not is_loaded(name, entry):
@@ -70,23 +73,19 @@ def loaded_target(
         mean=channel_values(entry.get("mean"), f"{where}.mean"),
         std=channel_values(entry.get("std"), f"{where}.std"),
         features=typed(entry.get("features"), str, f"{where}.features"),
-        dataset=typed(entry.get("dataset", dataset), str, f"{where}.dataset")
-        if name.startswith("robustbench:")
-        else None,
         threat_model=typed(entry.get("threat_model"), str, f"{where}.threat_model"),
-        model_dir=model_dir(entry, where, folder) if name.startswith("robustbench:") else None,
         download=typed(entry.get("download", False), bool, f"{where}.download"),
     )
     if (source.mean is None) != (source.std is None):
         raise UserError(
             "mean and std go together", where=f"{where}.{'std' if source.mean else 'mean'}"
         )
-    if name.startswith("robustbench:") and source.threat_model is None:
-        raise UserError(
-            'is required for a RobustBench model, e.g. "Linf"', where=f"{where}.threat_model"
-        )
-    try:  # an in-memory module (the Python API) is fingerprinted by its caller
-        found = {} if name.startswith("object:") else fingerprint(source, folder)
+    zoo = model_zoo(name)
+    if zoo is not None:  # its own keys: where its files are, ...
+        source = zoo.target(source, entry, where, folder, dataset)
+    in_memory = name.startswith(IN_MEMORY_PREFIX)  # the Python API fingerprints it itself
+    try:
+        found = {} if in_memory else fingerprint(source, folder)
     except UserError as exc:
         raise exc.at(where) from None
     return TargetSpec(
@@ -94,15 +93,23 @@ def loaded_target(
         label=label,
         params=freeze(params),
         where=where,
-        origin=None if name.startswith("object:") or is_archive(name) else CLASSIFIERS.origin(name),
+        origin=None if in_memory or is_archive(name) else CLASSIFIERS.origin(name),
         source=source,
         fingerprint=freeze(found),
     )
 
 
+def model_zoo(name: str) -> Namespace | None:
+    """The namespace of ``name`` if it is a model zoo's (its names are loaded models)."""
+    if ":" not in name:
+        return None
+    namespace = CLASSIFIERS.namespace(name)
+    return namespace if namespace is not None and namespace.target is not None else None
+
+
 def is_loaded(name: str, entry: Mapping[str, Any]) -> bool:
-    """Whether the entry names a model to load (weights, an archive, the model zoo)."""
-    return "weights" in entry or name.startswith("robustbench:") or is_archive(name)
+    """Whether the entry names a model to load (weights, an archive, a model zoo's name)."""
+    return "weights" in entry or is_archive(name) or model_zoo(name) is not None
 
 
 def default_label(name: str) -> str:
@@ -126,19 +133,3 @@ def channel_values(value: Any, where: str) -> tuple[float, ...] | None:
     if where.endswith(".std") and min(value) <= 0:
         raise UserError(f"must be > 0, got {value!r}", where=where)
     return tuple(float(v) for v in value)
-
-
-def model_dir(entry: Mapping[str, Any], where: str, folder: Path) -> str:
-    """A RobustBench model folder: the entry's ``model_dir`` (relative to the suite file's
-    folder) or $RBG_MODEL_DIR."""
-    value = typed(entry.get("model_dir"), str, f"{where}.model_dir")
-    if value is not None:
-        return str(folder / value)
-    env = os.environ.get(MODEL_DIR_ENV)
-    if env:
-        return env
-    raise UserError(
-        f'a RobustBench model needs its model folder: set model_dir = "..." here or '
-        f"${MODEL_DIR_ENV} (it holds <dataset>/<threat_model>/<name>.pt)",
-        where=f"{where}.model_dir",
-    )

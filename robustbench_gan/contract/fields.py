@@ -11,10 +11,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..bounds import check_ranges
-from ..contract.configs import TrainConfig
-from ..contract.suite import PluginSpec
 from ..errors import UserError
 from ..registry import Registry
+from .configs import TrainConfig
+from .suite import PluginSpec
 
 
 def table(raw: Mapping[str, Any], key: str, parent: str = "") -> dict[str, Any]:

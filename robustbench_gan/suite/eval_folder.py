@@ -2,7 +2,7 @@
 ``rbg report`` renders the folder again, with nothing of the user's kept but the store.
 
 The suite of a benchmark is built in memory (api.py), so run.json's ``suite`` names no file;
-its ``eval`` entry holds the suite table, the model as it was identified (its fingerprint, the
+its ``eval`` entry holds the suite table (suite/table.py), the model as it was identified (its fingerprint, the
 sha256 of its files: they need not be there any more) and the plugins' origins, from which
 the same suite, and so the same cells, come back.
 """
@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .contract.suite import Suite
-from .errors import UserError
-from .suite import parse_suite
-from .suite.fields import freeze
+from ..contract.fields import freeze
+from ..contract.suite import Suite
+from ..errors import UserError
+from .load import parse_suite
 
 SUITE_FILE = "benchmark.toml"  # the built suite's path (beside the user's files): no file
 RECORD = "eval"  # run.json's entry
@@ -46,14 +46,12 @@ def manifest_entries(record: dict[str, Any]) -> dict[str, Any]:
 
 def recorded_suite(folder: Path, record: dict[str, Any]) -> Suite:
     """The suite of a benchmark's run folder, from its run.json ``record``."""
-    from .contract.suite import TargetSpec
-    from .models.pretrained import ModelSource
-    from .registry import search_path
+    from ..contract.suite import TargetSpec
+    from ..models.pretrained import ModelSource
+    from ..registry import search_path
 
     try:
         base = folder / record["folder"]
-        with search_path(base):
-            suite = parse_suite(record["suite"], base / SUITE_FILE)
         spec, origins = record["target"], record["origins"]
         load = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["load"].items()}
         params = freeze(spec["params"])
@@ -62,6 +60,8 @@ def recorded_suite(folder: Path, record: dict[str, Any]) -> Suite:
             source=ModelSource(spec["name"], params, **load),
             fingerprint=freeze(spec["fingerprint"]),
         )  # fmt: skip
+        with search_path(base):  # the model as identified, not its files: they may be gone
+            suite = parse_suite(record["suite"], base / SUITE_FILE, targets=(target,))
         attacks = tuple(
             dataclasses.replace(a, origin=o) for a, o in zip(suite.attacks, origins["attacks"])
         )
@@ -72,6 +72,4 @@ def recorded_suite(folder: Path, record: dict[str, Any]) -> Suite:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"run.json's {RECORD!r} entry is damaged ({exc!r})",
                         where=str(folder)) from None  # fmt: skip
-    return dataclasses.replace(
-        suite, name=record["name"], targets=(target,), attacks=attacks, dataset=dataset
-    )
+    return dataclasses.replace(suite, name=record["name"], attacks=attacks, dataset=dataset)
