@@ -176,63 +176,7 @@ def test_a_defense_entry_cannot_set_its_own_seed(tiny_suite):
         load_suite(path)
 
 
-# -- layering ---------------------------------------------------------------------
-def imports_of(path: Path) -> set[str]:
-    """Absolute module names imported by ``path`` (relative imports resolved)."""
-    tree = ast.parse(path.read_text())
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            if node.level:
-                base = base[: len(base) - node.level + 1]
-                name = ".".join(base + ([node.module] if node.module else []))
-            else:
-                name = node.module or ""
-            found.add(name)
-            found |= {f"{name}.{a.name}" for a in node.names}
-    return found
-
-
-CALLERS_OF_THE_CONTRACT = (
-    "suite", "runner", "report", "evaluations", "data", "models", "gans", "attacks", "defenses",
-)  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    "folder, forbidden",
-    [
-        ("report", ("robustbench_gan.runner",)),  # the report reads Results, not store or plan
-        # the contract sits below the pipeline, the kinds and the plugins
-        ("contract", tuple(f"robustbench_gan.{p}" for p in CALLERS_OF_THE_CONTRACT)),
-        ("models", ("robustbench_gan.defenses",)),  # the training loop knows no defense
-        ("suite", ("robustbench_gan.runner", "robustbench_gan.report")),
-        ("attacks", ("robustbench_gan.runner", "robustbench_gan.report")),
-        ("defenses", ("robustbench_gan.runner", "robustbench_gan.report")),
-        ("gans", ("robustbench_gan.runner", "robustbench_gan.report")),
-    ],
-)
-def test_no_import_runs_back_up(folder, forbidden):
-    for path in (PACKAGE / folder).glob("*.py"):
-        bad = {m for m in imports_of(path) if m.startswith(forbidden)}
-        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
-
-
-PLUGIN_NAMES = ("ensemble", "defense_gan", "cyclegan", "pgd", "fgsm", "advgan", "dcgan")
-
-
-@pytest.mark.parametrize("folder", ["runner", "report", "suite"])
-def test_no_plugin_is_named_in_the_core(folder):
-    """The core names no plugin: string literals never hold a registered plugin's name."""
-    for path in (PACKAGE / folder).glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                assert node.value not in PLUGIN_NAMES, f"{path.name} names {node.value!r}"
-
-
+# -- size (the floors: tests/test_architecture.py; plugin names: test_core_names_no_plugin.py)
 def test_every_module_is_small_and_says_what_it_holds():
     for path in PACKAGE.rglob("*.py"):
         lines = path.read_text().splitlines()
