@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from ..contract.results import Results
-from ..contract.schema import CURVE_KEYS, LEADERBOARD_COLUMNS, TRANSFER_COLUMNS, WORST_CASE
+from ..contract.schema import (
+    CURVE_KEYS,
+    LEADERBOARD_COLUMNS,
+    PRIVATE_COLUMNS,
+    TRANSFER_COLUMNS,
+    WORST_CASE,
+    LeaderboardRow,
+)
 from ..contract.suite import Suite
 from .common import unbits
 
@@ -24,9 +31,9 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
     """One row per model, attack and eps, then per model the worst case over its attacks.
     Private columns for later stages: ``_correct``, ``_clean``, ``_black_box``, ``_model``
     (the model's suite label), ``_fooled_by`` (a composite's part that fooled each image)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[LeaderboardRow] = []
     for label, model in results.models.items():
-        model_rows = []
+        model_rows: list[LeaderboardRow] = []
         for attack in suite.attacks:
             if (label, attack.label) not in outcomes:  # a partial run (--only)
                 continue
@@ -63,17 +70,16 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
                     }
                 )
         rows += model_rows + worst_case_rows(model_rows)
-    private = ["_correct", "_clean", "_black_box", "_model", "_fooled_by"]
     if not rows:  # a partial run without attack cells
-        return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, *private])
+        return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, *PRIVATE_COLUMNS])
     frame = pd.DataFrame(rows)
     frame["suite"] = suite.name
     frame["dataset"] = results.dataset or suite.dataset.name
     frame["seed"] = suite.seed  # the audit kind adds its flags to the attack's own
-    return frame[[*LEADERBOARD_COLUMNS, *private]]
+    return frame[[*LEADERBOARD_COLUMNS, *PRIVATE_COLUMNS]]
 
 
-def worst_case_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def worst_case_rows(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
     """Per eps, a sample counts as robust only if it survives every attack run at that eps.
 
     Only attacks of one norm are combined; the norms of the worst-case perturbation are

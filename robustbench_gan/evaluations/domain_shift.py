@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
-from ..contract.schema import DOMAIN_NORM
+from ..contract.schema import DOMAIN_NORM, LeaderboardRow
 from ..contract.suite import GeneratorSpec, Suite
 from ..contract.tables import Tables
 from ..render.format import markdown_table, with_model_column
@@ -154,11 +153,11 @@ def planned_domains(gen: GeneratorSpec) -> tuple[str, ...]:
 
 def leaderboard_rows(
     suite: Suite, results: Results, found: dict, gens: dict
-) -> list[dict[str, Any]]:
+) -> list[LeaderboardRow]:
     """Leaderboard rows on translated test sets: norm ``domain``, no eps; the attack is the
     generator's label, with ``:<domain>`` for a generator of several domains. ``_model``
     orders them after the attack rows of their model."""
-    rows = []
+    rows: list[LeaderboardRow] = []
     for (label, gen, domain), (cell_id, res) in found.items():
         model = results.models[label]
         params = gens[gen].to_json()
