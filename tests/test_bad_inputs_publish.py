@@ -373,6 +373,8 @@ BAD_CARDS = {
     "architecture_number": ([{"architecture": 5}], "card 1, architecture: '5' is not a text"),
     "no_target": ([{"target": None}], "card 1, target: 'None' is not a name"),
     "twice": ([{}, {}], "cards 1 and 2 are both of mlp [none] at linf"),
+    "twice_spelled_apart": ([{}, {"threat_model": "LINF"}], "cards 1 and 2 are both of mlp"),
+    "threat_model_unknown": ([{"threat_model": "L1"}], "threat_model: 'L1' is not one of Linf"),
 }
 
 
