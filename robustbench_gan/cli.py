@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import cli_list, cli_model, cli_reproduce
+from . import cli_audit_attack, cli_list, cli_model, cli_reproduce
 from .errors import UserError
 
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_model.add_parsers(commands)
     cli_reproduce.add_parser(commands)
+    cli_audit_attack.add_parser(commands)
 
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
@@ -322,6 +323,7 @@ COMMANDS = {
     "eval": cli_model.cmd_eval,
     "verify": cli_model.cmd_verify,
     "reproduce": cli_reproduce.cmd_reproduce,
+    "audit-attack": cli_audit_attack.cmd_audit_attack,
 }
 
 

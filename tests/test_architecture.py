@@ -35,7 +35,7 @@ FLOORS: list[set[str]] = [
     {"runner"},
     {"publish"},
     {"api", "api_suite", "verify", "cli", "cli_list", "cli_model",
-     "cli_reproduce", "__main__", ""},
+     "cli_reproduce", "cli_audit_attack", "__main__", ""},
 ]  # fmt: skip
 
 
