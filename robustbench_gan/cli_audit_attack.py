@@ -14,7 +14,7 @@ import inspect
 import math
 from typing import Any
 
-from .cli_model import channels, model_arguments, params_of
+from .cli_model import model_and_test_split, model_arguments, params_of
 from .errors import UserError
 
 
@@ -104,15 +104,10 @@ def label_of(name: str, params: dict[str, Any]) -> str:
 
 
 def cmd_audit_attack(args: argparse.Namespace) -> int:
-    from .api_suite import dataset_options, model_target
-    from .contract.context import Context
     from .contract.fields import parse_eps
     from .contract.norms import Norm
     from .evaluations.binarization import binarization_test
-    from .evaluations.load_classifier import LoadClassifier
     from .publish.intervals import wilson
-    from .registry import DATASETS
-    from .suite.specs import dataset_plugin
 
     norm = Norm.parse(args.threat_model)
     if norm is None:
@@ -131,26 +126,7 @@ def cmd_audit_attack(args: argparse.Namespace) -> int:
     attacks = [(label_of(n, per_attack[n]), make_attack(n, per_attack[n], norm.value, args.seed))
                for n in names]  # fmt: skip
 
-    options = dataset_options(params_of(args.dataset_param, "--dataset-param"))
-    dataset_plugin(args.dataset, options)  # unknown options: one line
-    data = DATASETS.create(
-        args.dataset, root=args.data_dir, test_only=True, max_test=args.n, **options
-    )
-    from pathlib import Path
-
-    target = model_target(
-        args.model,
-        args.weights,
-        params_of(args.param),
-        channels(args.mean, "--mean"),
-        channels(args.std, "--std"),
-        Path.cwd(),
-        args.dataset,
-    )
-    import torch
-
-    ctx = Context(data=data, device=torch.device(args.device), store=None)  # type: ignore[arg-type]
-    model = LoadClassifier().build(target.to_json(), ctx)
+    model, data = model_and_test_split(args, args.n)
     x, y = data.x_test[: args.n], data.y_test[: args.n]
 
     rows = []

@@ -149,23 +149,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def model_and_test_split(args: argparse.Namespace, max_test: int) -> tuple[Any, Any]:
+    """The model of ``--model``/``--weights``/``--param``/``--mean``/``--std`` loaded as
+    ``rbg eval`` loads it, and the first ``max_test`` images of ``--dataset``'s test split
+    (``rbg verify`` and ``rbg audit-attack``)."""
+    import torch
+
     from .api_suite import dataset_options, model_target
     from .contract.context import Context
-    from .contract.fields import parse_eps
     from .evaluations.load_classifier import LoadClassifier
     from .registry import DATASETS
     from .suite.specs import dataset_plugin
-    from .verify import load_adversarial, verify_adversarial
 
-    adv = load_adversarial(args.adv)
     options = dataset_options(params_of(args.dataset_param, "--dataset-param"))
     dataset_plugin(args.dataset, options)  # unknown options: one line
     data = DATASETS.create(
-        args.dataset, root=args.data_dir, test_only=True, max_test=len(adv), **options
+        args.dataset, root=args.data_dir, test_only=True, max_test=max_test, **options
     )
-    if len(data.x_test) < len(adv):
-        raise UserError(f"{args.adv} holds {len(adv)} images, the test split {len(data.x_test)}")
     target = model_target(
         args.model,
         args.weights,
@@ -175,10 +175,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         Path.cwd(),
         args.dataset,
     )
-    import torch
-
     ctx = Context(data=data, device=torch.device(args.device), store=None)  # type: ignore[arg-type]
-    model = LoadClassifier().build(target.to_json(), ctx)
+    return LoadClassifier().build(target.to_json(), ctx), data
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .contract.fields import parse_eps
+    from .verify import load_adversarial, verify_adversarial
+
+    adv = load_adversarial(args.adv)
+    model, data = model_and_test_split(args, len(adv))
+    if len(data.x_test) < len(adv):
+        raise UserError(f"{args.adv} holds {len(adv)} images, the test split {len(data.x_test)}")
     report = verify_adversarial(
         model,
         data.x_test[: len(adv)],
