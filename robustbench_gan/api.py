@@ -45,7 +45,7 @@ class BenchmarkResult:
     clean_acc: float
     robust_acc: float
     attacks: pd.DataFrame
-    flags: list[str]
+    indicators: list[str]
     broken_by: list[str]
     model_card: dict[str, Any]
     out: Path | None
@@ -156,13 +156,13 @@ def summarize(summary: Any, out: Path | None) -> BenchmarkResult:
     worst = rows[rows["attack"] == WORST_CASE]
     robust = float((worst if len(worst) else rows)["robust_acc"].min())
     cards = summary.tables.documents["model_cards.json"]
-    flags = sorted({f for text in board["flags"] for f in str(text).split(";") if f})
+    indicators = sorted({f for text in board["indicators"] for f in str(text).split(";") if f})
     shown = board.drop(columns=[c for c in board.columns if c.startswith("_")])
     return BenchmarkResult(
         clean_acc=float(board["clean_acc"].iloc[0]),
         robust_acc=robust,
         attacks=shown.reset_index(drop=True),
-        flags=flags,
+        indicators=indicators,
         broken_by=broken_by(rows),
         model_card=cards[0],
         out=out,

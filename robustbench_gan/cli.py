@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the accuracies over n_eval images. A change is significant when Holm's correction "
         "over all tests keeps it at --alpha; the others are listed as within noise. Exit 1 for "
         "a significant change, a row on one side only, or a setting (attack_params, n_eval, "
-        "flags, ...) that differs. --across-seeds matches rows without the seed and leaves the "
+        "indicators, ...) that differs. --across-seeds matches rows without the seed and leaves the "
         "norms and passes out; --exact compares every number digit for digit.",
     )
     compare.add_argument("a", help="a leaderboard CSV or a run folder")

@@ -28,7 +28,9 @@ def add_parsers(commands: Any) -> None:
         "--attacks",
         default=STANDARD,
         help=f"'{STANDARD}' (the attack preset of that name: AutoAttack's standard version, "
-        "APGD-CE, APGD-T, FAB-T, Square) or attack names separated by commas",
+        "APGD-CE, APGD-T, FAB-T, Square), 'adaptive' (the standard version, then a remedy for "
+        "each indicator of attack failure that fires: BPDA, EOT, transfer, margin loss, "
+        "restarts) or attack names separated by commas",
     )
     evaluate.add_argument("--out", help="output folder (default: results/eval-<model>)")
     evaluate.add_argument("--cache-dir", help="store of finished cells (as for rbg run)")
@@ -143,7 +145,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(
         f"rbg: {card['name']} on {card['dataset']} ({card['threat_model']}, eps {card['eps']}, "
         f"{card['n_examples']} images): clean {result.clean_acc:.4f}, robust "
-        f"{result.robust_acc:.4f}" + (f"; flags: {', '.join(result.flags)}" if result.flags else "")
+        f"{result.robust_acc:.4f}"
+        + (f"; indicators: {', '.join(result.indicators)}" if result.indicators else "")
     )
     print(f"rbg: results in {out}/ (model_card.json, leaderboard.csv, report.md, ...)")
     return 0

@@ -26,6 +26,9 @@ The core names no plugin: what it needs to know of one is registered with it, a 
 ``benchmark(attacks="standard")``, with the preset's parameters) and its namespaces' ``about``
 line and, for a model zoo, ``target`` reader of ``[[targets]]`` entries.
 
+A plugin may also retire names it no longer answers to (``retired``: old name -> why): naming
+one is still an unknown name, reported with the plugin's one line instead of close matches.
+
 ``Registry.origin(name)`` says what a cache key must cover for a plugin that is not part of
 this project: the sha256 of a ``module:attr`` plugin's source file, or the distribution and
 version of an entry-point plugin.
@@ -83,6 +86,7 @@ class Registry:
         self._namespaces: dict[str, Namespace] = {}
         self._default: str | None = None
         self._presets: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._retired: dict[str, str] = {}
         self._from_entry_points: set[str] = set()
         self._builtins_loaded = False
 
@@ -103,11 +107,14 @@ class Registry:
         aliases: tuple[str, ...] = (),
         default: bool = False,
         presets: Mapping[str, Mapping[str, Any]] | None = None,
+        retired: Mapping[str, str] | None = None,
     ) -> Callable[[T], T]:
         """Decorator: register the decorated factory under ``name`` (see ``add``)."""
 
         def decorator(factory: T) -> T:
-            self.add(name, factory, aliases=aliases, default=default, presets=presets)
+            self.add(
+                name, factory, aliases=aliases, default=default, presets=presets, retired=retired
+            )
             return factory
 
         return decorator
@@ -120,15 +127,18 @@ class Registry:
         aliases: tuple[str, ...] = (),
         default: bool = False,
         presets: Mapping[str, Mapping[str, Any]] | None = None,
+        retired: Mapping[str, str] | None = None,
     ) -> None:
         """Register ``factory``; a name (or alias) that is already taken is an error.
 
         ``default``: the plugin used where the user names none (``default()``), at most one
         per registry. ``presets``: preset name -> the parameters it sets, so that the core
-        can offer a named setting without naming the plugin (``preset(name)``).
+        can offer a named setting without naming the plugin (``preset(name)``). ``retired``:
+        names the plugin no longer answers to -> one line saying why (a rename), given in
+        place of close matches when one is asked for; a retired name is taken too.
         """
-        for key in (name, *aliases):
-            if key in self._factories or key in self._aliases:
+        for key in (name, *aliases, *(retired or {})):
+            if key in self._factories or key in self._aliases or key in self._retired:
                 raise ValueError(f"{self.kind} {key!r} is already registered")
         if default and self._default is not None:
             raise ValueError(f"{self.kind} {self._default!r} is already the default")
@@ -142,6 +152,7 @@ class Registry:
             self._default = name
         for preset, params in (presets or {}).items():
             self._presets[preset] = (name, MappingProxyType(dict(params)))
+        self._retired.update(retired or {})
 
     def add_namespace(
         self,
@@ -258,6 +269,9 @@ class Registry:
 
     # -- internals ----------------------------------------------------------
     def _unknown(self, name: str) -> UserError:
+        self._load_builtins()
+        if name in self._retired:  # a plugin's old name: its one line says what it is now
+            return UserError(f"unknown {self.kind} {name!r}: {self._retired[name]}")
         close = difflib.get_close_matches(name, self.list(aliases=True), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return UserError(f"unknown {self.kind} {name!r}{hint} (see `rbg list {self.kind}s`)")

@@ -28,7 +28,7 @@ FLOORS: list[set[str]] = [
     {"errors", "utils", "bounds", "registry", "plugin_modules", "safe_load", "checkpoint",
      "version"},
     {"contract"},
-    {"render", "data", "models", "gans", "attacks", "defenses"},
+    {"render", "data", "models", "gans", "attacks", "defenses", "indicators"},
     {"evaluations"},
     {"suite"},
     {"report"},

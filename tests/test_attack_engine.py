@@ -94,13 +94,13 @@ def test_a_minimal_attack_counts_its_one_run_in_every_row(setup: Setup) -> None:
 
 
 def test_a_composite_counts_its_parts(setup: Setup) -> None:
-    """On images the model gets right, worst_case([apgd_ce]) spends what APGD-CE alone does,
+    """On images the model gets right, cascade([apgd_ce]) spends what APGD-CE alone does,
     plus its own two forward passes (clean logits, the check of the part's examples)."""
     with torch.no_grad():
         right = setup.model(setup.x).argmax(1) == setup.y
     x, y = setup.x[right], setup.y[right]
     part = ATTACKS.create("apgd_ce", steps=5)(setup.model, x, y, [TINY, 0.1])
-    whole = ATTACKS.create("worst_case", attacks=[{"name": "apgd_ce", "steps": 5}])(
+    whole = ATTACKS.create("cascade", attacks=[{"name": "apgd_ce", "steps": 5}])(
         setup.model, x, y, [TINY, 0.1]
     )
     assert whole.backward_passes == part.backward_passes

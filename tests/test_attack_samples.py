@@ -80,7 +80,7 @@ def test_each_image_is_credited_to_the_first_attack_that_broke_it(run):
 
 
 def test_a_composite_credits_its_parts(run):
-    out = run('[[attacks]]\nname = "worst_case"\nlabel = "aa"\nattacks = ["fgsm", "pgd"]\n')
+    out = run('[[attacks]]\nname = "cascade"\nlabel = "aa"\nattacks = ["fgsm", "pgd"]\n')
     samples = pd.read_csv(out / "samples.csv", keep_default_na=False, na_values=[""])
     contributions = pd.read_csv(out / "attack_contributions.csv")
     assert list(contributions["attack"].unique()) == ["fgsm", "pgd", "aa: fgsm", "aa: pgd"]
@@ -115,13 +115,13 @@ def test_misbehaving_attacks_are_flagged_and_scored_consistently(run, tmp_path):
     )
     board = pd.read_csv(run(extra) / "leaderboard.csv", keep_default_na=False)
     nans = board[(board.attack == "nans") & (board.eps > 0)]
-    assert nans["flags"].str.contains("invalid_output").all()
+    assert nans["indicators"].str.contains("invalid_output").all()
     # NaN images count as not adversarial: nothing changes, robust = clean, success 0
     assert (nans["robust_acc"] == nans["clean_acc"]).all()
     assert (nans["attack_success_rate"] == 0).all()
     loud = board[(board.attack == "loud") & (board.eps > 0)]
-    assert loud["flags"].str.contains("projected_output").all()
-    assert not board[board.attack.isin(["fgsm", "pgd"])]["flags"].str.contains("_output").any()
+    assert loud["indicators"].str.contains("projected_output").all()
+    assert not board[board.attack.isin(["fgsm", "pgd"])]["indicators"].str.contains("_output").any()
     for _, row in board[board.eps > 0].iterrows():  # success rate agrees with accuracy
         fooled = row["clean_acc"] - row["robust_acc"]
         assert row["attack_success_rate"] * row["clean_acc"] == pytest.approx(fooled, abs=1e-9)

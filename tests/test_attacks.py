@@ -78,9 +78,7 @@ FAST: dict[str, dict[str, object]] = {
     "square": {"n_queries": 100},
     "fab": {"steps": 10},
     "autoattack": {"steps": 5, "n_queries": 50, "n_target_classes": 2},
-    "worst_case": {
-        "attacks": [{"name": "apgd_ce", "steps": 5}, {"name": "square", "n_queries": 50}]
-    },
+    "cascade": {"attacks": [{"name": "apgd_ce", "steps": 5}, {"name": "square", "n_queries": 50}]},
 }
 
 

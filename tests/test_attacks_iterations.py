@@ -19,7 +19,7 @@ FAST: dict[str, dict] = {
     "square": {"n_queries": 20},
     "deepfool": {"steps": 5},
     "cw_l2": {"steps": 5, "binary_search_steps": 2},
-    "worst_case": {"attacks": [{"name": "apgd_ce", "steps": 3}]},
+    "cascade": {"attacks": [{"name": "apgd_ce", "steps": 3}]},
     "fab": {"steps": 3},
     "autoattack": {"steps": 3, "n_queries": 20, "n_target_classes": 2},
     "art:FastGradientMethod": {},

@@ -1,4 +1,4 @@
-"""`autoattack` by name: AutoAttack's lists with its defaults, as a preset of worst_case; and
+"""`autoattack` by name: AutoAttack's lists with its defaults, as a preset of cascade; and
 APGD's EOT for randomized defenses (the `rand` version)."""
 
 from __future__ import annotations

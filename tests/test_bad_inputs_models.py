@@ -14,8 +14,8 @@ from torch import nn
 import robustbench_gan
 from robustbench_gan.cli import main
 from robustbench_gan.errors import UserError
-from robustbench_gan.evaluations.audit_checks import audit_model, same_outputs
 from robustbench_gan.evaluations.load_classifier import check_outputs
+from robustbench_gan.indicators.checks import indicators_of, same_outputs
 
 NETS = '''
 import torch
@@ -156,20 +156,21 @@ def test_the_check_keeps_modes_and_device_and_names_odd_shapes(digits):
         check_outputs(infinite, x, 10, "m")
 
 
-def test_nan_on_some_inputs_is_evaluated_and_flagged_not_nondeterministic(bad_nets, capsys):
+def test_nan_on_some_inputs_is_evaluated_and_flagged_not_unstable(bad_nets, capsys):
     """A deterministic model with NaN on a few clean and many adversarial images: every
-    attack runs, and the audit says non_finite_outputs, not nondeterministic."""
+    attack runs, and the audit says non_finite_outputs, not unstable_predictions."""
     folder, _ = bad_nets
     attacks = ["fgsm", "pgd", "apgd_ce", "fab", "square", "deepfool"]
     result = robustbench_gan.benchmark(
         "rbg_bad_nets:SomeNan", weights="SomeNan.pt", dataset="digits", eps=EPS,
         n_examples=20, attacks=attacks, cache_dir="c",
     )  # fmt: skip
-    assert "non_finite_outputs" in result.flags and "nondeterministic" not in result.flags
+    assert "non_finite_outputs" in result.indicators
+    assert "unstable_predictions" not in result.indicators
     assert set(result.attacks["attack"]) >= set(attacks)
     assert main(eval_args("SomeNan", "--out", "o")) == 0  # AutoAttack's standard version
     out = "".join(capsys.readouterr())
-    assert "non_finite_outputs" in out and "nondeterministic" not in out
+    assert "non_finite_outputs" in out and "unstable_predictions" not in out
 
 
 def test_same_outputs_holds_nan_equal_to_nan():
@@ -198,8 +199,8 @@ def test_the_audit_tells_non_finite_from_nondeterministic(digits):
     torch.manual_seed(0)
     inner = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     x, y = digits.x_test[:30], digits.y_test[:30]
-    flags = audit_model(PartlyNan(inner).eval(), x, y, seed=0)["flags"]
-    assert "non_finite_outputs" in flags and "nondeterministic" not in flags
-    noisy = audit_model(PartlyNan(inner, noise=0.05).eval(), x, y, seed=0)["flags"]
-    assert "nondeterministic" in noisy and "non_finite_outputs" in noisy
-    assert "non_finite_outputs" not in audit_model(inner.eval(), x, y, seed=0)["flags"]
+    fired = indicators_of(PartlyNan(inner).eval(), x, y)
+    assert "non_finite_outputs" in fired and "unstable_predictions" not in fired
+    noisy = indicators_of(PartlyNan(inner, noise=0.05).eval(), x, y)
+    assert "unstable_predictions" in noisy and "non_finite_outputs" in noisy
+    assert "non_finite_outputs" not in indicators_of(inner.eval(), x, y)

@@ -104,10 +104,10 @@ TOO_FEW = {  # case -> (classes in the folder, attacks[1] as written, what it ne
         'name = "apgd_dlr"\nlabel = "apgd-t"\ntargeted = true\nsteps = 2',
         "apgd_dlr (label 'apgd-t') needs at least 4",
     ),
-    "worst_case_on_3": (
+    "cascade_on_3": (
         3,
-        'name = "worst_case"\nlabel = "wc"',
-        "worst_case (label 'wc') needs at least 4",
+        'name = "cascade"\nlabel = "wc"',
+        "cascade (label 'wc') needs at least 4",
     ),
     "autoattack_on_3": (3, 'name = "autoattack"', "autoattack needs at least 4"),
     "autoattack_rand_on_2": (
@@ -194,10 +194,10 @@ DECLARED = {  # attack settings -> the classes it declares it needs
     "apgd_t": ({"name": "apgd_dlr", "steps": 2, "targeted": True}, 4),
     "fab": ({"name": "fab", "steps": 2}, 2),
     "fab_t_3": ({"name": "fab", "steps": 2, "n_target_classes": 3}, 4),
-    "worst_case": ({"name": "worst_case", "attacks": ["apgd_ce", "apgd_dlr"]}, 3),
-    "worst_case_t": (
+    "cascade": ({"name": "cascade", "attacks": ["apgd_ce", "apgd_dlr"]}, 3),
+    "cascade_t": (
         {
-            "name": "worst_case",
+            "name": "cascade",
             "n_target_classes": 9,  # a composite caps its targets at C - 1
             "attacks": [{"name": "apgd_dlr", "steps": 2, "targeted": True}],
         },
@@ -230,7 +230,7 @@ def test_the_declared_requirement_is_the_true_one(case):
 def test_enough_classes_run_through(tmp_path):
     """At its boundary the run goes through: a worst case with APGD-T on 4 classes."""
     parts = '[{name = "apgd_ce", steps = 2}, {name = "apgd_dlr", targeted = true, steps = 2}]'
-    attacks = f'name = "worst_case"\nlabel = "wc"\nattacks = {parts}\n\n'
+    attacks = f'name = "cascade"\nlabel = "wc"\nattacks = {parts}\n\n'
     attacks += '[[attacks]]\nname = "apgd_dlr"\nsteps = 2'
     suite = folder_suite(tmp_path, 4, attacks)
     assert main(["validate", str(suite), "--data-dir", str(tmp_path)]) == 0

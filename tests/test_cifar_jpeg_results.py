@@ -13,6 +13,7 @@ import pytest
 import torch
 from committed import committed
 
+from robustbench_gan.contract.schema import upgrade_board
 from robustbench_gan.models.pretrained import state_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,13 +23,13 @@ WEIGHTS = ROOT / "suites" / "models" / "cifar_net.pt"
 
 @pytest.fixture(scope="module")
 def board():
-    return pd.read_csv(RUN / "leaderboard.csv", keep_default_na=False)
+    return upgrade_board(pd.read_csv(RUN / "leaderboard.csv", keep_default_na=False))
 
 
 def test_the_run_has_its_report_and_cards(board):
     assert (RUN / "report.md").read_text().count("cifar_net") >= 3
     assert set(board["target"]) == {"small_cnn", "resnet18", "cifar_net"}
-    assert (board["flags"] == "").all()
+    assert (board["indicators"] == "").all()
     cards = {c["name"]: c for c in json.loads((RUN / "model_cards.json").read_text())}
     assert cards["cifar_net"]["eps"] == "8/255" and cards["cifar_net"]["architecture"] == (
         "models.cifar_net:Net"

@@ -146,14 +146,14 @@ def test_added_removed_and_text_changes(run_a, tmp_path, capsys):
     def edit(board):
         extra = board.iloc[[0]].assign(suite="new")
         board = pd.concat([board.iloc[:-1], extra], ignore_index=True)
-        board.loc[0, "flags"] = "zero_gradients"
+        board.loc[0, "indicators"] = "unavailable_gradients"
         return board
 
     code, out = rbg_compare(capsys, run_a, variant(tmp_path, edit))
     assert code == 1
     assert "only in B (added): new seed 0: mlp, fgsm, linf eps 0.1" in out
     assert "only in A (removed): smoke seed 0: lenet, worst_case, linf eps 0.2" in out
-    assert "flags '' -> 'zero_gradients'" in out
+    assert "indicators '' -> 'unavailable_gradients'" in out
     comparison = compare(run_a, tmp_path / "b")
     assert len(comparison.added) == len(comparison.removed) == len(comparison.changed) == 1
 

@@ -19,8 +19,8 @@ Exclusion, and why: some words are the contract's own vocabulary before any plug
 them as a name. The kinds of plugin (``attack``, ``dataset``, ...), the columns of the
 result tables and the suite format's own tables and reserved labels are defined by the
 contract, and a plugin that registers the same word (the ``attack`` kind of evaluation
-writes the ``attack`` column; the ``worst_case`` attack makes the ``worst_case`` rows;
-``gan_metrics`` reads the ``[gan_metrics]`` table) shares the word, it does not own it. The
+writes the ``attack`` column; ``gan_metrics`` reads the ``[gan_metrics]`` table) shares the
+word, it does not own it. The
 excluded words are derived, never listed by hand: the registries' kinds, and every public
 constant named ``*_COLUMNS``, ``*_KEYS`` or ``*_LABEL`` (a string or a collection of
 strings) of the contract's modules (``contract/schema.py``: the tables' columns) and of
@@ -187,4 +187,4 @@ def test_the_core_is_what_it_says():
     core = {path.relative_to(PACKAGE).parts[0] for path in core_modules()}
     assert set(CORE_FOLDERS) <= core and {"api.py", "registry.py", "cli.py"} <= core
     assert not core & {"attacks", "defenses", "gans", "models", "data", "evaluations"}
-    assert "audit.py" not in core  # the audit's checks build a PGD: evaluations/audit_checks.py
+    assert "indicators" in core  # the indicators name no attack: their probe is their own

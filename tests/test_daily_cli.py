@@ -49,7 +49,7 @@ def test_list_shows_every_accepted_name_and_verbose_describes(capsys):
     out = capsys.readouterr().out
     assert "  pgd\n" in out and "parameters: norm='linf', steps=" in out
     assert "Iterated gradient steps" in out
-    assert main(["list", "-v", "attacks", "worst_case"]) == 0
+    assert main(["list", "-v", "attacks", "cascade"]) == 0
     assert "alias autoattack_like" in capsys.readouterr().out
     assert main(["list", "-v"]) == 0
     out = capsys.readouterr().out

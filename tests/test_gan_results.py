@@ -9,6 +9,8 @@ import pandas as pd
 from claims import digits_gans_claims, failed
 from committed import committed_results
 
+from robustbench_gan.contract.schema import upgrade_board
+
 RESULTS = committed_results()
 ZOO = RESULTS / "digits-gans"
 THREATS = RESULTS / "digits-gan-threats"
@@ -18,7 +20,8 @@ FAMILIES = {
 
 
 def read(folder: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(folder / name, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(folder / name, keep_default_na=False, na_values=[""])
+    return upgrade_board(frame) if name == "leaderboard.csv" else frame
 
 
 def test_every_family_beats_the_class_means_baseline():
@@ -119,7 +122,7 @@ def test_defense_gan_bpda_is_below_the_naive_evaluation():
     naive, bpda = rows(board, "defense_gan_naive", "pgd"), rows(board, "defense_gan_bpda", "pgd")
     large = naive["eps"] >= 0.2
     assert (bpda.loc[large, "robust_acc"] < naive.loc[large, "robust_acc"]).all()
-    assert naive["flags"].str.contains("naive_evaluation").all()
+    assert naive["indicators"].str.contains("naive_evaluation").all()
     assert "## GAN purification (Defense-GAN)" in (THREATS / "report.md").read_text()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from robustbench_gan.contract.schema import upgrade_board
 from robustbench_gan.runner.run import run_suite
 
 SUITE = """
@@ -90,7 +91,9 @@ def run(tmp_path_factory):
 
 def test_advgan_rows_and_cost(run):
     out, _ = run
-    board = pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    board = upgrade_board(
+        pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    )
     rows = board[(board["attack"] == "advgan") & (board["eps"] == 0.2)]
     assert len(rows) == 5  # every model, defended ones included
     assert rows["attack_success_rate"].between(0, 1).all()
@@ -100,11 +103,13 @@ def test_advgan_rows_and_cost(run):
 
 def test_defense_gan_evaluations_are_flagged_and_explained(run):
     out, _ = run
-    board = pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    board = upgrade_board(
+        pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    )
     naive = board[board["defense"] == "dgan_naive"]
     bpda = board[board["defense"] == "dgan_bpda"]
-    assert naive["flags"].str.contains("naive_evaluation").all()
-    assert not bpda["flags"].str.contains("naive_evaluation").any()
+    assert naive["indicators"].str.contains("naive_evaluation").all()
+    assert not bpda["indicators"].str.contains("naive_evaluation").any()
     report = (out / "report.md").read_text()
     assert "## GAN purification (Defense-GAN)" in report and "BPDA" in report
     assert "naive_evaluation" in report  # the flag legend

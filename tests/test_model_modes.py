@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from robustbench_gan.evaluations.audit_checks import audit_model
+from robustbench_gan.indicators.checks import budget_checks, model_checks
 from robustbench_gan.registry import ATTACKS
 from robustbench_gan.utils import eval_mode, predict
 
@@ -24,9 +24,7 @@ FAST: dict[str, dict] = {
     "fab": {"steps": 2},
     "square": {"n_queries": 5},
     "autoattack": {"steps": 2, "n_queries": 5, "n_target_classes": 2},
-    "worst_case": {
-        "attacks": [{"name": "apgd_ce", "steps": 2}, {"name": "square", "n_queries": 5}]
-    },
+    "cascade": {"attacks": [{"name": "apgd_ce", "steps": 2}, {"name": "square", "n_queries": 5}]},
 }
 NATIVE = [n for n in ATTACKS.list() if not getattr(ATTACKS.get(n), "needs_training_data", False)]
 ADAPTERS = {"art:FastGradientMethod": "art", "foolbox:LinfPGD": "foolbox"}
@@ -103,7 +101,8 @@ def test_audit_and_predict_leave_each_module_in_its_mode(digits, build):
     x, y = digits.x_test[:12], digits.y_test[:12]
     labels = predict(model, x)
     assert_as_found(model, before_modes, before_buffers)
-    audit_model(model, x, y, seed=0)
+    model_checks(model, x, y, seed=0)
+    budget_checks(model, x, y, "linf", 0.1)
     assert_as_found(model, before_modes, before_buffers)
     with eval_mode(model), torch.no_grad():
         assert not any(modes(model).values())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from committed import committed_results
 
-from robustbench_gan.contract.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS
+from robustbench_gan.contract.schema import LATER_COLUMNS, LEADERBOARD_COLUMNS, upgrade_board
 from robustbench_gan.errors import UserError
 from robustbench_gan.publish.leaderboards import PUBLISHED_COLUMNS, SCHEMA_VERSION, publish
 
@@ -62,7 +62,7 @@ def row(suite, seed, dataset, target, defense, attack, norm, eps, n, clean, robu
         "eps": eps, "n_eval": n, "clean_acc": whole(clean), "robust_acc": whole(robust),
         "attack_success_rate": 0.5, "mean_linf": eps, "mean_l2": 2 * eps, "seconds": 1.5 + seed,
         "forward_passes": 10.0, "backward_passes": 10.0, "device": "cpu (1 thread)",
-        "seed": seed, "flags": "", "versions": "robustbench_gan 0.1.0",
+        "seed": seed, "indicators": "", "versions": "robustbench_gan 0.1.0",
         "cell_id": f"{suite}{seed}{target}{attack}",
     }  # fmt: skip
 
@@ -114,11 +114,11 @@ def test_flagged_rows_are_marked(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     board = pd.read_csv(QUICKSTART / "leaderboard.csv", keep_default_na=False)
-    board.loc[board["target"] == "mlp", "flags"] = "zero_gradients"
+    board.loc[board["target"] == "mlp", "indicators"] = "unavailable_gradients"
     board.to_csv(run / "leaderboard.csv", index=False)
     publish(run, tmp_path / "results")
     markdown = (tmp_path / "results" / "digits-linf.md").read_text()
-    assert "mlp (flagged)" in markdown and "| zero_gradients |" in markdown
+    assert "mlp (flagged)" in markdown and "| unavailable_gradients |" in markdown
     assert 'class="flagged' in (tmp_path / "results" / "digits-linf.html").read_text()
 
 
@@ -188,7 +188,9 @@ def test_old_published_files_stay_readable_and_republishable(tmp_path):
     results.mkdir()
     first_release = [c for c in LEADERBOARD_COLUMNS if c not in LATER_COLUMNS]
     for name in ("digits-linf.csv", "digits-l2.csv", "mnist-linf.csv"):
-        committed = pd.read_csv(committed_results() / name, keep_default_na=False, na_values=[""])
+        committed = upgrade_board(
+            pd.read_csv(committed_results() / name, keep_default_na=False, na_values=[""])
+        )
         old = committed[first_release].assign(schema_version=1, published="2024-01-01")
         old.to_csv(results / name, index=False)  # as the first release wrote it
     old = pd.read_csv(results / "digits-linf.csv")

@@ -82,7 +82,7 @@ def test_two_seeds_make_one_line_with_mean_spread_and_pooled_interval(tmp_path):
     rows = table_rows(markdown, "### eps 0.1")
     assert len(rows) == 2  # one line per model, not per seed
     header = ["rank", "model", "suite", "clean", "robust", "95% interval", "n", "seeds"]
-    cnn, mlp = (dict(zip(header + ["spread", "flags", "card", "report"], r)) for r in rows)
+    cnn, mlp = (dict(zip(header + ["spread", "indicators", "card", "report"], r)) for r in rows)
     assert cnn["model"] == "small_cnn [fgsm_at]" and cnn["rank"] == "1"
     assert cnn["robust"] == "0.790" and cnn["seeds"] == "2 (0, 1)" and cnn["n"] == "400"
     assert cnn["spread"] == "0.780–0.800"
@@ -149,7 +149,7 @@ def test_user_text_is_escaped(tmp_path):
     board["attack_params"] = board["attack_params"].str.replace(
         '"params": {}', '"params": {"note": "<script>alert(1)</script>"}'
     )
-    board.loc[0, "flags"] = "<u>flag</u>"
+    board.loc[0, "indicators"] = "<u>flag</u>"
     publish(write_run(tmp_path / "run", board), tmp_path / "results")
     for suffix in (".md", ".html"):
         text = (tmp_path / "results" / f"digits-linf{suffix}").read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from committed import committed
 
+from robustbench_gan.contract.schema import upgrade_board
 from robustbench_gan.render.format import markdown_table, robust_accuracy_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,9 @@ print("ok")
 
 
 def test_sample_table_is_the_committed_worst_case():
-    board = pd.read_csv(committed("quickstart") / "leaderboard.csv", keep_default_na=False)
+    board = upgrade_board(
+        pd.read_csv(committed("quickstart") / "leaderboard.csv", keep_default_na=False)
+    )
     matrix = robust_accuracy_matrix(board, "worst_case", "linf").drop(columns=["eps 0"])
     sample = re.search(
         r"<!-- sample:start -->\n(.*?)\n<!-- sample:end -->", README, flags=re.S

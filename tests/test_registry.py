@@ -60,6 +60,21 @@ def test_unknown_name_lists_close_matches(registry):
     assert "\n" not in str(err.value)
 
 
+def test_a_retired_name_is_unknown_with_the_plugins_one_line(registry):
+    """A plugin's old name (``retired``) is no alias: asking for it says what the plugin says
+    in one line (no close matches), and it stays taken for other plugins."""
+    registry.add("cascade", lambda: 1, retired={"old_name": "now called 'cascade'"})
+    assert "old_name" not in registry and registry.list(aliases=True) == ["cascade"]
+    for ask in (registry.get, registry.origin):
+        with pytest.raises(UserError) as err:
+            ask("old_name")
+        assert str(err.value) == "unknown widget 'old_name': now called 'cascade'"
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add("old_name", lambda: 2)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add("other", lambda: 2, retired={"cascade": "taken"})
+
+
 def test_module_attr_names_an_unpackaged_plugin(tmp_path, monkeypatch, registry):
     (tmp_path / "my_plugins.py").write_text(
         textwrap.dedent(

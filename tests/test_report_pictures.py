@@ -82,7 +82,7 @@ def lines(names: list[str], suites: tuple[str, ...]) -> pd.DataFrame:
             rows.append({
                 "protocol": "p", "eps": 8 / 255, "model": name, "suite": suite,
                 "clean": 0.9 - 0.03 * i, "robust": robust, "ci_low": robust - 0.05,
-                "ci_high": robust + 0.05, "flags": "",
+                "ci_high": robust + 0.05, "indicators": "",
             })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -44,7 +44,7 @@ def test_results_hold_every_cell_by_kind_and_key_and_only_report_artifacts(tmp_p
     board = tables["leaderboard"]
     assert len(board) == 2 * (2 * 2 + 2)  # 2 models x (2 attacks x 2 eps + 2 worst-case rows)
     written = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
-    written["flags"] = written["flags"].fillna("").astype(object)  # '' reads back as NaN
+    written["indicators"] = written["indicators"].fillna("").astype(object)  # '' reads back as NaN
     pd.testing.assert_frame_equal(tables.csv_files()["leaderboard.csv"], written, check_dtype=False)
 
 

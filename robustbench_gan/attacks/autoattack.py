@@ -1,4 +1,4 @@
-"""AutoAttack by name: its standard, plus and rand lists as a preset of the worst case.
+"""AutoAttack by name: its standard, plus and rand lists as a preset of ``cascade``.
 
 Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 parameter-free attacks", ICML 2020, https://arxiv.org/abs/2003.01690 (the lists and defaults
@@ -13,8 +13,8 @@ from typing import Annotated, Any, ClassVar
 from ..bounds import Count, OneOf, Seed, checked
 from ..contract.norms import NormName
 from ..registry import ATTACKS
+from .cascade import Cascade
 from .square import AUTOATTACK_SETTINGS
-from .worst_case import WorstCase
 
 VERSIONS = ("standard", "plus", "rand")
 #: AutoAttack's ``version``: which list of attacks it runs
@@ -64,9 +64,9 @@ def autoattack_list(
 
 
 @ATTACKS.register("autoattack", presets={"standard": {"version": "standard"}})  # benchmark()
-class AutoAttack(WorstCase):
+class AutoAttack(Cascade):
     """AutoAttack's lists run as a per-image worst case: each attack only on the images the
-    earlier ones left robust, the first adversarial example kept (see ``worst_case``).
+    earlier ones left robust, the first adversarial example kept (see ``cascade``).
 
     Args:
         version: ``"standard"`` (default), ``"plus"`` or ``"rand"`` (see
@@ -79,7 +79,7 @@ class AutoAttack(WorstCase):
         eot_iter: draws the gradient is averaged over in ``rand`` (AutoAttack: 20).
 
     The parts are named as AutoAttack logs them (apgd-ce, apgd-t, fab-t, square, ...), and
-    ``worst_case`` reports which part broke each image (samples.csv), so the per-attack
+    ``cascade`` reports which part broke each image (samples.csv), so the per-attack
     counts AutoAttack prints are in attack_contributions.csv and the report.
     """
 

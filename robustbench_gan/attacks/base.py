@@ -176,7 +176,7 @@ class Attack(abc.ABC):
 
     @property
     def parts(self) -> tuple[str, ...]:
-        """The attacks a composite runs in turn (worst_case's list); empty for one attack.
+        """The attacks a composite runs in turn (cascade's list); empty for one attack.
         A composite also fills :attr:`fooled_by` when called."""
         return ()
 

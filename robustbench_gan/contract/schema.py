@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import pandas as pd
+
 from .norms import DOMAIN_NORM
 from .suite import WORST_CASE_LABEL as WORST_CASE
 
@@ -16,7 +18,9 @@ class LeaderboardRow(TypedDict, total=False):
     hand each other and ``benchmark()`` reads, never written: ``_correct`` and ``_clean`` the
     packed per-image outcomes (right after the attack, right before it), ``_black_box``
     whether the attack used no gradient, ``_model`` the model's suite label, ``_fooled_by``
-    the part of a composite attack that fooled each image (None for a single attack)."""
+    the part of a composite attack that fooled each image (None for a single attack), ``_silent``
+    the packed images whose attack path held an adversarial point it did not return ("" where
+    the attack does not say)."""
 
     suite: str
     dataset: str
@@ -37,7 +41,7 @@ class LeaderboardRow(TypedDict, total=False):
     backward_passes: float
     device: str
     seed: int
-    flags: str
+    indicators: str
     versions: str
     cell_id: str
     _correct: str
@@ -45,6 +49,7 @@ class LeaderboardRow(TypedDict, total=False):
     _black_box: bool
     _model: str
     _fooled_by: list[str] | None
+    _silent: str
 
 
 LEADERBOARD_COLUMNS = [c for c in LeaderboardRow.__annotations__ if not c.startswith("_")]
@@ -58,6 +63,37 @@ TRANSFER_COLUMNS = [
     "transfer_success_rate", "cell_id",
 ]  # fmt: skip
 CURVE_KEYS = ["target", "defense", "attack", "norm"]
+
+#: columns renamed since the first release: old name -> new name (a CSV written before
+#: still reads, under the new name: :func:`upgrade_board`)
+RENAMED_COLUMNS = {"flags": "indicators"}
+#: values of the ``indicators`` column renamed with it (the audit's names before the
+#: indicators of attack failure; each successor fires wherever its predecessor did)
+RENAMED_INDICATORS = {
+    "zero_gradients": "unavailable_gradients",
+    "nondeterministic": "unstable_predictions",
+    "unbounded_attack_fails": "unconstrained_attack_failure",
+}
+
+
+def upgrade_board(frame: pd.DataFrame) -> pd.DataFrame:
+    """A leaderboard read from a CSV written before the renames, under today's names (a
+    frame with today's names is returned as it is)."""
+    old = [c for c in RENAMED_COLUMNS if c in frame.columns and RENAMED_COLUMNS[c] not in frame]
+    if not old:
+        return frame
+    frame = frame.rename(columns={c: RENAMED_COLUMNS[c] for c in old})
+    if RENAMED_COLUMNS.get("flags") == "indicators" and "flags" in old:
+        frame["indicators"] = frame["indicators"].map(renamed_indicators)
+    return frame
+
+
+def renamed_indicators(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    return ";".join(RENAMED_INDICATORS.get(name, name) for name in value.split(";"))
+
+
 FLAG_TOLERANCE = 1e-6
 
 __all__ = [
@@ -67,7 +103,10 @@ __all__ = [
     "LATER_COLUMNS",
     "LEADERBOARD_COLUMNS",
     "PRIVATE_COLUMNS",
+    "RENAMED_COLUMNS",
+    "RENAMED_INDICATORS",
     "LeaderboardRow",
     "TRANSFER_COLUMNS",
     "WORST_CASE",
+    "upgrade_board",
 ]

@@ -39,6 +39,7 @@ from .attack_tables import (
 )
 from .attack_text import attack_cost_text, curves_text, worst_case_text
 from .common import bits, pack, share
+from .escalation import escalation_table, escalation_text
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,13 @@ class BudgetResult(Record):
     invalid_output: int = 0  # images whose attack output was not finite (kept clean)
     projected_output: int = 0  # images the attack returned outside the ball or [0, 1]
     pred: str = ""  # per image: the prediction on the adversarial example (packed)
+    silent: str = ""  # per image: fooled along the path, not at the end ("": not tracked)
+    fired: list[str] | None = None  # an escalating attack's indicators that fired (adaptive)
+    remedies: list[str] | None = None  # and the remedies it ran
     linf: str = ""  # per image: the perturbation's Linf and L2 norms (packed)
     l2: str = ""
 
-    OPTIONAL = ("fooled_by",)
+    OPTIONAL = ("fooled_by", "fired", "remedies")
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class Attack(Evaluation):
     needs = (MODELS,)
     makes = (
         "leaderboard", "transfer", "eps_curves", "iteration_curves", "attack_cost", "samples",
-        "attack_contributions",
+        "attack_contributions", "escalation",
     )  # fmt: skip
 
     def plan(self, suite: Suite, plan: Plan) -> None:
@@ -151,6 +155,9 @@ class Attack(Evaluation):
                 invalid_output=flagged(outcome.invalid_output, i),
                 projected_output=flagged(outcome.projected_output, i),
                 pred=pack(outcome.pred[i], CLASS),
+                silent=silent_successes(outcome, i),
+                fired=escalation(attack, "fired", i),
+                remedies=escalation(attack, "ran", i),
                 linf=pack(linf[i], NORM),
                 l2=pack(l2[i], NORM),
             )
@@ -174,7 +181,11 @@ class Attack(Evaluation):
         return CellOutput(result.to_json(), {"adv": tensors_to_bytes({"adv": outcome.adv})})
 
     def current(self, result: Mapping[str, Any]) -> bool:
-        return "clean_pred" in result and all("linf" in e for e in result["per_eps"])
+        """A cell stored before the per-image norms or the silent successes (the indicator)
+        runs again."""
+        return "clean_pred" in result and all(
+            "linf" in e and "silent" in e for e in result["per_eps"]
+        )
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         outcomes = {key: (f.cell_id, AttackOutcome.from_json(f.result)) for key, f in
@@ -199,6 +210,8 @@ class Attack(Evaluation):
             contributions_table(suite, outcomes, samples),
             csv="attack_contributions.csv",
         )
+        models = {label: (m.base, m.defense) for label, m in results.models.items()}
+        tables.set("escalation", escalation_table(outcomes, models), csv="escalation.csv")
 
     def plots(self, suite: Suite, results: Results, tables: Tables, folder: Path) -> dict:
         board, made = tables["leaderboard"], {}
@@ -232,6 +245,9 @@ class Attack(Evaluation):
             if attack != WORST_CASE and norm != DOMAIN_NORM:
                 table = markdown_table(robust_accuracy_matrix(board, attack, norm))
                 out.append(Section(f"Attack `{attack}` ({norm})", [table]))
+        escalated = tables["escalation"]
+        if len(escalated):
+            out.append(Section("Adaptive escalation", escalation_text(escalated), "summary"))
         if any(name == "robust_accuracy" or name.startswith("iterations_") for name in plots):
             out.append(Section("Robustness curves", curves_text(plots)))
         cost = tables["attack_cost"]
@@ -254,6 +270,22 @@ CLASS, NORM = "<i2", "<f4"  # packed per-image vectors: class indices, perturbat
 def flagged(mask: Tensor | None, index: int) -> int:
     """How many images the base flagged at budget ``index`` (0 when it flags none)."""
     return 0 if mask is None else int(mask[index].sum())
+
+
+def escalation(attack: Any, name: str, index: int) -> list[str] | None:
+    """An escalating attack's record at budget ``index`` (``ran``: the remedies it ran,
+    ``fired``: the indicators that called for them); None for any other attack."""
+    books = getattr(attack, name, None)
+    return list(books[index]) if isinstance(books, list) and len(books) > index else None
+
+
+def silent_successes(outcome: AttackResult, index: int) -> str:
+    """The images the attack fooled at some iteration but not with the example it returned,
+    as bits ("" for an attack that reports no success steps): Pintor et al.'s silent
+    success, per image."""
+    if outcome.success_step is None:
+        return ""
+    return bits((outcome.success_step[index] >= 0) & ~outcome.success[index])
 
 
 def random_classes(y: Tensor, num_classes: int, seed: int) -> Tensor:

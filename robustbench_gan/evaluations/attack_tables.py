@@ -19,7 +19,7 @@ from ..contract.schema import (
     LeaderboardRow,
 )
 from ..contract.suite import Suite
-from .common import unbits
+from .common import bits, unbits
 
 if TYPE_CHECKING:
     from .attack import AttackOutcome, BudgetResult
@@ -59,7 +59,7 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
                         "device": res.device,
                         "versions": res.versions,
                         "cell_id": cell_id,
-                        "flags": output_flags(entry),
+                        "indicators": output_indicators(entry),
                         "_correct": entry.correct,
                         "_clean": res.clean_correct,
                         "_black_box": res.black_box,
@@ -67,6 +67,7 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
                         "_fooled_by": [res.parts[k] if k >= 0 else "" for k in entry.fooled_by]
                         if entry.fooled_by is not None
                         else None,
+                        "_silent": entry.silent,
                     }
                 )
         rows += model_rows + worst_case_rows(model_rows)
@@ -75,7 +76,7 @@ def leaderboard_table(suite: Suite, results: Results, outcomes: Outcomes) -> pd.
     frame = pd.DataFrame(rows)
     frame["suite"] = suite.name
     frame["dataset"] = results.dataset or suite.dataset.name
-    frame["seed"] = suite.seed  # the audit kind adds its flags to the attack's own
+    frame["seed"] = suite.seed  # the audit kind adds its indicators to the attack's own
     return frame[[*LEADERBOARD_COLUMNS, *PRIVATE_COLUMNS]]
 
 
@@ -93,6 +94,7 @@ def worst_case_rows(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
         if len(group) < 2:
             continue
         correct = np.logical_and.reduce([unbits(r["_correct"]) for r in group])
+        silent = [unbits(r["_silent"]) for r in group if r["_silent"]]
         clean = unbits(group[0]["_clean"])
         first = group[0]
         ids = sorted({r["cell_id"] for r in group})
@@ -111,18 +113,20 @@ def worst_case_rows(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
                 **{k: total(r[k] for r in group) for k in ("forward_passes", "backward_passes")},
                 "versions": first["versions"],
                 "cell_id": "+".join(ids),
-                "flags": "",
-                "_correct": "",
-                "_clean": "",
+                "indicators": "",
+                "_correct": bits(correct),
+                "_clean": first["_clean"],
                 "_black_box": False,
                 "_model": first["_model"],
+                # an image left robust that some attack's path had fooled
+                "_silent": bits(np.logical_or.reduce(silent) & correct) if silent else "",
             }
         )
     return out
 
 
-def output_flags(entry: BudgetResult) -> str:
-    """The row's flags for what the base had to repair in the attack's output."""
+def output_indicators(entry: BudgetResult) -> str:
+    """The row's indicators for what the base had to repair in the attack's output."""
     found = [("invalid_output", entry.invalid_output), ("projected_output", entry.projected_output)]
     return ";".join(name for name, count in found if count)
 

@@ -1,100 +1,164 @@
-"""Audit: model-level sanity checks per model, and the leaderboard's ``flags`` column."""
+"""Audit: the indicators of attack failure per model and budget, and the leaderboard's
+``indicators`` column (names and meanings: robustbench_gan/indicators/scheme.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 
 from ..contract.cells import Cell, CellOutput
 from ..contract.context import Context
 from ..contract.kind import MODELS, Evaluation, Section
 from ..contract.kinds import EVALUATIONS
+from ..contract.norms import DOMAIN_NORM
 from ..contract.plan import Plan
 from ..contract.records import EvalCellSpec, Record
 from ..contract.results import Results
 from ..contract.schema import FLAG_TOLERANCE, WORST_CASE
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..render.format import markdown_table
-from .audit_checks import CHECKS_VERSION, FLAG_MEANINGS, audit_model
+from ..indicators.checks import SHARE, budget_checks, model_checks, model_indicators, share
+from .audit_text import indicators_text
+from .common import bits, unbits
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
+#: part of every audit cell's spec: bump it when a check changes, so cached audits rerun
+CHECKS_VERSION = 4
 
 
 @dataclass(frozen=True)
 class AuditSpec(EvalCellSpec):
     checks: int = CHECKS_VERSION
+    budgets: list[list[Any]] = field(default_factory=list)  # [norm, eps] pairs, eps > 0
+
+
+@dataclass(frozen=True)
+class BudgetAudit(Record):
+    """Per image at one (norm, eps), packed as bits: the probe's loss still falling on an
+    image it left robust, the probe fooled it, a transfer from the stand-in fooled it."""
+
+    norm: str
+    eps: float
+    incomplete: str
+    white_fooled: str
+    transfer_fooled: str = ""  # "" where the model declares no differentiable stand-in
 
 
 @dataclass(frozen=True)
 class AuditResult(Record):
-    """What ``audit.audit_model`` measured and the flags it raised."""
+    """What the checks measured on one model, the model-level indicators that fired, and the
+    per-image outcomes the rows and samples.csv are marked from."""
 
     zero_gradient_share: float
+    margin_zero_share: float
+    unstable_share: float
+    unbounded_acc: float
     outputs_probabilities: bool
     nondeterministic: bool
-    unbounded_acc: float
-    flags: list[str]
+    indicators: list[str]
+    correct: str
+    unavailable: str
+    unstable: str
+    unbounded_robust: str
+    budgets: list[BudgetAudit]
+    graph_error: str = ""
 
 
 @EVALUATIONS.register
 class Audit(Evaluation):
-    """Checks each model once (zero gradients, probabilities out, nondeterminism, unbounded
-    PGD) and flags leaderboard rows that fail a check (audit.FLAG_MEANINGS)."""
+    """Measures the indicators of attack failure on each model (once, and at each budget of
+    the suite's attacks) and marks the leaderboard's rows and samples.csv's images with
+    those that fire."""
 
     kind = "audit"
     key_columns = ("model",)
     needs = (MODELS,)
-    extends = ("leaderboard",)  # its flags column
+    extends = ("leaderboard", "samples")  # the indicators columns
     reads = ("leaderboard",)  # every row, those other kinds add too
 
     def plan(self, suite: Suite, plan: Plan) -> None:
+        budgets = sorted(
+            {
+                (a.norm, float(e))
+                for a in suite.attacks
+                if a.norm != DOMAIN_NORM
+                for e in a.eps
+                if e > 0
+            }  # fmt: skip
+        )
         for model in plan.models.values():
-            spec = AuditSpec.of(model, suite)
+            spec = AuditSpec.of(model, suite, budgets=[list(b) for b in budgets])
             plan.add(self.kind, model.label, f"audit {model.label}", spec, model.cells)
 
     def run(self, cell: Cell, ctx: Context) -> CellOutput:
         spec: AuditSpec = cell.spec  # type: ignore[assignment]
         model = ctx.model(spec.model, spec.seed)
         x, y = ctx.eval_set(spec.n_eval)
-        result = AuditResult(**audit_model(model, x, y, seed=spec.seed))
+        device = next((t.device for t in (*model.parameters(), *model.buffers())), x.device)
+        x, y = x.to(device), y.to(device)
+        checks = model_checks(model, x, y, seed=spec.seed)
+        budgets = []
+        for norm, eps in spec.budgets:
+            found = budget_checks(model, x, y, norm, float(eps))
+            budgets.append(
+                BudgetAudit(
+                    norm=norm,
+                    eps=float(eps),
+                    incomplete=bits(found.incomplete),
+                    white_fooled=bits(found.white_fooled),
+                    transfer_fooled=""
+                    if found.transfer_fooled is None
+                    else bits(found.transfer_fooled),
+                )
+            )
+        result = AuditResult(
+            zero_gradient_share=share(checks.ce_zero, checks.correct),
+            margin_zero_share=share(checks.margin_zero, checks.correct),
+            unstable_share=share(checks.unstable, checks.correct),
+            unbounded_acc=share(checks.unbounded_robust, None),
+            outputs_probabilities=checks.outputs_probabilities,
+            nondeterministic=checks.nondeterministic,
+            indicators=model_indicators(checks),
+            correct=bits(checks.correct),
+            unavailable=bits(checks.unavailable),
+            unstable=bits(checks.unstable | torch.tensor(checks.nondeterministic)),
+            unbounded_robust=bits(checks.unbounded_robust),
+            budgets=budgets,
+            graph_error=checks.graph_error,
+        )
         return CellOutput(result.to_json())
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
+        audits = {label: AuditResult.from_json(finished.result)
+                  for label, finished in results.of(self.kind).items()}  # fmt: skip
         board = tables["leaderboard"]
-        model_flags = {}
-        for label, finished in results.of(self.kind).items():
-            model = results.models[label]
-            model_flags[model.base, model.defense] = AuditResult.from_json(finished.result).flags
-        board["flags"] = audit_flags(board, model_flags, num_classes=results.num_classes)
+        board["indicators"] = row_indicators(board, audits, num_classes=results.num_classes)
+        samples = tables["samples"]
+        by_label = {(m.base, m.defense): label for label, m in results.models.items()}
+        samples["indicators"] = image_indicators(samples, audits, by_label)
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:
         board = tables["leaderboard"]
-        flagged = board[board["flags"] != ""]
-        if not len(flagged):
+        if not len(board):
             return []
-        return [Section("Audit flags", flags_text(flagged))]
+        return [Section("Indicators of attack failure", indicators_text(board), "summary")]
 
 
-def audit_flags(
-    frame: pd.DataFrame,
-    model_flags: dict[tuple[str, str], list[str]],
-    *,
-    num_classes: int = 0,
+def row_indicators(
+    frame: pd.DataFrame, audits: Mapping[str, AuditResult], *, num_classes: int = 0
 ) -> pd.Series:
-    """Warnings a reviewer should see before trusting a row (meanings: audit.FLAG_MEANINGS).
-
-    Row-level: ``acc_rises_with_eps``, ``eps0_not_clean``, ``near_chance`` (clean accuracy
-    at most 1.5 / ``num_classes``, when known) and ``black_box_beats_white_box``
-    (the frame's ``_black_box`` column marks black-box attacks); model-level flags (from the
-    audit cells) are added to every row of that model, after the flags the row has (the
-    attack kind's ``invalid_output`` and ``projected_output``).
-    """
-    existing = frame["flags"] if "flags" in frame else pd.Series("", index=frame.index)
-    flags: dict[Any, list[str]] = {
+    """Per leaderboard row, the indicators that fire on it, ``;``-joined (meanings:
+    indicators/scheme.py): those the attack kind set (its output repaired), the row-level
+    sanity checks, the model's own, and at the row's budget incomplete optimization,
+    transfer failure (examples from the stand-in fool images this row left robust) and
+    silent success (the attack passed an adversarial point on an image it left robust)."""
+    existing = frame["indicators"] if "indicators" in frame else pd.Series("", index=frame.index)
+    found: dict[Any, list[str]] = {
         idx: [f for f in str(value).split(";") if f and value == value]  # NaN: none
         for idx, value in existing.items()
     }
@@ -102,15 +166,15 @@ def audit_flags(
         group = group.sort_values("eps")
         best_so_far = group["robust_acc"].cummin().shift(1)
         for idx in group.index[group["robust_acc"] > best_so_far + FLAG_TOLERANCE]:
-            flags[idx].append("acc_rises_with_eps")
+            found[idx].append("acc_rises_with_eps")
     at_zero = (frame["eps"] == 0) & (
         (frame["robust_acc"] - frame["clean_acc"]).abs() > FLAG_TOLERANCE
     )
     for idx in frame.index[at_zero]:
-        flags[idx].append("eps0_not_clean")
+        found[idx].append("eps0_not_clean")
     if num_classes:
         for idx in frame.index[frame["clean_acc"] <= NEAR_CHANCE / num_classes]:
-            flags[idx].append("near_chance")
+            found[idx].append("near_chance")
     for _, group in frame.groupby(["target", "defense", "norm", "eps"], sort=False):
         single = group[group["attack"] != WORST_CASE]
         black, white = single[single["_black_box"]], single[~single["_black_box"]]
@@ -120,21 +184,69 @@ def audit_flags(
             and black["robust_acc"].min() < white["robust_acc"].min() - 0.01
         ):
             for idx in group.index:
-                flags[idx].append("black_box_beats_white_box")
-    for idx, target, defense in zip(frame.index, frame["target"], frame["defense"]):
-        flags[idx] += model_flags.get((target, defense), [])
-    return pd.Series({idx: ";".join(found) for idx, found in flags.items()}, dtype=object)
+                found[idx].append("black_box_beats_white_box")
+    for idx, row in frame.iterrows():
+        audit = audits.get(row.get("_model"))
+        if audit is None:
+            continue
+        found[idx] += at_budget(row, audit) + audit.indicators
+    return pd.Series({idx: ";".join(names) for idx, names in found.items()}, dtype=object)
 
 
-def flags_text(flagged: pd.DataFrame) -> list[str]:
-    cols = ["target", "defense", "attack", "eps", "robust_acc", "flags"]
-    raised = sorted({f for flags in flagged["flags"] for f in flags.split(";")})
-    legend = [f"- `{flag}`: {FLAG_MEANINGS[flag]}" for flag in raised]
-    return [
-        "These rows failed a sanity check and are marked (flagged) in the tables above; do not "
-        "rank them until the cause is understood.",
-        "",
-        *legend,
-        "",
-        markdown_table(flagged[cols]),
-    ]
+def at_budget(row: pd.Series, audit: AuditResult) -> list[str]:
+    """The budget-level indicators of one leaderboard row (none at eps 0 or in domain rows)."""
+    budget = next((b for b in audit.budgets if b.norm == row["norm"] and b.eps == row["eps"]), None)
+    if budget is None:
+        return []
+    out = []
+    robust_probe = unbits(audit.correct) & ~unbits(budget.white_fooled)
+    if masked_share(unbits(budget.incomplete), robust_probe) > SHARE:
+        out.append("incomplete_optimization")
+    correct = unbits(row["_correct"]) if isinstance(row.get("_correct"), str) else None
+    if correct is not None and len(correct) and budget.transfer_fooled:
+        missed = correct & unbits(budget.transfer_fooled)
+        if missed.sum() > SHARE * len(correct):
+            out.append("transfer_failure")
+    silent = row.get("_silent")
+    if correct is not None and isinstance(silent, str) and silent:
+        if (unbits(silent) & correct).any():
+            out.append("silent_success")
+    return out
+
+
+def masked_share(mask: np.ndarray, of: np.ndarray) -> float:
+    return float((mask & of).sum()) / max(int(of.sum()), 1)
+
+
+def image_indicators(
+    samples: pd.DataFrame, audits: Mapping[str, AuditResult], labels: Mapping[tuple, str]
+) -> pd.Series:
+    """Per samples.csv row (a model, budget and image): the per-image indicators that fire
+    on the image (its gradients, its stability, the unbounded attack, and at the budget the
+    probe's incomplete optimization and, on an image no attack broke, a transfer that did)."""
+    out = pd.Series("", index=samples.index, dtype=object)
+    for (target, defense, norm, eps), group in samples.groupby(
+        ["target", "defense", "norm", "eps"], sort=False
+    ):
+        audit = audits.get(labels.get((target, defense), ""))
+        if audit is None:
+            continue
+        per_image = {
+            "unavailable_gradients": unbits(audit.unavailable),
+            "unstable_predictions": unbits(audit.unstable),
+            "unconstrained_attack_failure": unbits(audit.unbounded_robust),
+        }
+        budget = next((b for b in audit.budgets if b.norm == norm and b.eps == eps), None)
+        if budget is not None:
+            per_image["incomplete_optimization"] = unbits(budget.incomplete)
+            if budget.transfer_fooled:
+                robust = group["robust"].to_numpy().astype(bool)
+                transfer = unbits(budget.transfer_fooled)[group["image"].to_numpy()]
+                per_image["transfer_failure"] = np.zeros(len(unbits(audit.correct)), bool)
+                per_image["transfer_failure"][group["image"].to_numpy()] = transfer & robust
+        images = group["image"].to_numpy()
+        out.loc[group.index] = [
+            ";".join(name for name, mask in per_image.items() if len(mask) > i and mask[i])
+            for i in images
+        ]
+    return out

@@ -184,7 +184,7 @@ def leaderboard_rows(
                 "device": res.device,
                 "versions": res.versions,
                 "seed": suite.seed,
-                "flags": "",
+                "indicators": "",
                 "cell_id": cell_id,
                 "_black_box": False,
                 "_model": label,

@@ -20,11 +20,12 @@ from ..render.format import eps_text
 class ModelCards(Evaluation):
     """Per model and norm, a card with RobustBench's field names where they exist: the
     robust accuracy at the largest budget (worst case over the suite's attacks of that
-    norm), every budget's figure, the attacks, the weights' sha256, the audit flags.
+    norm), every budget's figure, the attacks, the weights' sha256, the indicators
+    of attack failure that fired.
     Plans no cells: reads the leaderboard. ``rbg publish`` reads the cards."""
 
     kind = "model_cards"
-    reads = ("leaderboard",)  # with the audit's flags
+    reads = ("leaderboard",)  # with the audit's indicators
 
     def tables(self, suite: Suite, results: Results, tables: Tables) -> None:
         board = tables["leaderboard"]
@@ -40,7 +41,7 @@ def card(suite: Suite, results: Results, model: Any, rows: pd.DataFrame, norm: s
     attacks = [a for a in dict.fromkeys(rows["attack"]) if a != WORST_CASE]
     by_eps = worst_by_eps(rows)
     eps = max(by_eps)
-    flags = sorted({f for text in rows["flags"] for f in str(text).split(";") if f})
+    fired = sorted({f for text in rows["indicators"] for f in str(text).split(";") if f})
     return {
         "name": model.label,
         "target": model.base,
@@ -58,7 +59,7 @@ def card(suite: Suite, results: Results, model: Any, rows: pd.DataFrame, norm: s
         "seed": suite.seed,
         "suite": suite.name,
         "versions": results.versions,
-        "flags": flags,
+        "indicators": fired,
         "weights_sha256": model.weights_sha256,
     }
 

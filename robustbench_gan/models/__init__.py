@@ -1,6 +1,6 @@
 """Classifier families, one per file; each registers itself in CLASSIFIERS."""
 
-from . import lenet, madry_cnn, mlp, resnet, small_cnn  # noqa: F401  (registration)
+from . import kwta, lenet, madry_cnn, mlp, resnet, small_cnn, thermometer  # noqa: F401  (registration)
 from .base import Classifier, Normalize
 from .ensemble import Ensemble
 

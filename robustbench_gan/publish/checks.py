@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract.norms import Norm
-from ..contract.schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS
+from ..contract.schema import DOMAIN_NORM, LATER_COLUMNS, LEADERBOARD_COLUMNS, upgrade_board
 from ..errors import UserError
 from ..render.format import FORMULA_STARTS
 
@@ -74,7 +74,7 @@ NAMES = ["suite", "dataset", "target", "defense", "attack", "norm"]
 #: text columns with a fixed set of values (or empty)
 CHOICES = {"reproduced": ("yes", "no")}
 TEXT = [
-    "attack_params", "device", "flags", "versions", "cell_id", "architecture", "weights_sha256",
+    "attack_params", "device", "indicators", "versions", "cell_id", "architecture", "weights_sha256",
     "report", "model_card", "protocol", "published", "reproduced_where",
 ]  # fmt: skip
 
@@ -160,7 +160,9 @@ def read_leaderboard_file(file: Path) -> pd.DataFrame:
 
 
 def leaderboard_of(cells: pd.DataFrame, where: str) -> pd.DataFrame:
-    """The leaderboard of a CSV's cells, as :func:`read_leaderboard_file` returns it."""
+    """The leaderboard of a CSV's cells, as :func:`read_leaderboard_file` returns it (one
+    written before a column was renamed under today's name: contract/schema.py)."""
+    cells = upgrade_board(cells)
     missing = [c for c in LEADERBOARD_COLUMNS if c not in cells.columns]
     if [c for c in missing if c not in LATER_COLUMNS]:
         hint = ""
@@ -180,7 +182,7 @@ def leaderboard_of(cells: pd.DataFrame, where: str) -> pd.DataFrame:
     board = checked(cells, where)
     for column in missing:  # a leaderboard written before these columns existed
         board.insert(LEADERBOARD_COLUMNS.index(column), column, float("nan"))
-    board["flags"] = board["flags"].fillna("")
+    board["indicators"] = board["indicators"].fillna("")
     return board.reset_index(drop=True)
 
 

@@ -17,7 +17,7 @@ from .ranking import is_link
 
 COLUMNS = [
     "rank", "model", "suite", "clean", "robust", "95% interval", "n", "seeds", "spread",
-    "flags", "model card", "report",
+    "indicators", "model card", "report",
 ]  # fmt: skip
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}"
@@ -67,7 +67,7 @@ def cells(line: dict[str, Any]) -> list[tuple[str, str]]:
         ("num", "" if math.isnan(line["n"]) else str(int(line["n"]))),
         ("", f"{line['seeds']} ({esc(line['seed_list'])})"),
         ("num", spread),
-        ("", esc(line["flags"])),
+        ("", esc(line["indicators"])),
         ("", card),
         ("", reports),
     ]
@@ -77,7 +77,7 @@ def table(part: pd.DataFrame) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
     body = []
     for line in part.to_dict("records"):
-        kinds = " ".join(k for k, on in (("flagged", line["flags"]), ("tie", line["tie"])) if on)
+        kinds = " ".join(k for k, on in (("flagged", line["indicators"]), ("tie", line["tie"])) if on)
         tds = "".join(
             f'<td class="{kind}">{inner}</td>' if kind else f"<td>{inner}</td>"
             for kind, inner in cells(line)

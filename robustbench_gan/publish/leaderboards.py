@@ -281,7 +281,7 @@ INTRO = [
 ]
 MD_COLUMNS = [
     "rank", "model", "suite", "clean", "robust", "95% interval", "n", "seeds", "spread",
-    "flags", "model card", "report",
+    "indicators", "model card", "report",
 ]  # fmt: skip
 
 
@@ -296,13 +296,13 @@ def md_line(line: dict) -> list[str]:
     def num(value: float) -> str:
         return "" if pd.isna(value) else f"{value:.3f}"
 
-    model = f"{line['model']} (flagged)" if line["flags"] else line["model"]
+    model = f"{line['model']} (flagged)" if line["indicators"] else line["model"]
     spread = f"{line['robust_min']:.3f}–{line['robust_max']:.3f}" if line["seeds"] > 1 else ""
     ci = "" if pd.isna(line["ci_low"]) else f"{line['ci_low']:.3f}–{line['ci_high']:.3f}"
     return [
         line["rank_text"], model, line["suite"], num(line["clean"]), num(line["robust"]), ci,
         "" if pd.isna(line["n"]) else str(int(line["n"])),
-        f"{line['seeds']} ({line['seed_list']})", spread, line["flags"],
+        f"{line['seeds']} ({line['seed_list']})", spread, line["indicators"],
         md_link(line["card_text"], line["card_href"]),
         ", ".join(md_link(text, link) for text, link in line["reports"]),
     ]  # fmt: skip

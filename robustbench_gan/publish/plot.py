@@ -27,7 +27,7 @@ def robust_vs_clean_png(lines: pd.DataFrame, title: str) -> bytes:
     several_suites = lines["suite"].nunique() > 1
     labels = [
         model + (f" ({suite})" if several_suites else "") + (" (flagged)" if flags else "")
-        for model, suite, flags in zip(lines["model"], lines["suite"], lines["flags"])
+        for model, suite, flags in zip(lines["model"], lines["suite"], lines["indicators"])
     ]
     columns = legend_columns(list(dict.fromkeys(labels)), 4.4 * cols)
     legend_rows = math.ceil(len(set(labels)) / columns)
@@ -46,7 +46,7 @@ def robust_vs_clean_png(lines: pd.DataFrame, title: str) -> bytes:
             errors = None if math.isnan(low) else [[max(0, robust - low)], [max(0, high - robust)]]
             drawn = ax.errorbar(
                 line["clean"], robust, yerr=errors, fmt=marker, color=colour, ms=6, capsize=2,
-                lw=1, mfc="white" if line["flags"] else colour, alpha=0.9,
+                lw=1, mfc="white" if line["indicators"] else colour, alpha=0.9,
             )  # fmt: skip
             handles.setdefault(label, drawn)
         frame_panel(ax, part)

@@ -19,18 +19,18 @@ SHORT_HASH = 12  # characters of a weights sha256 shown
 def headline_rows(board: pd.DataFrame) -> pd.DataFrame:
     """Per model, run, norm and eps > 0, the row whose robust accuracy the leaderboard ranks:
     the worst case over the run's attacks, or the only attack's row (several attack rows
-    without a worst case each stand for their own protocol). ``all_flags``: the flags of every
+    without a worst case each stand for their own protocol). ``all_indicators``: the indicators of every
     row of that model, run, norm and eps."""
     board = board[board["eps"] > 0].copy()
     if board.empty:
-        return board.assign(all_flags=pd.Series(dtype=str))
+        return board.assign(all_indicators=pd.Series(dtype=str))
     groups = board.groupby(GROUP, dropna=False, sort=False)
     has_worst = groups["attack"].transform(lambda s: bool((s == WORST_CASE).any()))
-    board["all_flags"] = groups["flags"].transform(joined_flags)
+    board["all_indicators"] = groups["indicators"].transform(joined_indicators)
     return board[(board["attack"] == WORST_CASE) | ~has_worst.astype(bool)]
 
 
-def joined_flags(values: pd.Series) -> str:
+def joined_indicators(values: pd.Series) -> str:
     return ";".join(sorted({f for v in values for f in str(v).split(";") if f and f != "nan"}))
 
 
@@ -93,7 +93,7 @@ def line_of(group: pd.DataFrame, results: Path) -> dict[str, object]:
         "n": total,
         "seeds": len(seeds),
         "seed_list": ", ".join(str(s) for s in seeds),
-        "flags": joined_flags(group["all_flags"]),
+        "indicators": joined_indicators(group["all_indicators"]),
         **card_of(group, results),
         "reports": reports_of(group, results),
     }

@@ -60,7 +60,7 @@ GAN_OUTCOMES = (
 #: numbers that place a row: a budget, a step, an order, a seed
 NUMERIC_KEYS = ("eps", "iteration", "step", "order", "seed", "image", "steps", "d_steps")
 #: text columns that are measurements, not keys
-TEXT_MEASURES = ("flags", "broken_by", "best_member", *CLAIMS)
+TEXT_MEASURES = ("indicators", "broken_by", "best_member", *CLAIMS)
 
 
 def matches(column: str, patterns: tuple[str, ...]) -> bool:

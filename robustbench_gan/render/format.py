@@ -90,7 +90,7 @@ def robust_accuracy_matrix(board: pd.DataFrame, attack: str, norm: str) -> pd.Da
     """Models as rows, eps as columns, robust accuracy in the cells; flagged rows marked."""
     part = board[(board["attack"] == attack) & (board["norm"] == norm)].copy()
     part["model"] = [model_name(t, d) for t, d in zip(part["target"], part["defense"])]
-    flagged = set(part.loc[part["flags"] != "", "model"])
+    flagged = set(part.loc[part["indicators"] != "", "model"])
     matrix = part.pivot_table(index="model", columns="eps", values="robust_acc", sort=False)
     clean = part.groupby("model", sort=False)["clean_acc"].first()
     matrix.insert(0, "clean", clean)

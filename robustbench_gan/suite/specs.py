@@ -99,6 +99,7 @@ def attack_plugin(
 ) -> AttackSpec:
     """The attack ``name`` under ``label`` with its constructor's ``params``, at its own
     budgets ``eps`` (a list, as a suite writes it) or, for a Linf attack, ``default_eps``."""
+    registry_get(ATTACKS, name, where)  # an unknown name first: a retired one says what it is now
     if label == WORST_CASE_LABEL:
         raise UserError(
             f"label {WORST_CASE_LABEL!r} is reserved for the per-image worst case over all "

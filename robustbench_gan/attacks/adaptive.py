@@ -1,0 +1,175 @@
+"""AutoAttack, then the remedy for every indicator of attack failure that fires.
+
+Croce & Hein's AutoAttack (ICML 2020) is the field's standard, and it is not enough against a
+defense that masks its gradients: Athalye, Carlini and Wagner (ICML 2018) and Tramèr,
+Carlini, Brendel and Madry ("On Adaptive Attacks to Adversarial Example Defenses", NeurIPS
+2020) broke published defenses that strong attacks had not, and Pintor et al. ("Indicators of
+Attack Failure", NeurIPS 2022) showed the failures can be detected and the attack patched.
+This attack does both, per batch: it runs AutoAttack's standard list, measures the indicators
+(robustbench_gan/indicators) on the images still robust, and runs the remedy each fired
+indicator names (attacks/remedies.py) on the images still robust after it. It keeps per image
+the first adversarial example found, so its robust accuracy is the worst case over all of it;
+``parts`` and ``fooled_by`` say which part broke each image, ``ran`` which remedies ran.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..bounds import Count, Seed
+from ..contract.norms import NormName
+from ..contract.surface import gradient_approximation
+from ..indicators.checks import (
+    SHARE,
+    budget_checks,
+    model_checks,
+    model_indicators,
+    share,
+)
+from ..registry import ATTACKS
+from .autoattack import autoattack_list
+from .cascade import Cascade
+from .remedies import BPDA, ORDER, FiniteDifferences, chosen, remedy_of, remedy_parts
+
+#: draws of the instability metric per image (the audit's 100 cost more passes than the
+#: remedies save on an honest model; 32 keep its verdicts on the zoo)
+DRAWS = 32
+#: the finite-difference gradient of a deterministic model: noise scale as a share of eps
+#: (Tramèr et al. 2020: eps) and antithetic pairs per gradient
+NOISE_SHARE, PAIRS = 1.0, 16
+
+
+@ATTACKS.register("adaptive", presets={"adaptive": {}})  # benchmark(attacks="adaptive")
+class Adaptive(Cascade):
+    """AutoAttack's standard version, then the indicators of attack failure on the images it
+    left robust, then for each indicator that fired its remedy (margin loss, BPDA, EOT,
+    smoothing, transfer from a surrogate, more restarts) on the images still robust.
+
+    Args:
+        norm: ``"linf"`` (default) or ``"l2"``.
+        steps: iterations of every APGD and FAB part (AutoAttack: 100).
+        n_queries: Square's iterations (AutoAttack: 5,000).
+        n_target_classes: target classes of the targeted parts (AutoAttack: 9).
+        draws: random perturbations per image of the instability metric.
+
+    BPDA and the surrogate need a differentiable stand-in the model declares
+    (``gradient_approximation``, contract/surface.py); without one their indicators fall
+    back to the margin remedy where the margin's gradient is usable.
+    """
+
+    targeted_supported: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        norm: NormName = "linf",
+        steps: Count = 100,
+        n_queries: Count = 5000,
+        n_target_classes: Count = 9,
+        draws: Count = DRAWS,
+        targeted: bool = False,
+        seed: Seed = 0,
+        batch_size: Count = 256,
+    ) -> None:
+        standard = autoattack_list("standard", norm, steps=steps, n_queries=n_queries, eot_iter=20)
+        super().__init__(
+            attacks=[*standard, *remedy_parts(steps, n_target_classes)],
+            norm=norm,
+            n_target_classes=n_target_classes,
+            targeted=targeted,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        self.n_standard = len(standard)
+        self.draws = int(draws)
+        #: per budget of the last call: the remedies that ran, and the indicators that fired
+        self.ran: list[list[str]] | None = None
+        self.fired: list[list[str]] | None = None
+        self._seen: tuple[set[str], set[str]] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.ran, self.fired = [], []
+        return super().__call__(*args, **kwargs)
+
+    def _attack_budget(self, model: nn.Module, x: Tensor, *rest: Any) -> Any:
+        self._seen = (set(), set())
+        try:
+            out = super()._attack_budget(model, x, *rest)
+            ran, fired = self._seen
+        finally:
+            self._seen = None
+        if self.ran is not None and self.fired is not None:
+            self.ran.append([name for name in ORDER if name in ran])
+            self.fired.append(sorted(fired))
+        return out
+
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
+    ) -> Tensor:
+        adv = x.clone()
+        with torch.no_grad():
+            logits = model(x)
+        robust = logits.argmax(1) == y
+        ranked = logits.argsort(1, descending=True)
+        fooled_by = torch.full((len(x),), -1, dtype=torch.long)
+        state = (x, y, eps, adv, robust, ranked, fooled_by)
+        for index in range(self.n_standard):
+            self._run_part(index, model, model, *state)
+        idx = robust.nonzero().squeeze(1)
+        if len(idx):
+            stand_in = gradient_approximation(model)
+            fired, checks = self.indicators(model, x[idx], y[idx], eps, stand_in)
+            remedies = chosen(
+                fired,
+                has_stand_in=stand_in is not None,
+                margin_usable=share(checks.margin_zero, checks.correct) <= SHARE,
+                randomized=checks.nondeterministic,
+            )
+            for remedy in remedies:
+                craft = self.view(remedy, model, stand_in, eps)
+                for index in self.parts_of(remedy):
+                    self._run_part(index, craft, model, *state)
+            if self._seen is not None:
+                self._seen[0].update(remedies)
+                self._seen[1].update(fired)
+        if self._batches is not None:  # not in generate() (adversarial training)
+            self._batches.append(fooled_by)
+        return adv
+
+    def indicators(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, stand_in: nn.Module | None
+    ) -> tuple[list[str], Any]:
+        """The indicators that fire on the images AutoAttack left robust (all correct), and
+        the model-level measurements. The probe breaking an image AutoAttack did not counts
+        as incomplete optimization: a longer search found what the standard one missed."""
+        checks = model_checks(model, x, y, seed=self.seed, draws=self.draws)
+        fired = model_indicators(checks)
+        budget = budget_checks(model, x, y, self.norm, eps)
+        robust = ~budget.white_fooled
+        if share(budget.incomplete, robust) > SHARE or budget.white_fooled.any():
+            fired.append("incomplete_optimization")
+        if budget.transfer_fooled is not None and share(budget.transfer_fooled, None) > SHARE:
+            fired.append("transfer_failure")
+        return fired, checks
+
+    def view(
+        self,
+        remedy: str,
+        model: nn.Module,
+        stand_in: nn.Module | None,
+        eps: float,
+    ) -> nn.Module:
+        """The model a remedy's attacks craft on (they are always judged on the model)."""
+        if remedy == "bpda" and stand_in is not None:
+            return BPDA(model, stand_in)
+        if remedy == "surrogate" and stand_in is not None:
+            return stand_in
+        if remedy == "smoothing":
+            return FiniteDifferences(model, NOISE_SHARE * eps, PAIRS, self.seed)
+        return model
+
+    def parts_of(self, remedy: str) -> list[int]:
+        return [i for i, name in enumerate(self.parts) if remedy_of(name) == remedy]

@@ -1,0 +1,144 @@
+"""The ``adaptive`` attack: AutoAttack's standard list, then the remedy of each indicator of
+attack failure that fires. On an honest model it is AutoAttack (same verdict per image, no
+remedy, a bounded extra cost); on masked models it runs the right remedy and gets at least
+as low as a hand-written adaptive attack."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robustbench_gan.api_suite import attack_requests
+from robustbench_gan.attacks.remedies import BPDA, FiniteDifferences, chosen, remedy_of
+from robustbench_gan.registry import ATTACKS
+
+FAST = {"steps": 20, "n_queries": 300}  # AutoAttack's lists, shortened for unit tests
+
+
+class Quantized(nn.Module):
+    """Rounds the input to 0/1: zero input gradients; its classifier is its stand-in."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(torch.round(x))
+
+    def gradient_approximation(self):
+        return self.inner
+
+
+class Noisy(nn.Module):
+    """Gaussian noise on the input at every call (a randomized defense)."""
+
+    randomized = True
+
+    def __init__(self, inner, sigma=0.3):
+        super().__init__()
+        self.inner, self.sigma = inner, sigma
+
+    def forward(self, x):
+        return self.inner((x + self.sigma * torch.randn_like(x)).clamp(0, 1))
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    return digits.x_test[:60], digits.y_test[:60]
+
+
+def bpda_pgd(model, stand_in, x, y, eps, steps=40):
+    """Hand-written BPDA: PGD on the stand-in's gradient, judged on the model, keeping the
+    first adversarial iterate per image; returns the robust mask."""
+    adv, robust = x.clone(), model(x).argmax(1) == y
+    for _ in range(steps):
+        adv = adv.detach().requires_grad_(True)
+        loss = F.cross_entropy(stand_in(adv), y)
+        (grad,) = torch.autograd.grad(loss, adv)
+        adv = (x + (adv.detach() + eps / 10 * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+        with torch.no_grad():
+            robust &= model(adv).argmax(1) == y
+    return robust
+
+
+def test_on_an_honest_model_adaptive_is_autoattack(tiny_cnn, data):
+    """AutoAttack's settings (100 steps, 5,000 queries): the same verdict on every image, no
+    indicator and no remedy, and at most 10% more passes (the indicators' probes)."""
+    x, y = data[0][:40], data[1][:40]
+    standard = ATTACKS.create("autoattack")(tiny_cnn, x, y, [0.05])
+    attack = ATTACKS.create("adaptive")
+    adaptive = attack(tiny_cnn, x, y, [0.05])
+    assert torch.equal(adaptive.success, standard.success)
+    assert attack.ran == [[]] and attack.fired == [[]]
+    cost = adaptive.forward_passes[0] + adaptive.backward_passes[0]
+    base = standard.forward_passes[0] + standard.backward_passes[0]
+    assert base <= cost <= 1.10 * base, (cost, base)
+
+
+def test_a_quantized_front_is_broken_through_its_stand_in(tiny_cnn, data):
+    x, y = data
+    model = Quantized(tiny_cnn).eval()
+    standard = ATTACKS.create("autoattack", **FAST)(model, x, y, [0.1])
+    attack = ATTACKS.create("adaptive", **FAST)
+    adaptive = attack(model, x, y, [0.1])
+    assert {"unavailable_gradients", "transfer_failure"} <= set(attack.fired[0])
+    assert "bpda" in attack.ran[0]
+    by_hand = bpda_pgd(model, tiny_cnn, x, y, 0.1)
+    assert (adaptive.success[0] & ~standard.success[0]).any()  # it broke what AutoAttack could not
+    assert adaptive.accuracy(y)[0] <= standard.accuracy(y)[0]
+    assert adaptive.accuracy(y)[0] <= by_hand.float().mean() + 2 / len(y)
+    broke = [attack.parts[i] for i in attack.fooled_by[0].tolist() if i >= 0]
+    assert any(remedy_of(part) == "bpda" for part in broke)
+
+
+def test_a_randomized_model_gets_eot(tiny_cnn, data):
+    x, y = data
+    attack = ATTACKS.create("adaptive", **FAST)
+    torch.manual_seed(0)
+    attack(Noisy(tiny_cnn).eval(), x, y, [0.03])
+    assert "unstable_predictions" in attack.fired[0]
+    assert "eot" in attack.ran[0]
+
+
+def test_remedies_follow_the_indicators():
+    assert chosen([], has_stand_in=True, margin_usable=True) == []
+    assert chosen(["unavailable_gradients"], has_stand_in=True, margin_usable=True) == ["bpda"]
+    # no stand-in: BPDA and the transfer cannot run; a usable margin gradient takes over
+    fired = ["unavailable_gradients", "transfer_failure"]
+    assert chosen(fired, has_stand_in=False, margin_usable=True) == ["margin"]
+    assert chosen(fired, has_stand_in=False, margin_usable=False) == []
+    fired = ["incomplete_optimization", "unstable_predictions", "outputs_probabilities"]
+    assert chosen(fired, has_stand_in=False, margin_usable=True) == ["margin", "eot", "restarts"]
+    unstable = ["unstable_predictions"]  # a deterministic rugged model: smoothing, not EOT
+    assert chosen(unstable, has_stand_in=False, margin_usable=True, randomized=False) == [
+        "smoothing"
+    ]
+    assert (
+        chosen(["acc_rises_with_eps", "near_chance"], has_stand_in=True, margin_usable=True) == []
+    )
+
+
+def test_the_views_keep_the_model_outputs_and_change_only_the_gradient(tiny_cnn, data):
+    x = data[0][:8].clone().requires_grad_(True)
+    model = Quantized(tiny_cnn).eval()
+    view = BPDA(model, tiny_cnn)
+    assert torch.equal(view(x), model(x))
+    (grad,) = torch.autograd.grad(view(x).sum(), x)
+    (want,) = torch.autograd.grad(tiny_cnn(x).sum(), x)
+    assert torch.allclose(grad, want) and grad.abs().sum() > 0
+    smooth = FiniteDifferences(tiny_cnn, 0.01, pairs=256, seed=0)
+    assert torch.equal(smooth(x), tiny_cnn(x))
+    (estimate,) = torch.autograd.grad(smooth(x).sum(), x)
+    again = torch.autograd.grad(FiniteDifferences(tiny_cnn, 0.01, 256, seed=0)(x).sum(), x)[0]
+    assert torch.equal(estimate, again)  # seeded
+    cosine = F.cosine_similarity(estimate.flatten(1), want.flatten(1))
+    assert (cosine > 0.5).all(), cosine  # a smooth model: near its true gradient
+    with torch.no_grad():
+        assert torch.equal(smooth(x), tiny_cnn(x))
+
+
+def test_adaptive_is_a_preset_of_benchmark_and_eval():
+    assert attack_requests("adaptive", "linf") == [("adaptive", "adaptive", {"norm": "linf"})]
+    assert ATTACKS.preset("adaptive") == ("adaptive", {})
