@@ -26,6 +26,7 @@ STYLE = (
     "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;white-space:nowrap}"
     "th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}"
     "tr.flagged{background:#fde2e2}tr.tie td.rank{color:#8a5a00}"
+    "tr.overturned td.model{font-weight:bold;color:#8a1c1c}"
     "div.wide{overflow-x:auto}p.protocol{font-family:monospace;font-size:90%}img{max-width:100%;height:auto}"
 )
 
@@ -59,7 +60,7 @@ def cells(line: dict[str, Any]) -> list[tuple[str, str]]:
     )
     return [
         ("rank", esc(line["rank_text"])),
-        ("", esc(line["model"])),
+        ("model", esc(line["model"] + (" (overturned)" if line.get("overturned") else ""))),
         ("", esc(line["suite"])),
         ("num", number(line["clean"])),
         ("num", number(line["robust"])),
@@ -77,7 +78,9 @@ def table(part: pd.DataFrame) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
     body = []
     for line in part.to_dict("records"):
-        kinds = " ".join(k for k, on in (("flagged", line["indicators"]), ("tie", line["tie"])) if on)
+        found = (("flagged", line["indicators"]), ("tie", line["tie"]),
+                 ("overturned", line.get("overturned")))  # fmt: skip
+        kinds = " ".join(k for k, on in found if on)
         tds = "".join(
             f'<td class="{kind}">{inner}</td>' if kind else f"<td>{inner}</td>"
             for kind, inner in cells(line)

@@ -21,21 +21,24 @@ from .checks import cells_of, checked_cards, leaderboard_of, one_line, read_lead
 from .files import write_set
 from .html import render_html
 from .intervals import correct_count, wilson
+from .overturned import read_overturned
 from .plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
 from .ranking import is_link, ranked_lines
 from .reproductions import RECORD, latest_reproduction, reproduction_text
 
-SCHEMA_VERSION = 2  # 2: model card, report and protocol columns and the robust accuracy's interval
+SCHEMA_VERSION = 3  # 2: model card, report and protocol columns and the robust accuracy's interval;
+# 3: the column flags renamed indicators, overturned_from
 KEY = ["target", "defense", "attack", "norm", "eps"]
 CARD_COLUMNS = ["architecture", "number_forward_passes", "weights_sha256"]
 LINK_COLUMNS = ["report", "model_card"]  # paths from the published file (see run_link)
 DERIVED_COLUMNS = ["protocol", "robust_ci_low", "robust_ci_high"]  # recomputed at each publish
 #: whether `rbg reproduce` of the row's run agreed ("yes", "no", "" untried), and where
 REPRODUCTION_COLUMNS = ["reproduced", "reproduced_where"]
+#: the standard list's robust accuracy where the adaptive attack overturned it (overturned.py)
 PUBLISHED_COLUMNS = [
     *LEADERBOARD_COLUMNS, *CARD_COLUMNS, *LINK_COLUMNS, *DERIVED_COLUMNS, "schema_version",
-    "published", *REPRODUCTION_COLUMNS,
+    "published", *REPRODUCTION_COLUMNS, "overturned_from",
 ]  # fmt: skip
 TEXT_COLUMNS = [
     "architecture", "weights_sha256", *LINK_COLUMNS, "protocol", "published",
@@ -98,6 +101,7 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
     board["published"] = dt.date.today().isoformat()
     board["reproduced"], board["reproduced_where"] = reproduction_columns(folder)
+    board = board.merge(read_overturned(folder), how="left", on=KEY)
     tables: dict[Path, bytes] = {}
     pages: dict[Path, dict[Path, bytes]] = {}
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
@@ -275,8 +279,11 @@ INTRO = [
     "Ties: a model is tied with the one ranked just above it when their 95% intervals overlap "
     "(touching counts); its rank then reads 5 (= 4): fifth by the numbers, not told apart from "
     "the fourth on this many images. Ties do not chain: 4 and 6 may differ where 5 ties both.",
-    "Flagged rows failed an audit check (see the run's report) and should not be trusted until "
-    "explained. model card: the architecture and the first 12 characters of the weights' "
+    "indicators: the indicators of attack failure and sanity checks that fired on the model's "
+    "rows (an empty cell: the evaluation passed every one); such rows are marked (flagged) and "
+    "should not be trusted until explained (see the run's report). A model marked "
+    "(overturned): the adaptive attack's remedies broke images AutoAttack's standard list left "
+    "robust, so a standard-only number for it would be too high. model card: the architecture and the first 12 characters of the weights' "
     "sha256, from the run's model_cards.json.",
 ]
 MD_COLUMNS = [
@@ -292,11 +299,19 @@ def md_link(text: str, path: object) -> str:
     return f"[{text}]({quote(path, safe='/._-~')})" if is_link(path) and text else text
 
 
+def marks(line: dict) -> str:
+    """What follows a model's name: (flagged) where an indicator fired, (overturned) where the
+    adaptive attack broke what the standard list could not."""
+    return ("" if not line["indicators"] else " (flagged)") + (
+        " (overturned)" if line.get("overturned") else ""
+    )
+
+
 def md_line(line: dict) -> list[str]:
     def num(value: float) -> str:
         return "" if pd.isna(value) else f"{value:.3f}"
 
-    model = f"{line['model']} (flagged)" if line["indicators"] else line["model"]
+    model = line["model"] + marks(line)
     spread = f"{line['robust_min']:.3f}–{line['robust_max']:.3f}" if line["seeds"] > 1 else ""
     ci = "" if pd.isna(line["ci_low"]) else f"{line['ci_low']:.3f}–{line['ci_high']:.3f}"
     return [

@@ -19,14 +19,21 @@ SHORT_HASH = 12  # characters of a weights sha256 shown
 def headline_rows(board: pd.DataFrame) -> pd.DataFrame:
     """Per model, run, norm and eps > 0, the row whose robust accuracy the leaderboard ranks:
     the worst case over the run's attacks, or the only attack's row (several attack rows
-    without a worst case each stand for their own protocol). ``all_indicators``: the indicators of every
-    row of that model, run, norm and eps."""
+    without a worst case each stand for their own protocol). ``all_indicators``: the indicators
+    of every row of that model, run, norm and eps; ``any_overturned``: whether the adaptive
+    attack overturned one of them (``overturned_from``)."""
     board = board[board["eps"] > 0].copy()
     if board.empty:
         return board.assign(all_indicators=pd.Series(dtype=str))
     groups = board.groupby(GROUP, dropna=False, sort=False)
     has_worst = groups["attack"].transform(lambda s: bool((s == WORST_CASE).any()))
     board["all_indicators"] = groups["indicators"].transform(joined_indicators)
+    overturned = pd.to_numeric(
+        board.get("overturned_from", pd.Series(float("nan"), index=board.index)), errors="coerce"
+    ).notna()
+    board["any_overturned"] = overturned.groupby(
+        [board[c] for c in GROUP], dropna=False, sort=False
+    ).transform("any")
     return board[(board["attack"] == WORST_CASE) | ~has_worst.astype(bool)]
 
 
@@ -94,6 +101,7 @@ def line_of(group: pd.DataFrame, results: Path) -> dict[str, object]:
         "seeds": len(seeds),
         "seed_list": ", ".join(str(s) for s in seeds),
         "indicators": joined_indicators(group["all_indicators"]),
+        "overturned": bool(group["any_overturned"].any()) if "any_overturned" in group else False,
         **card_of(group, results),
         "reports": reports_of(group, results),
     }

@@ -28,7 +28,7 @@ def test_spread_runs_variants_and_tabulates_them(tmp_path, tiny_suite):
     spread = pd.read_csv(work / "tiny" / "spread.csv", keep_default_na=False)
     row = spread[(spread["table"] == "leaderboard.csv") & (spread["column"] == "robust_acc")]
     assert len(row) == 1 and float(row["seeds"].iloc[0]) >= 0
-    flags = spread[(spread["table"] == "leaderboard.csv") & (spread["column"] == "flags")]
+    flags = spread[(spread["table"] == "leaderboard.csv") & (spread["column"] == "indicators")]
     assert flags["kernel_paths"].iloc[0].endswith("rows differ")
     bad = subprocess.run([*base, "--variants", "nope"], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown variant" in bad.stderr

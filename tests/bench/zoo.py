@@ -1,0 +1,167 @@
+"""The masked-defense zoo's known answers (issue 27): per defense, AutoAttack (standard), the
+``adaptive`` attack and a hand-written adaptive attack on the same images, with the
+indicators of attack failure that fire and the passes each attack spent.
+
+    python tests/bench/zoo.py --data-dir ../shared/data/mnist-full --n 500 --eps 0.3 \
+        --only input_quantization,jpeg_front --out zoo.csv
+
+The models are those of suites/masked-inputs.toml and suites/masked-models.toml, trained
+here the same way (seed 0, official MNIST split) and kept in --models. The hand-written
+attacks are plain PyTorch, 100 steps of signed gradient (step 2.5 eps / 100), keeping per
+image the first iterate that fools the defended model: BPDA through the declared stand-in
+(rounding fronts, thermometer code, temperature), EOT over 16 draws of the model's own
+randomness (resize-and-pad, noise), Tramèr et al.'s finite-difference margin gradient
+(k-WTA, 24 antithetic pairs of scale eps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from robustbench_gan.contract.configs import TrainConfig
+from robustbench_gan.contract.surface import gradient_approximation
+from robustbench_gan.indicators.checks import (
+    SHARE,
+    budget_checks,
+    model_checks,
+    model_indicators,
+    share,
+)
+from robustbench_gan.models.train import train_classifier
+from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DATASETS, DEFENSES
+
+STEPS = 100
+ZOO = {  # name -> (classifier and its parameters, defense and its parameters, hand attack)
+    "lenet": (("lenet", {}), None, "bpda"),
+    "input_quantization": (("lenet", {}), ("input_quantization", {"levels": 4}), "bpda"),
+    "jpeg_front": (("lenet", {}), ("jpeg_front", {"quality": 75}), "bpda"),
+    "random_resize_pad": (("lenet", {}), ("random_resize_pad", {"max_extra": 4}), "eot"),
+    "random_noise": (("lenet", {}), ("random_noise", {"sigma": 0.3}), "eot"),
+    "temperature": (("lenet", {}), ("temperature", {}), "bpda"),
+    "thermometer_cnn": (("thermometer_cnn", {"width": 16}), None, "bpda"),
+    "kwta_cnn": (("kwta_cnn", {"width": 16, "hidden": 256, "sparsity": 0.1}), None, "es"),
+}
+TRAIN = TrainConfig(epochs=3, batch_size=64, lr=0.002)
+
+
+def classifier(data, name: str, params: dict, folder: Path) -> nn.Module:
+    torch.manual_seed(0)
+    model = CLASSIFIERS.create(
+        name, in_shape=data.shape, num_classes=10, mean=data.mean, std=data.std, **params
+    )
+    path = folder / f"{name}.pt"
+    if path.is_file():
+        model.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        train_classifier(model, data.x_train, data.y_train, config=TRAIN, seed=0, progress=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model.eval()
+
+
+def margin(logits: Tensor, y: Tensor) -> Tensor:
+    own = logits.gather(1, y[:, None]).squeeze(1)
+    return own - logits.scatter(1, y[:, None], float("-inf")).amax(1)
+
+
+def hand_written(model: nn.Module, how: str, x: Tensor, y: Tensor, eps: float) -> Tensor:
+    """Per image: still correctly classified after the hand-written adaptive attack."""
+    stand_in = (gradient_approximation(model) or model) if how == "bpda" else None
+    rng = torch.Generator().manual_seed(0)
+    adv, robust = x.clone(), torch.ones(len(x), dtype=torch.bool)
+    for _ in range(STEPS):
+        with torch.no_grad():
+            robust &= model(adv).argmax(1) == y
+        on = robust.nonzero().squeeze(1)
+        if len(on) == 0:
+            break
+        xs, ys = adv[on].clone().requires_grad_(True), y[on]
+        if how == "bpda":
+            (grad,) = torch.autograd.grad(margin(stand_in(xs), ys).sum(), xs)
+        elif how == "eot":  # 16 draws of the model's randomness, exact gradients each
+            copies = xs.repeat(16, 1, 1, 1)
+            loss = margin(model(copies), ys.repeat(16)).sum()
+            (grad,) = torch.autograd.grad(loss, copies)
+            grad = grad.view(16, *xs.shape).sum(0)
+        else:  # es: antithetic finite differences of the margin, scale eps
+            u = torch.randn(24, *xs.shape, generator=rng)
+            points = torch.cat([xs + eps * u, xs - eps * u]).flatten(0, 1).clamp(0, 1)
+            with torch.no_grad():
+                values = margin(model(points), ys.repeat(48)).view(2, 24, len(xs))
+            grad = ((values[0] - values[1]).view(24, len(xs), 1, 1, 1) * u).sum(0)
+        step = adv[on] - 2.5 * eps / STEPS * grad.sign()
+        adv[on] = torch.min(torch.max(step, x[on] - eps), x[on] + eps).clamp(0, 1)
+    with torch.no_grad():
+        robust &= model(adv).argmax(1) == y
+    return robust
+
+
+def indicators(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> list[str]:
+    """The audit's indicators of the model at this budget (as the audit kind marks a row)."""
+    checks = model_checks(model, x, y, seed=0)
+    fired = model_indicators(checks)
+    budget = budget_checks(model, x, y, "linf", eps)
+    robust = checks.correct & ~budget.white_fooled
+    if share(budget.incomplete, robust) > SHARE:
+        fired.append("incomplete_optimization")
+    if budget.transfer_fooled is not None and share(budget.transfer_fooled & robust, None) > SHARE:
+        fired.append("transfer_failure")
+    return fired
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--eps", type=float, default=0.3)
+    parser.add_argument("--only", default=",".join(ZOO))
+    parser.add_argument("--models", default="/tmp/zoo-models")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data = DATASETS.create("mnist", root=args.data_dir, seed=0)
+    x, y = data.x_test[: args.n], data.y_test[: args.n]
+    fields = ["defense", "clean", "autoattack", "adaptive", "hand_written", "indicators",
+              "adaptive_fired", "remedies", "aa_passes", "adaptive_passes", "aa_s",
+              "adaptive_s"]  # fmt: skip
+    out = Path(args.out)
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for name in args.only.split(","):
+            (cls, params), defense, how = ZOO[name]
+            model = classifier(data, cls, params, Path(args.models))
+            if defense is not None:
+                model = DEFENSES.create(defense[0], **defense[1]).build([model]).eval()
+            torch.manual_seed(0)
+            row = {"defense": name, "indicators": ";".join(indicators(model, x, y, args.eps))}
+            with torch.no_grad():
+                row["clean"] = float((model(x).argmax(1) == y).float().mean())
+            for attack_name in ("autoattack", "adaptive"):
+                attack = ATTACKS.create(attack_name)
+                start = time.process_time()
+                result = attack(model, x, y, [args.eps])
+                seconds = time.process_time() - start
+                key = "aa" if attack_name == "autoattack" else "adaptive"
+                row[attack_name] = float(result.accuracy(y)[0])
+                row[f"{key}_passes"] = result.forward_passes[0] + result.backward_passes[0]
+                row[f"{key}_s"] = round(seconds, 1)
+            row["adaptive_fired"] = ";".join(attack.fired[0])
+            row["remedies"] = ";".join(attack.ran[0])
+            torch.manual_seed(0)
+            row["hand_written"] = float(hand_written(model, how, x, y, args.eps).float().mean())
+            writer.writerow(row)
+            handle.flush()
+            print(row, file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
