@@ -282,3 +282,26 @@ def test_a_results_folder_written_before_the_rename_still_publishes(tmp_path):
     path.write_text(f"{header}\n{row}\n", encoding="utf-8")
     board = read_leaderboard_file(path)
     assert board["indicators"].tolist() == ["unstable_predictions"]
+
+
+def test_per_image_indicators_cover_the_probed_images_only():
+    """samples.csv: the audit checks the first images (PROBED); later ones carry none, and a
+    transfer marks only an image no attack broke."""
+    from robustbench_gan.evaluations.audit import image_indicators
+
+    budget = BudgetAudit(norm="linf", eps=0.1, incomplete="0000", white_fooled="0000",
+                         transfer_fooled="0110")  # fmt: skip
+    checked = audit(budgets=[budget])
+    checked = replace(checked, unavailable="1000")
+    samples = pd.DataFrame(
+        {
+            "target": "m",
+            "defense": "none",
+            "norm": "linf",
+            "eps": 0.1,
+            "image": range(6),
+            "robust": [1, 1, 0, 1, 1, 1],
+        }  # fmt: skip
+    )
+    marks = image_indicators(samples, {"m": checked}, {("m", "none"): "m"}).tolist()
+    assert marks == ["unavailable_gradients", "transfer_failure", "", "", "", ""]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from ..bounds import Count, Seed
@@ -109,13 +108,8 @@ class Adaptive(Cascade):
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        adv = x.clone()
-        with torch.no_grad():
-            logits = model(x)
-        robust = logits.argmax(1) == y
-        ranked = logits.argsort(1, descending=True)
-        fooled_by = torch.full((len(x),), -1, dtype=torch.long)
-        state = (x, y, eps, adv, robust, ranked, fooled_by)
+        state = self._start(model, x, y, eps)
+        robust = state[4]
         for index in range(self.n_standard):
             self._run_part(index, model, model, *state)
         idx = robust.nonzero().squeeze(1)
@@ -135,9 +129,7 @@ class Adaptive(Cascade):
             if self._seen is not None:
                 self._seen[0].update(remedies)
                 self._seen[1].update(fired)
-        if self._batches is not None:  # not in generate() (adversarial training)
-            self._batches.append(fooled_by)
-        return adv
+        return self._finish(state)
 
     def indicators(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, stand_in: nn.Module | None

@@ -142,17 +142,28 @@ class Cascade(Attack):
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
-        adv = x.clone()
+        state = self._start(model, x, y, eps)
+        for index in range(len(self.attacks)):
+            self._run_part(index, model, model, *state)
+        return self._finish(state)
+
+    @staticmethod
+    def _start(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> tuple:
+        """The batch's running state: ``(x, y, eps, adv, robust, ranked, fooled_by)``, every
+        image as it is, robust where the model classifies it right, the wrong classes ranked
+        by clean logits (the targeted parts' targets), no part credited yet."""
         with torch.no_grad():
             logits = model(x)
         robust = logits.argmax(1) == y
         ranked = logits.argsort(1, descending=True)
         fooled_by = torch.full((len(x),), -1, dtype=torch.long)
-        for index in range(len(self.attacks)):
-            self._run_part(index, model, model, x, y, eps, adv, robust, ranked, fooled_by)
+        return (x, y, eps, x.clone(), robust, ranked, fooled_by)
+
+    def _finish(self, state: tuple) -> Tensor:
+        """The batch's examples; which part fooled each image is kept for the budget."""
         if self._batches is not None:  # not in generate() (adversarial training)
-            self._batches.append(fooled_by)
-        return adv
+            self._batches.append(state[-1])
+        return state[3]
 
     def _run_part(
         self,

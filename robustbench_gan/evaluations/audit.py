@@ -23,12 +23,16 @@ from ..contract.schema import FLAG_TOLERANCE, WORST_CASE
 from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..indicators.checks import SHARE, budget_checks, model_checks, model_indicators, share
+from ..utils import model_device
 from .audit_text import indicators_text
 from .common import bits, unbits
 
 NEAR_CHANCE = 1.5  # a clean accuracy at most this many times chance is flagged
 #: part of every audit cell's spec: bump it when a check changes, so cached audits rerun
 CHECKS_VERSION = 4
+#: the checks look at the first this many evaluation images (Pintor et al. used 10 to 100
+#: per model; the probes cost about 300 passes per image and budget)
+PROBED = 500
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,8 @@ class Audit(Evaluation):
         spec: AuditSpec = cell.spec  # type: ignore[assignment]
         model = ctx.model(spec.model, spec.seed)
         x, y = ctx.eval_set(spec.n_eval)
-        device = next((t.device for t in (*model.parameters(), *model.buffers())), x.device)
-        x, y = x.to(device), y.to(device)
+        device = model_device(model)
+        x, y = x[:PROBED].to(device), y[:PROBED].to(device)
         checks = model_checks(model, x, y, seed=spec.seed)
         budgets = []
         for norm, eps in spec.budgets:
@@ -204,8 +208,9 @@ def at_budget(row: pd.Series, audit: AuditResult) -> list[str]:
         out.append("incomplete_optimization")
     correct = unbits(row["_correct"]) if isinstance(row.get("_correct"), str) else None
     if correct is not None and len(correct) and budget.transfer_fooled:
-        missed = correct & unbits(budget.transfer_fooled)
-        if missed.sum() > SHARE * len(correct):
+        transfer = unbits(budget.transfer_fooled)  # the probed images: the first ones
+        missed = correct[: len(transfer)] & transfer[: len(correct)]
+        if missed.sum() > SHARE * len(missed):
             out.append("transfer_failure")
     silent = row.get("_silent")
     if correct is not None and isinstance(silent, str) and silent:
@@ -223,7 +228,8 @@ def image_indicators(
 ) -> pd.Series:
     """Per samples.csv row (a model, budget and image): the per-image indicators that fire
     on the image (its gradients, its stability, the unbounded attack, and at the budget the
-    probe's incomplete optimization and, on an image no attack broke, a transfer that did)."""
+    probe's incomplete optimization and, on an image no attack broke, a transfer that did);
+    only the first :data:`PROBED` images are checked."""
     out = pd.Series("", index=samples.index, dtype=object)
     for (target, defense, norm, eps), group in samples.groupby(
         ["target", "defense", "norm", "eps"], sort=False
@@ -239,11 +245,13 @@ def image_indicators(
         budget = next((b for b in audit.budgets if b.norm == norm and b.eps == eps), None)
         if budget is not None:
             per_image["incomplete_optimization"] = unbits(budget.incomplete)
-            if budget.transfer_fooled:
-                robust = group["robust"].to_numpy().astype(bool)
-                transfer = unbits(budget.transfer_fooled)[group["image"].to_numpy()]
-                per_image["transfer_failure"] = np.zeros(len(unbits(audit.correct)), bool)
-                per_image["transfer_failure"][group["image"].to_numpy()] = transfer & robust
+            if budget.transfer_fooled:  # on an image no attack broke (the probed ones)
+                transfer = unbits(budget.transfer_fooled)
+                images = group["image"].to_numpy()
+                probed = images < len(transfer)
+                robust = group["robust"].to_numpy().astype(bool) & probed
+                per_image["transfer_failure"] = np.zeros(len(transfer), dtype=bool)
+                per_image["transfer_failure"][images[robust]] = transfer[images[robust]]
         images = group["image"].to_numpy()
         out.loc[group.index] = [
             ";".join(name for name, mask in per_image.items() if len(mask) > i and mask[i])
