@@ -142,3 +142,15 @@ def test_the_views_keep_the_model_outputs_and_change_only_the_gradient(tiny_cnn,
 def test_adaptive_is_a_preset_of_benchmark_and_eval():
     assert attack_requests("adaptive", "linf") == [("adaptive", "adaptive", {"norm": "linf"})]
     assert ATTACKS.preset("adaptive") == ("adaptive", {})
+
+
+def test_a_randomized_model_is_judged_by_the_majority_of_its_draws(tiny_cnn, data):
+    from robustbench_gan.attacks.remedies import Majority
+
+    x = data[0][:16]
+    votes = Majority(tiny_cnn, 5)(x)
+    assert torch.equal(votes.argmax(1), tiny_cnn(x).argmax(1))
+    assert (votes.sum(1) == 5).all()
+    torch.manual_seed(0)
+    noisy = Majority(Noisy(tiny_cnn, sigma=0.3), 7)(x)
+    assert (noisy.sum(1) == 7).all() and (noisy.max(1).values >= 2).all()

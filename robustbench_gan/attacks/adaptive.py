@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from ..bounds import Count, Seed
 from ..contract.norms import NormName
-from ..contract.surface import gradient_approximation
+from ..contract.surface import declares_randomized, gradient_approximation
 from ..indicators.checks import (
     SHARE,
     budget_checks,
@@ -31,11 +32,21 @@ from ..indicators.checks import (
 from ..registry import ATTACKS
 from .autoattack import autoattack_list
 from .cascade import Cascade
-from .remedies import BPDA, ORDER, FiniteDifferences, chosen, remedy_of, remedy_parts
+from .remedies import (
+    BPDA,
+    ORDER,
+    FiniteDifferences,
+    Majority,
+    chosen,
+    remedy_of,
+    remedy_parts,
+)
 
 #: draws of the instability metric per image (the audit's 100 cost more passes than the
 #: remedies save on an honest model; 32 keep its verdicts on the zoo)
 DRAWS = 32
+#: forward passes a randomized model's verdict is the majority of (odd: no ties of two)
+VOTES = 5
 #: the finite-difference gradient of a deterministic model: noise scale as a share of eps
 #: (Tramèr et al. 2020: eps) and antithetic pairs per gradient
 NOISE_SHARE, PAIRS = 1.0, 16
@@ -112,6 +123,7 @@ class Adaptive(Cascade):
         robust = state[4]
         for index in range(self.n_standard):
             self._run_part(index, model, model, *state)
+        judge = self.rejudged(model, state) if self.randomized(model, x) else model
         idx = robust.nonzero().squeeze(1)
         if len(idx):
             stand_in = gradient_approximation(model)
@@ -125,11 +137,32 @@ class Adaptive(Cascade):
             for remedy in remedies:
                 craft = self.view(remedy, model, stand_in, eps)
                 for index in self.parts_of(remedy):
-                    self._run_part(index, craft, model, *state)
+                    self._run_part(index, craft, judge, *state)
             if self._seen is not None:
                 self._seen[0].update(remedies)
                 self._seen[1].update(fired)
         return self._finish(state)
+
+    @staticmethod
+    def randomized(model: nn.Module, x: Tensor) -> bool:
+        """The model declares it draws at every pass, or two passes on the batch differ."""
+        if declares_randomized(model):
+            return True
+        with torch.no_grad():
+            return not torch.equal(model(x), model(x))
+
+    def rejudged(self, model: nn.Module, state: tuple) -> nn.Module:
+        """A randomized model's judge (:class:`Majority`); the images the standard list
+        counted as fooled on one lucky draw go back to the robust ones, for the remedies."""
+        x, y, _, adv, robust, _, fooled_by = state
+        judge = Majority(model, VOTES)
+        done = (~robust).nonzero().squeeze(1)
+        if len(done):
+            with torch.no_grad():
+                lucky = judge(adv[done]).argmax(1) == y[done]
+            robust[done[lucky]] = True
+            fooled_by[done[lucky].cpu()] = -1
+        return judge
 
     def indicators(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, stand_in: nn.Module | None

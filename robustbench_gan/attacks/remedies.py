@@ -81,6 +81,25 @@ def chosen(
     return [name for name in ORDER if name in wanted]
 
 
+class Majority(nn.Module):
+    """A randomized model judged by the majority of ``draws`` forward passes (vote counts as
+    outputs): an image one lucky draw misclassifies is not fooled (Athalye et al. 2018
+    evaluate randomized defenses in expectation)."""
+
+    def __init__(self, model: nn.Module, draws: int) -> None:
+        super().__init__()
+        self.model, self.draws = model, draws
+
+    def forward(self, x: Tensor) -> Tensor:
+        votes = torch.stack([self.model(x).argmax(1) for _ in range(self.draws)])
+        counts = torch.zeros(len(x), self.num_classes(x, votes), device=x.device)
+        return counts.scatter_add_(1, votes.T, torch.ones_like(votes.T, dtype=counts.dtype))
+
+    def num_classes(self, x: Tensor, votes: Tensor) -> int:
+        known = getattr(self.model, "num_classes", None)
+        return int(known) if known else int(votes.max()) + 1
+
+
 class BPDA(nn.Module):
     """The model's outputs, with the gradient of ``stand_in`` (Backward Pass Differentiable
     Approximation): ``model(x) + stand_in(x) - stand_in(x)``, the difference kept out of the
