@@ -154,3 +154,5 @@ def test_a_randomized_model_is_judged_by_the_majority_of_its_draws(tiny_cnn, dat
     torch.manual_seed(0)
     noisy = Majority(Noisy(tiny_cnn, sigma=0.3), 7)(x)
     assert (noisy.sum(1) == 7).all() and (noisy.max(1).values >= 2).all()
+    judge = Majority(tiny_cnn, 3)
+    assert torch.equal(judge.fooled(x, data[1][:16]), tiny_cnn(x).argmax(1) != data[1][:16])

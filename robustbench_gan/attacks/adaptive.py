@@ -153,13 +153,14 @@ class Adaptive(Cascade):
 
     def rejudged(self, model: nn.Module, state: tuple) -> nn.Module:
         """A randomized model's judge (:class:`Majority`); the images the standard list
-        counted as fooled on one lucky draw go back to the robust ones, for the remedies."""
+        counted as fooled on one draw but some of the judge's draws classify right go back to
+        the robust ones, for the remedies."""
         x, y, _, adv, robust, _, fooled_by = state
         judge = Majority(model, VOTES)
         done = (~robust).nonzero().squeeze(1)
         if len(done):
             with torch.no_grad():
-                lucky = judge(adv[done]).argmax(1) == y[done]
+                lucky = ~judge.fooled(adv[done], y[done])
             robust[done[lucky]] = True
             fooled_by[done[lucky].cpu()] = -1
         return judge

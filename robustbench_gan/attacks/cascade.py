@@ -220,7 +220,12 @@ class Cascade(Attack):
             model, x[idx], y[idx], math.inf if attack.minimal else eps, sub_target_class
         )
         candidate = attack.project(out[0] if isinstance(out, tuple) else out, x[idx], eps)
-        with torch.no_grad():
-            fooled = (judge or model)(candidate).argmax(1) != y[idx]
+        judge = judge or model
+        with torch.no_grad():  # a judge may say itself what fooled means (remedies.Majority)
+            fooled = (
+                judge.fooled(candidate, y[idx])
+                if callable(getattr(judge, "fooled", None))
+                else judge(candidate).argmax(1) != y[idx]
+            )
         adv[idx[fooled]] = candidate[fooled]
         robust[idx[fooled]] = False

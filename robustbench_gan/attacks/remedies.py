@@ -82,9 +82,11 @@ def chosen(
 
 
 class Majority(nn.Module):
-    """A randomized model judged by the majority of ``draws`` forward passes (vote counts as
-    outputs): an image one lucky draw misclassifies is not fooled (Athalye et al. 2018
-    evaluate randomized defenses in expectation)."""
+    """A randomized model judged over ``draws`` forward passes: its outputs are the vote
+    counts (the majority class wins), and :meth:`fooled` holds an image fooled only where no
+    draw classifies it right. One lucky draw is no success (Athalye et al. 2018 evaluate
+    randomized defenses in expectation); an image the attack leaves right on some draws is
+    attacked further."""
 
     def __init__(self, model: nn.Module, draws: int) -> None:
         super().__init__()
@@ -94,6 +96,10 @@ class Majority(nn.Module):
         votes = torch.stack([self.model(x).argmax(1) for _ in range(self.draws)])
         counts = torch.zeros(len(x), self.num_classes(x, votes), device=x.device)
         return counts.scatter_add_(1, votes.T, torch.ones_like(votes.T, dtype=counts.dtype))
+
+    def fooled(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per image: every draw misclassifies it."""
+        return torch.stack([self.model(x).argmax(1) != y for _ in range(self.draws)]).all(0)
 
     def num_classes(self, x: Tensor, votes: Tensor) -> int:
         known = getattr(self.model, "num_classes", None)
