@@ -24,6 +24,7 @@ from ..contract.norms import NormName
 from ..contract.surface import declares_randomized, gradient_approximation
 from ..indicators.checks import (
     SHARE,
+    above_share,
     budget_checks,
     model_checks,
     model_indicators,
@@ -175,7 +176,7 @@ class Adaptive(Cascade):
         fired = model_indicators(checks)
         budget = budget_checks(model, x, y, self.norm, eps)
         robust = ~budget.white_fooled
-        if share(budget.incomplete, robust) > SHARE or budget.white_fooled.any():
+        if above_share(budget.incomplete, robust) or budget.white_fooled.any():
             fired.append("incomplete_optimization")
         if budget.transfer_fooled is not None and share(budget.transfer_fooled, None) > SHARE:
             fired.append("transfer_failure")

@@ -22,7 +22,14 @@ from ..contract.results import Results
 from ..contract.schema import FLAG_TOLERANCE, WORST_CASE
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..indicators.checks import SHARE, budget_checks, model_checks, model_indicators, share
+from ..indicators.checks import (
+    SHARE,
+    budget_checks,
+    model_checks,
+    model_indicators,
+    share,
+    wilson_low,
+)
 from ..utils import model_device
 from .audit_text import indicators_text
 from .common import bits, unbits
@@ -204,7 +211,8 @@ def at_budget(row: pd.Series, audit: AuditResult) -> list[str]:
         return []
     out = []
     robust_probe = unbits(audit.correct) & ~unbits(budget.white_fooled)
-    if masked_share(unbits(budget.incomplete), robust_probe) > SHARE:
+    incomplete = unbits(budget.incomplete) & robust_probe
+    if wilson_low(int(incomplete.sum()), int(robust_probe.sum())) > SHARE:
         out.append("incomplete_optimization")
     correct = unbits(row["_correct"]) if isinstance(row.get("_correct"), str) else None
     if correct is not None and len(correct) and budget.transfer_fooled:
@@ -217,10 +225,6 @@ def at_budget(row: pd.Series, audit: AuditResult) -> list[str]:
         if (unbits(silent) & correct).any():
             out.append("silent_success")
     return out
-
-
-def masked_share(mask: np.ndarray, of: np.ndarray) -> float:
-    return float((mask & of).sum()) / max(int(of.sum()), 1)
 
 
 def image_indicators(

@@ -170,8 +170,7 @@ def model_indicators(checks: ModelChecks) -> list[str]:
     fired = {
         "unavailable_gradients": bool(checks.graph_error)
         or share(checks.unavailable, applies) > SHARE,
-        "unstable_predictions": checks.nondeterministic
-        or wilson_low(int((checks.unstable & applies).sum()), int(applies.sum())) > SHARE,
+        "unstable_predictions": checks.nondeterministic or above_share(checks.unstable, applies),
         "unconstrained_attack_failure": share(checks.unbounded_robust, None) > UNCONSTRAINED_SHARE,
         "outputs_probabilities": checks.outputs_probabilities,
         "non_finite_outputs": checks.non_finite,
@@ -190,6 +189,14 @@ def wilson_low(count: int, n: int, z: float = 1.96) -> float:
     centre = p + z * z / (2 * n)
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return (centre - spread) / (1 + z * z / n)
+
+
+def above_share(mask: Tensor, of: Tensor) -> bool:
+    """Whether ``mask`` holds on more than :data:`SHARE` of the images of ``of``, with 95%
+    confidence (the Wilson interval's lower end): for a measurement that is itself noisy per
+    image (the instability draws, the probe's last steps), 2 images of 186 are not evidence
+    of more than 1%."""
+    return wilson_low(int((mask & of).sum()), int(of.sum())) > SHARE
 
 
 def share(mask: Tensor, of: Tensor | None) -> float:

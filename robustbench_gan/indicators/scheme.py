@@ -55,8 +55,8 @@ _ALL = (
     Indicator(
         "incomplete_optimization",
         "a 100-step gradient probe's best loss still fell by more than 5% of its range over "
-        "the last 10 steps on more than 1% of the images it left robust (more steps and "
-        "restarts should find more)",
+        "the last 10 steps on more than 1% of the images it left robust (the 95% interval of "
+        "the share above 1%; more steps and restarts should find more)",
         PINTOR, "image", "restarts",
     ),
     Indicator(

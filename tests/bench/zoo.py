@@ -30,6 +30,7 @@ from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.contract.surface import gradient_approximation
 from robustbench_gan.indicators.checks import (
     SHARE,
+    above_share,
     budget_checks,
     model_checks,
     model_indicators,
@@ -111,7 +112,7 @@ def indicators(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> list[str]:
     fired = model_indicators(checks)
     budget = budget_checks(model, x, y, "linf", eps)
     robust = checks.correct & ~budget.white_fooled
-    if share(budget.incomplete, robust) > SHARE:
+    if above_share(budget.incomplete, robust):
         fired.append("incomplete_optimization")
     if budget.transfer_fooled is not None and share(budget.transfer_fooled & robust, None) > SHARE:
         fired.append("transfer_failure")
