@@ -68,6 +68,7 @@ NUMBERS: dict[str, Number] = {
     "robust_ci_low": SHARE,
     "robust_ci_high": SHARE,
     "schema_version": Number(1, whole=True),
+    "overturned_from": SHARE,
 }
 #: the text that says what a row is of: never empty
 NAMES = ["suite", "dataset", "target", "defense", "attack", "norm"]
