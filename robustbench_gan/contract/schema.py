@@ -83,7 +83,7 @@ def upgrade_board(frame: pd.DataFrame) -> pd.DataFrame:
     if not old:
         return frame
     frame = frame.rename(columns={c: RENAMED_COLUMNS[c] for c in old})
-    if RENAMED_COLUMNS.get("flags") == "indicators" and "flags" in old:
+    if "flags" in old:
         frame["indicators"] = frame["indicators"].map(renamed_indicators)
     return frame
 
