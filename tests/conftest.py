@@ -77,6 +77,38 @@ def tiny_cnn(digits) -> TinyCNN:
     return train_tiny_cnn(digits.x_train, digits.y_train)
 
 
+@pytest.fixture(scope="session")
+def digits_mlp(digits) -> nn.Module:
+    """The registry's MLP trained once per session on the digits training split (5 epochs,
+    lr 3e-3), in eval mode: an honest model for the attack audits."""
+    from robustbench_gan.contract.configs import TrainConfig
+    from robustbench_gan.models.train import train_classifier
+    from robustbench_gan.registry import CLASSIFIERS
+
+    torch.manual_seed(0)
+    model = CLASSIFIERS.create(
+        "mlp", in_shape=digits.shape, num_classes=10, mean=digits.mean, std=digits.std
+    )
+    config = TrainConfig(epochs=5, lr=3e-3)
+    train_classifier(model, digits.x_train, digits.y_train, config=config, seed=0, progress=False)
+    return model.eval()
+
+
+class Quantized(nn.Module):
+    """Rounds the input to 0/1 first: its input gradient is zero everywhere. Its classifier
+    is its differentiable stand-in (BPDA with the identity)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(torch.round(x))
+
+    def gradient_approximation(self) -> nn.Module:
+        return self.inner
+
+
 def train_tiny_cnn(x, y, *, epochs: int = 6, seed: int = 0) -> TinyCNN:
     """A TinyCNN fitted to (x, y) with Adam (lr 0.01, minibatches of 64), in eval mode."""
     import torch.nn.functional as F

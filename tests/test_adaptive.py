@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import Quantized
 from torch import nn
 
 from robustbench_gan.api_suite import attack_requests
@@ -15,20 +16,6 @@ from robustbench_gan.attacks.remedies import BPDA, FiniteDifferences, chosen, re
 from robustbench_gan.registry import ATTACKS
 
 FAST = {"steps": 20, "n_queries": 300}  # AutoAttack's lists, shortened for unit tests
-
-
-class Quantized(nn.Module):
-    """Rounds the input to 0/1: zero input gradients; its classifier is its stand-in."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x))
-
-    def gradient_approximation(self):
-        return self.inner
 
 
 class Noisy(nn.Module):

@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from robustbench_gan.cli import main
-from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.errors import UserError
 from robustbench_gan.evaluations.binarization import (
     INVALID,
@@ -17,8 +16,7 @@ from robustbench_gan.evaluations.binarization import (
     distances,
     inner_points,
 )
-from robustbench_gan.models.train import train_classifier
-from robustbench_gan.registry import ATTACKS, CLASSIFIERS
+from robustbench_gan.registry import ATTACKS
 from robustbench_gan.utils import torch_generator
 
 EPS = 0.1
@@ -26,21 +24,9 @@ SMALL = {"n_inner": 49, "n_boundary": 1}
 
 
 @pytest.fixture(scope="module")
-def honest(digits):
+def honest(digits, digits_mlp):
     """A normally trained MLP on digits and 20 test images."""
-    torch.manual_seed(0)
-    model = CLASSIFIERS.create(
-        "mlp", in_shape=digits.shape, num_classes=10, mean=digits.mean, std=digits.std
-    )
-    train_classifier(
-        model,
-        digits.x_train,
-        digits.y_train,
-        config=TrainConfig(epochs=5, lr=3e-3),
-        seed=0,
-        progress=False,
-    )
-    return model.eval(), digits.x_test[:20], digits.y_test[:20]
+    return digits_mlp, digits.x_test[:20], digits.y_test[:20]
 
 
 def weak_attack():

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
+from conftest import Quantized
 from torch import nn
 
 from robustbench_gan.attacks.base import Attack
-from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.contract.schema import upgrade_board
 from robustbench_gan.evaluations.attack import silent_successes
 from robustbench_gan.evaluations.audit import AuditResult, BudgetAudit, row_indicators
@@ -25,25 +25,11 @@ from robustbench_gan.indicators.checks import (
     wilson_low,
 )
 from robustbench_gan.indicators.probe import incomplete, probe
-from robustbench_gan.models.train import train_classifier
-from robustbench_gan.registry import CLASSIFIERS
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    torch.manual_seed(0)
-    model = CLASSIFIERS.create(
-        "mlp", in_shape=digits.shape, num_classes=10, mean=digits.mean, std=digits.std
-    )
-    train_classifier(
-        model,
-        digits.x_train,
-        digits.y_train,
-        config=TrainConfig(epochs=5, lr=3e-3),
-        seed=0,
-        progress=False,
-    )
-    return model.eval(), digits.x_test[:200], digits.y_test[:200]
+def trained(digits, digits_mlp):
+    return digits_mlp, digits.x_test[:200], digits.y_test[:200]
 
 
 class Softmaxed(nn.Module):
@@ -53,21 +39,6 @@ class Softmaxed(nn.Module):
 
     def forward(self, x):
         return self.inner(x).softmax(1)
-
-
-class Quantized(nn.Module):
-    """Rounds the input to 0/1 first: its input gradient is zero everywhere. Its classifier
-    is its differentiable stand-in (BPDA with the identity)."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x))
-
-    def gradient_approximation(self):
-        return self.inner
 
 
 class Hot(nn.Module):

@@ -24,8 +24,8 @@ from ..contract.norms import NormName
 from ..contract.surface import declares_randomized, gradient_approximation
 from ..indicators.checks import (
     SHARE,
-    above_share,
     budget_checks,
+    budget_indicators,
     model_checks,
     model_indicators,
     share,
@@ -175,11 +175,9 @@ class Adaptive(Cascade):
         checks = model_checks(model, x, y, seed=self.seed, draws=self.draws)
         fired = model_indicators(checks)
         budget = budget_checks(model, x, y, self.norm, eps)
-        robust = ~budget.white_fooled
-        if above_share(budget.incomplete, robust) or budget.white_fooled.any():
+        fired += budget_indicators(budget, checks.correct)
+        if budget.white_fooled.any() and "incomplete_optimization" not in fired:
             fired.append("incomplete_optimization")
-        if budget.transfer_fooled is not None and share(budget.transfer_fooled, None) > SHARE:
-            fired.append("transfer_failure")
         return fired, checks
 
     def view(

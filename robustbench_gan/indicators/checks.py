@@ -216,6 +216,19 @@ class BudgetChecks:
     transfer_fooled: Tensor | None
 
 
+def budget_indicators(found: BudgetChecks, robust: Tensor) -> list[str]:
+    """The budget-level indicators over the images ``robust`` marks (clean-correct and not
+    broken): incomplete optimization of the probe, where its share's interval is above
+    :data:`SHARE`, and transfer failure, where the stand-in's examples fool more than
+    :data:`SHARE` of the images."""
+    fired = []
+    if above_share(found.incomplete, robust & ~found.white_fooled):
+        fired.append("incomplete_optimization")
+    if found.transfer_fooled is not None and share(found.transfer_fooled & robust, None) > SHARE:
+        fired.append("transfer_failure")
+    return fired
+
+
 def budget_checks(model: nn.Module, x: Tensor, y: Tensor, norm: str, eps: float) -> BudgetChecks:
     with eval_mode(model):
         white = probe(model, x, y, eps, norm)

@@ -29,12 +29,10 @@ from torch import Tensor, nn
 from robustbench_gan.contract.configs import TrainConfig
 from robustbench_gan.contract.surface import gradient_approximation
 from robustbench_gan.indicators.checks import (
-    SHARE,
-    above_share,
     budget_checks,
+    budget_indicators,
     model_checks,
     model_indicators,
-    share,
 )
 from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DATASETS, DEFENSES
@@ -111,12 +109,7 @@ def indicators(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> list[str]:
     checks = model_checks(model, x, y, seed=0)
     fired = model_indicators(checks)
     budget = budget_checks(model, x, y, "linf", eps)
-    robust = checks.correct & ~budget.white_fooled
-    if above_share(budget.incomplete, robust):
-        fired.append("incomplete_optimization")
-    if budget.transfer_fooled is not None and share(budget.transfer_fooled & robust, None) > SHARE:
-        fired.append("transfer_failure")
-    return fired
+    return fired + budget_indicators(budget, checks.correct & ~budget.white_fooled)
 
 
 def main() -> int:
