@@ -12,7 +12,13 @@ from conftest import Quantized
 from torch import nn
 
 from robustbench_gan.api_suite import attack_requests
-from robustbench_gan.attacks.remedies import BPDA, FiniteDifferences, chosen, remedy_of
+from robustbench_gan.attacks.remedies import (
+    BPDA,
+    Expectation,
+    FiniteDifferences,
+    chosen,
+    remedy_of,
+)
 from robustbench_gan.registry import ATTACKS
 
 FAST = {"steps": 20, "n_queries": 300}  # AutoAttack's lists, shortened for unit tests
@@ -80,13 +86,72 @@ def test_a_quantized_front_is_broken_through_its_stand_in(tiny_cnn, data):
     assert any(remedy_of(part) == "bpda" for part in broke)
 
 
-def test_a_randomized_model_gets_eot(tiny_cnn, data):
+def eot_pgd(model, x, y, eps, steps=20, draws=8):
+    """Hand-written EOT: every image attacked for all steps on the margin summed over draws,
+    the last iterate kept (Athalye et al. 2018)."""
+    adv = x.clone()
+    for _ in range(steps):
+        adv = adv.detach().requires_grad_(True)
+        logits = model(adv.repeat(draws, 1, 1, 1))
+        yy = y.repeat(draws)
+        own = logits.gather(1, yy[:, None]).squeeze(1)
+        other = logits.scatter(1, yy[:, None], float("-inf")).amax(1)
+        (grad,) = torch.autograd.grad((own - other).sum(), adv)
+        adv = x + (adv.detach() - 2.5 * eps / steps * grad.sign() - x).clamp(-eps, eps)
+        adv = adv.clamp(0, 1)
+    return adv.detach()
+
+
+def correct_share(model, adv, y, draws=40):
+    """Per image: the share of the model's draws that classify it right."""
+    with torch.no_grad():
+        return torch.stack([model(adv).argmax(1) == y for _ in range(draws)]).float().mean(0)
+
+
+def test_a_randomized_model_gets_eot_and_ends_as_low_as_a_hand_written_eot(tiny_cnn, data):
+    """EOT runs, and it does not stop at an example that a few draws still classify right:
+    the examples are misclassified on at least as many draws as a hand-written EOT-PGD's
+    (every image attacked for all its steps), per image on average within 3 points."""
     x, y = data
+    model = Noisy(tiny_cnn, sigma=0.2).eval()
     attack = ATTACKS.create("adaptive", **FAST)
     torch.manual_seed(0)
-    attack(Noisy(tiny_cnn).eval(), x, y, [0.03])
+    result = attack(model, x, y, [0.1])
     assert "unstable_predictions" in attack.fired[0]
     assert "eot" in attack.ran[0]
+    torch.manual_seed(1)
+    ours = correct_share(model, result.adv[0], y).mean()
+    hand = correct_share(model, eot_pgd(model, x, y, 0.1), y).mean()
+    assert ours <= hand + 0.03, (float(ours), float(hand))
+
+
+def test_expectation_averages_the_draws_in_the_graph(tiny_cnn, data):
+    x = data[0][:8].clone().requires_grad_(True)
+    view = Expectation(tiny_cnn, 3)
+    assert torch.allclose(view(x), tiny_cnn(x), atol=1e-6)  # a deterministic model
+    (grad,) = torch.autograd.grad(view(x).sum(), x)
+    (want,) = torch.autograd.grad(tiny_cnn(x).sum(), x)
+    assert torch.allclose(grad, want, atol=1e-6)
+    torch.manual_seed(0)
+    noisy = Expectation(Noisy(tiny_cnn), 64)
+    with torch.no_grad():  # 64 draws vary far less than one
+        spread = (noisy(x) - noisy(x)).abs().mean()
+        single = (Noisy(tiny_cnn)(x) - Noisy(tiny_cnn)(x)).abs().mean()
+    assert spread < single / 3, (float(spread), float(single))
+
+
+class TwoFaced(nn.Module):
+    """A model that answers a gradient request with another network (as Defense-GAN's naive
+    evaluation does): BPDA must still give the deployed outputs."""
+
+    def __init__(self, deployed, shown):
+        super().__init__()
+        self.deployed, self.shown = deployed, shown
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad:
+            return self.shown(x)
+        return self.deployed(x)
 
 
 def test_remedies_follow_the_indicators():
@@ -115,6 +180,11 @@ def test_the_views_keep_the_model_outputs_and_change_only_the_gradient(tiny_cnn,
     (grad,) = torch.autograd.grad(view(x).sum(), x)
     (want,) = torch.autograd.grad(tiny_cnn(x).sum(), x)
     assert torch.allclose(grad, want) and grad.abs().sum() > 0
+    shown = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 10))
+    two = BPDA(TwoFaced(model, shown), tiny_cnn)
+    with torch.no_grad():
+        deployed = model(x)
+    assert torch.equal(two(x), deployed)
     smooth = FiniteDifferences(tiny_cnn, 0.01, pairs=256, seed=0)
     assert torch.equal(smooth(x), tiny_cnn(x))
     (estimate,) = torch.autograd.grad(smooth(x).sum(), x)
@@ -143,3 +213,5 @@ def test_a_randomized_model_is_judged_by_the_majority_of_its_draws(tiny_cnn, dat
     assert (noisy.sum(1) == 7).all() and (noisy.max(1).values >= 2).all()
     judge = Majority(tiny_cnn, 3)
     assert torch.equal(judge.fooled(x, data[1][:16]), tiny_cnn(x).argmax(1) != data[1][:16])
+    right = (tiny_cnn(x).argmax(1) == data[1][:16]).long()
+    assert torch.equal(judge.correct_votes(x, data[1][:16]), 3 * right)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import train_tiny_cnn
 
+from robustbench_gan.contract.surface import gradient_approximation
 from robustbench_gan.errors import UserError
 from robustbench_gan.gans import train_gan
 from robustbench_gan.indicators.checks import indicators_of
@@ -86,6 +87,31 @@ def test_audit_flags_the_naive_evaluation(parts):
     x, y = data.x_test[:20], data.y_test[:20]
     assert "naive_evaluation" in indicators_of(defended(parts, gradient="naive"), x, y)
     assert "naive_evaluation" not in indicators_of(defended(parts), x, y)
+
+
+def test_every_mode_declares_the_bpda_stand_in(parts):
+    """Whatever gradient the attacks see, the model offers BPDA + EOT as its stand-in
+    (contract/surface.py), so the adaptive attack can undo a naive evaluation."""
+    _, _, data = parts
+    x, y = data.x_test[:16], data.y_test[:16]
+    want = input_gradient(defended(parts, gradient="bpda", eot=1, seed=5), x, y)
+    for mode in ("naive", "unrolled", "bpda"):
+        stand_in = gradient_approximation(defended(parts, gradient=mode, eot=1, seed=5))
+        assert torch.allclose(input_gradient(stand_in, x, y), want, rtol=1e-3, atol=1e-4), mode
+
+
+def test_adaptive_overturns_the_naive_evaluation(parts):
+    _, _, data = parts
+    x, y = data.x_test[:60], data.y_test[:60]
+    model = defended(parts, gradient="naive", eot=2)
+    cheap = {"steps": 10, "n_queries": 100}
+    torch.manual_seed(0)
+    standard = ATTACKS.create("autoattack", **cheap)(model, x, y, [0.3])
+    attack = ATTACKS.create("adaptive", **cheap)
+    torch.manual_seed(0)
+    adaptive = attack(model, x, y, [0.3])
+    assert "naive_evaluation" in attack.fired[0] and "bpda" in attack.ran[0]
+    assert adaptive.accuracy(y)[0] < standard.accuracy(y)[0]
 
 
 def test_bad_settings(parts):

@@ -221,11 +221,15 @@ class Cascade(Attack):
         )
         candidate = attack.project(out[0] if isinstance(out, tuple) else out, x[idx], eps)
         judge = judge or model
-        with torch.no_grad():  # a judge may say itself what fooled means (remedies.Majority)
-            fooled = (
-                judge.fooled(candidate, y[idx])
-                if callable(getattr(judge, "fooled", None))
-                else judge(candidate).argmax(1) != y[idx]
-            )
-        adv[idx[fooled]] = candidate[fooled]
+        votes = getattr(judge, "correct_votes", None)
+        with torch.no_grad():
+            if callable(votes):  # a randomized model's judge (remedies.Majority)
+                now = votes(candidate, y[idx])
+                fooled = now == 0
+                # an image some draws still classify right keeps its most fooled candidate
+                # so far: the final verdict is one draw, and a partial success is worth having
+                keep = fooled | (now < votes(adv[idx], y[idx]))
+            else:
+                fooled = keep = judge(candidate).argmax(1) != y[idx]
+        adv[idx[keep]] = candidate[keep]
         robust[idx[fooled]] = False

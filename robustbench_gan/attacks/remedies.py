@@ -8,8 +8,12 @@ remedy is a list of attacks of the catalog run against a view of the model:
   probability outputs (Carlini & Wagner 2017: attack a margin, not the cross-entropy);
 - ``bpda``: APGD-CE and APGD-T through :class:`BPDA`, the true forward with the gradient of
   the model's differentiable stand-in (Athalye, Carlini and Wagner, ICML 2018);
-- ``eot``: APGD-CE with every gradient averaged over 20 draws of the model's own randomness
-  (Expectation over Transformation, Athalye et al. 2018);
+- ``eot``: APGD-CE, then 100 steps of PGD kept to the last iterate, on :class:`Expectation`,
+  the model's logits averaged over 20 draws of its own randomness (Expectation over
+  Transformation, Athalye et al. 2018): the gradients are averaged, and an attack's own
+  success check no longer stops at one lucky draw. The PGD runs on every image, fooled or
+  not, as a hand-written EOT attack does, and keeps the candidate fewer draws classify
+  right;
 - ``smoothing``: on a deterministic model whose predictions are unstable (a rugged loss, such
   as k-winners-take-all's), APGD-CE on the Gaussian-smoothed gradient estimated by finite
   differences (:class:`FiniteDifferences`, as Tramèr et al. 2020 broke k-WTA);
@@ -34,6 +38,9 @@ from ..utils import torch_generator
 ORDER = ("margin", "bpda", "eot", "smoothing", "surrogate", "restarts")
 #: draws EOT averages each gradient over (AutoAttack's ``rand`` version: 20)
 EOT_DRAWS = 20
+#: the remedy part a randomized model's every image gets, fooled or not
+#: (adaptive.Adaptive._deepen)
+DEEPEN = "eot: pgd"
 RESTARTS = 5
 
 
@@ -46,7 +53,8 @@ def remedy_parts(steps: int, n_target_classes: int) -> list[dict[str, Any]]:
         {"name": "apgd_dlr", "label": "margin: apgd-dlr", **apgd},
         {"name": "apgd_ce", "label": "bpda: apgd-ce", **apgd},
         {**targeted, "label": "bpda: apgd-t"},
-        {"name": "apgd_ce", "label": "eot: apgd-ce", "eot_iter": EOT_DRAWS, **apgd},
+        {"name": "apgd_ce", "label": "eot: apgd-ce", **apgd},
+        {"name": "pgd", "label": DEEPEN, "keep_first_success": False, **apgd},
         {"name": "apgd_ce", "label": "smoothing: apgd-ce", **apgd},
         {"name": "apgd_ce", "label": "surrogate: apgd-ce", **apgd},
         {**targeted, "label": "surrogate: apgd-t"},
@@ -86,7 +94,7 @@ class Majority(nn.Module):
     counts (the majority class wins), and :meth:`fooled` holds an image fooled only where no
     draw classifies it right. One lucky draw is no success (Athalye et al. 2018 evaluate
     randomized defenses in expectation); an image the attack leaves right on some draws is
-    attacked further."""
+    attacked further, and keeps the candidate with the fewest :meth:`correct_votes` so far."""
 
     def __init__(self, model: nn.Module, draws: int) -> None:
         super().__init__()
@@ -99,11 +107,28 @@ class Majority(nn.Module):
 
     def fooled(self, x: Tensor, y: Tensor) -> Tensor:
         """Per image: every draw misclassifies it."""
-        return torch.stack([self.model(x).argmax(1) != y for _ in range(self.draws)]).all(0)
+        return self.correct_votes(x, y) == 0
+
+    def correct_votes(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per image: how many of the draws classify it right."""
+        return torch.stack([self.model(x).argmax(1) == y for _ in range(self.draws)]).sum(0)
 
     def num_classes(self, x: Tensor, votes: Tensor) -> int:
         known = getattr(self.model, "num_classes", None)
         return int(known) if known else int(votes.max()) + 1
+
+
+class Expectation(nn.Module):
+    """A randomized model's logits averaged over ``draws`` forward passes, each in the
+    graph: the gradient is the average of the draws' gradients (EOT), and the prediction
+    is that of the expected logits."""
+
+    def __init__(self, model: nn.Module, draws: int) -> None:
+        super().__init__()
+        self.model, self.draws = model, draws
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([self.model(x) for _ in range(self.draws)]).mean(0)
 
 
 class BPDA(nn.Module):
@@ -116,7 +141,8 @@ class BPDA(nn.Module):
         self.model, self.stand_in = model, stand_in
 
     def forward(self, x: Tensor) -> Tensor:
-        exact = self.model(x)
+        with torch.no_grad():  # the deployed forward (a model may answer a gradient
+            exact = self.model(x)  # request with another one: Defense-GAN's naive mode)
         if not (torch.is_grad_enabled() and x.requires_grad):
             return exact
         soft = self.stand_in(x)

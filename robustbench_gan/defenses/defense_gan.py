@@ -96,10 +96,30 @@ class DefenseGANModel(nn.Module):
             return self.classifier(x)
         if self.gradient == "unrolled":
             return self.classifier(self.project(x, differentiable=True))
-        logits = [  # bpda + eot: forward through G(z*), backward as if G(z*) were x
-            self.classifier(x + (self.project(x) - x).detach()) for _ in range(self.eot)
-        ]
+        return self.bpda(x)
+
+    def bpda(self, x: Tensor) -> Tensor:
+        """BPDA + EOT: forward through G(z*), backward as if G(z*) were x, averaged over
+        ``eot`` projections."""
+        logits = [self.classifier(x + (self.project(x) - x).detach()) for _ in range(self.eot)]
         return torch.stack(logits).mean(0)
+
+    def gradient_approximation(self) -> nn.Module:
+        """The differentiable stand-in adaptive attacks use whatever ``gradient`` says
+        (contract/surface.py): BPDA + EOT through the projection."""
+        return _BPDAView(self)
+
+
+class _BPDAView(nn.Module):
+    """A Defense-GAN model's BPDA + EOT logits, as a module (not registered in the model)."""
+
+    def __init__(self, model: DefenseGANModel) -> None:
+        super().__init__()
+        self.model = model
+        self.num_classes = model.num_classes
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.bpda(x)
 
 
 @DEFENSES.register("defense_gan")

@@ -120,7 +120,7 @@ _ALL = (
         "the attacks saw only the classifier, not the purifier in front of it (Defense-GAN, "
         "gradient = naive): a number for comparison, not a robustness claim; the BPDA + EOT "
         "row of the same model is the one to trust",
-        SANITY, "model",
+        SANITY, "model", "bpda",
     ),
 )  # fmt: skip
 
