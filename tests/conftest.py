@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_store(tmp_path_factory):
+    """The cells tests compute go to a store of the session's, never the user's default
+    store (~/.cache/robustbench_gan): a test may still name its own."""
+    previous = os.environ.get("RBG_CACHE_DIR")
+    os.environ["RBG_CACHE_DIR"] = str(tmp_path_factory.mktemp("store"))
+    yield
+    if previous is None:
+        os.environ.pop("RBG_CACHE_DIR", None)
+    else:
+        os.environ["RBG_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")
