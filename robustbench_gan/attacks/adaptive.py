@@ -74,8 +74,8 @@ class Adaptive(Cascade):
         draws: random perturbations per image of the instability metric.
         batch_size: images per batch (default 1,000). The indicators are measured and
             decided per batch, on the images AutoAttack left robust in it, and their
-            confidence intervals need the images: on 256, two images of the 60 left robust
-            by an honest digits CNN fired incomplete optimization, on all 540 they did not.
+            confidence intervals need the images (in batches of 256, two images of the 60
+            an honest digits CNN kept in one batch were enough for incomplete optimization).
 
     BPDA and the surrogate need a differentiable stand-in the model declares
     (``gradient_approximation``, contract/surface.py); without one their indicators fall
