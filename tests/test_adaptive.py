@@ -19,6 +19,7 @@ from robustbench_gan.attacks.remedies import (
     chosen,
     remedy_of,
 )
+from robustbench_gan.indicators.probe import margin
 from robustbench_gan.registry import ATTACKS
 
 FAST = {"steps": 20, "n_queries": 300}  # AutoAttack's lists, shortened for unit tests
@@ -92,11 +93,8 @@ def eot_pgd(model, x, y, eps, steps=20, draws=8):
     adv = x.clone()
     for _ in range(steps):
         adv = adv.detach().requires_grad_(True)
-        logits = model(adv.repeat(draws, 1, 1, 1))
-        yy = y.repeat(draws)
-        own = logits.gather(1, yy[:, None]).squeeze(1)
-        other = logits.scatter(1, yy[:, None], float("-inf")).amax(1)
-        (grad,) = torch.autograd.grad((own - other).sum(), adv)
+        loss = margin(model(adv.repeat(draws, 1, 1, 1)), y.repeat(draws)).sum()
+        (grad,) = torch.autograd.grad(loss, adv)
         adv = x + (adv.detach() - 2.5 * eps / steps * grad.sign() - x).clamp(-eps, eps)
         adv = adv.clamp(0, 1)
     return adv.detach()

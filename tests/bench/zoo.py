@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from robustbench_gan.indicators.checks import (
     model_checks,
     model_indicators,
 )
+from robustbench_gan.indicators.probe import margin
 from robustbench_gan.models.train import train_classifier
 from robustbench_gan.registry import ATTACKS, CLASSIFIERS, DATASETS, DEFENSES, GENERATORS
 
@@ -62,24 +64,31 @@ TRAIN = {  # per dataset: the masked suites' and digits-gan-threats' settings
 }
 
 
+@functools.cache  # each dataset read once, whatever the number of its models
 def dataset(name: str, root: str):
     if name == "defense_gan":
         return DATASETS.create("digits", seed=0, test_fraction=0.3)
     return DATASETS.create("mnist", root=root, seed=0)
 
 
+def trained(module: nn.Module, path: Path, train) -> nn.Module:
+    """``module`` with the weights kept at ``path``, trained by ``train(module)`` and kept
+    there the first time."""
+    if path.is_file():
+        module.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        train(module)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(module.state_dict(), path)
+    return module.eval()
+
+
 def generator(data, folder: Path) -> nn.Module:
     """digits-gan-threats' DCGAN, trained on the digits' training images (seed 0)."""
     torch.manual_seed(0)
     gan = GENERATORS.create("dcgan", in_shape=data.shape, **DCGAN[0])
-    path = folder / "dcgan.pt"
-    if path.is_file():
-        gan.load_state_dict(torch.load(path, weights_only=True))
-    else:
-        train_gan(gan, data.x_train, None, seed=0, progress=False, **DCGAN[1])
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(gan.state_dict(), path)
-    return gan.eval()
+    fit = functools.partial(train_gan, x=data.x_train, y=None, seed=0, progress=False, **DCGAN[1])
+    return trained(gan, folder / "dcgan.pt", fit)
 
 
 def classifier(data, name: str, params: dict, folder: Path) -> nn.Module:
@@ -88,20 +97,11 @@ def classifier(data, name: str, params: dict, folder: Path) -> nn.Module:
         name, in_shape=data.shape, num_classes=10, mean=data.mean, std=data.std, **params
     )
     path = folder / f"{name}-{data.name}.pt" if data.name != "mnist" else folder / f"{name}.pt"
-    if path.is_file():
-        model.load_state_dict(torch.load(path, weights_only=True))
-    else:
-        train_classifier(
-            model, data.x_train, data.y_train, config=TRAIN[data.name], seed=0, progress=False
-        )
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-    return model.eval()
-
-
-def margin(logits: Tensor, y: Tensor) -> Tensor:
-    own = logits.gather(1, y[:, None]).squeeze(1)
-    return own - logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    fit = functools.partial(
+        train_classifier, x=data.x_train, y=data.y_train, config=TRAIN[data.name], seed=0,
+        progress=False,
+    )  # fmt: skip
+    return trained(model, path, fit)
 
 
 def hand_written(model: nn.Module, how: str, x: Tensor, y: Tensor, eps: float) -> Tensor:
