@@ -213,3 +213,47 @@ def test_a_randomized_model_is_judged_by_the_majority_of_its_draws(tiny_cnn, dat
     assert torch.equal(judge.fooled(x, data[1][:16]), tiny_cnn(x).argmax(1) != data[1][:16])
     right = (tiny_cnn(x).argmax(1) == data[1][:16]).long()
     assert torch.equal(judge.correct_votes(x, data[1][:16]), 3 * right)
+
+
+def measured(n: int, incomplete: int):
+    """A batch's measurements on ``n`` robust images, ``incomplete`` of them with the
+    probe's loss still falling, nothing else wrong."""
+    from robustbench_gan.attacks.adaptive import _Batch
+    from robustbench_gan.indicators.checks import BudgetChecks, ModelChecks
+
+    no = torch.zeros(n, dtype=torch.bool)
+    checks = ModelChecks(
+        correct=~no, ce_zero=no, margin_zero=no, instability=torch.zeros(n),
+        unbounded_robust=no, nondeterministic=False, outputs_probabilities=False,
+        non_finite=False, naive=False,
+    )  # fmt: skip
+    still = torch.arange(n) < incomplete
+    return _Batch((), nn.Identity(), checks, BudgetChecks(still, no, None))
+
+
+def test_indicators_are_decided_over_the_budget_not_the_batch(tiny_cnn):
+    """One image still improving among the 7 robust ones of a last small batch is no evidence
+    of incomplete optimization (its Wilson interval is above 1% on its own), two of 107 are
+    not either: the verdict over the budget's images is the one kept, whatever the batch size
+    (the digits' honest CNN raised a false alarm in batches of 256)."""
+    attack = ATTACKS.create("adaptive")
+    assert attack.decide(tiny_cnn, [measured(7, 1)]) == ["restarts"]
+    assert attack.decide(tiny_cnn, [measured(100, 1), measured(7, 1)]) == []
+    assert attack.decide(tiny_cnn, [measured(100, 6), measured(7, 1)]) == ["restarts"]
+
+
+def test_a_stand_in_with_the_deployed_outputs_is_crafted_on_alone(tiny_cnn):
+    """A stand-in that says its outputs are the model's, averaged over 2 draws, is attacked
+    without BPDA around it, and EOT takes half the draws of it."""
+
+    class View(nn.Module):
+        deployed_draws = 2
+
+        def forward(self, x):
+            return tiny_cnn(x)
+
+    attack, view = ATTACKS.create("adaptive"), View()
+    assert attack.view("bpda", tiny_cnn, view, 0.1) is view
+    eot = attack.view("eot", tiny_cnn, view, 0.1)
+    assert isinstance(eot, Expectation) and eot.model is view and eot.draws == 10
+    assert isinstance(attack.view("bpda", tiny_cnn, nn.Identity(), 0.1), BPDA)

@@ -5,15 +5,17 @@ defense that masks its gradients: Athalye, Carlini and Wagner (ICML 2018) and Tr
 Carlini, Brendel and Madry ("On Adaptive Attacks to Adversarial Example Defenses", NeurIPS
 2020) broke published defenses that strong attacks had not, and Pintor et al. ("Indicators of
 Attack Failure", NeurIPS 2022) showed the failures can be detected and the attack patched.
-This attack does both, per batch: it runs AutoAttack's standard list, measures the indicators
-(robustbench_gan/indicators) on the images still robust, and runs the remedy each fired
-indicator names (attacks/remedies.py) on the images still robust after it. It keeps per image
+This attack does both: it runs AutoAttack's standard list, measures the indicators
+(robustbench_gan/indicators) on the images still robust, decides which fire over all the
+images of the budget, and runs the remedy each fired indicator names (attacks/remedies.py) on
+the images still robust after it. It keeps per image
 the first adversarial example found, so its robust accuracy is the worst case over all of it;
 ``parts`` and ``fooled_by`` say which part broke each image, ``ran`` which remedies ran.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -21,9 +23,11 @@ from torch import Tensor, nn
 
 from ..bounds import Count, Seed
 from ..contract.norms import NormName
-from ..contract.surface import declares_randomized, gradient_approximation
+from ..contract.surface import declares_randomized, deployed_draws, gradient_approximation
 from ..indicators.checks import (
     SHARE,
+    BudgetChecks,
+    ModelChecks,
     budget_checks,
     budget_indicators,
     model_checks,
@@ -32,6 +36,7 @@ from ..indicators.checks import (
 )
 from ..registry import ATTACKS
 from .autoattack import autoattack_list
+from .base import Attack
 from .cascade import Cascade
 from .remedies import (
     BPDA,
@@ -51,13 +56,23 @@ from .remedies import (
 DRAWS = 32
 #: images two passes are compared on to tell a randomized model
 SEEN = 8
-#: images per batch: the indicators decide per batch (see :class:`Adaptive`)
-BATCH = 1000
 #: forward passes a randomized model's verdict is the majority of (odd: no ties of two)
 VOTES = 5
 #: the finite-difference gradient of a deterministic model: noise scale as a share of eps
 #: (Tramèr et al. 2020: eps) and antithetic pairs per gradient
 NOISE_SHARE, PAIRS = 1.0, 16
+
+
+@dataclass
+class _Batch:
+    """One batch between AutoAttack's list and the remedies: its running state (see
+    :meth:`Cascade._start`), its judge, and the measurements on its robust images (none where
+    AutoAttack left none)."""
+
+    state: tuple
+    judge: nn.Module
+    checks: ModelChecks | None = None
+    budget: BudgetChecks | None = None
 
 
 @ATTACKS.register("adaptive", presets={"adaptive": {}})  # benchmark(attacks="adaptive")
@@ -72,10 +87,9 @@ class Adaptive(Cascade):
         n_queries: Square's iterations (AutoAttack: 5,000).
         n_target_classes: target classes of the targeted parts (AutoAttack: 9).
         draws: random perturbations per image of the instability metric.
-        batch_size: images per batch (default 1,000). The indicators are measured and
-            decided per batch, on the images AutoAttack left robust in it, and their
-            confidence intervals need the images (in batches of 256, two images of the 60
-            an honest digits CNN kept in one batch were enough for incomplete optimization).
+        batch_size: images per batch (default 256). The indicators are measured per batch,
+            on the images AutoAttack left robust in it, and decided over the budget's images
+            together, so the verdict does not depend on the batch size.
 
     BPDA and the surrogate need a differentiable stand-in the model declares
     (``gradient_approximation``, contract/surface.py); without one their indicators fall
@@ -94,7 +108,7 @@ class Adaptive(Cascade):
         draws: Count = DRAWS,
         targeted: bool = False,
         seed: Seed = 0,
-        batch_size: Count = BATCH,
+        batch_size: Count = 256,
     ) -> None:
         standard = autoattack_list("standard", norm, steps=steps, n_queries=n_queries, eot_iter=20)
         super().__init__(
@@ -111,55 +125,118 @@ class Adaptive(Cascade):
         self.ran: list[list[str]] | None = None
         self.fired: list[list[str]] | None = None
         self._seen: tuple[set[str], set[str]] | None = None
+        # between the two loops of a budget (see _attack_budget)
+        self._phase: str | None = None
+        self._waiting: list[_Batch] = []
+        self._remedies: list[str] = []
+        self._resume: torch.Generator | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.ran, self.fired = [], []
         return super().__call__(*args, **kwargs)
 
-    def _attack_budget(self, model: nn.Module, x: Tensor, *rest: Any) -> Any:
-        self._seen = (set(), set())
+    def _attack_budget(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        target_class: Tensor | None,
+        device: torch.device,
+    ) -> Any:
+        """Two loops over the batches: AutoAttack's list and the measurements on every batch,
+        then the remedies of the indicators that fire over all the budget's images (a batch's
+        few robust images are no evidence: one image still improving among the seven robust
+        ones of a last batch of 28 is 14%), then the remedies batch by batch."""
+        rest = (y, eps, target_class, device)
+        self._seen, self._waiting, self._phase = (set(), set()), [], "standard"
         try:
+            first = Attack._attack_budget(self, model, x, *rest)  # Cascade records the second
+            if not first.clean:
+                self._remedies = self.decide(model, self._waiting)
+                self._resume, self._phase = self.rng, "remedies"
             out = super()._attack_budget(model, x, *rest)
             ran, fired = self._seen
         finally:
-            self._seen = None
+            self._seen, self._waiting, self._phase, self._resume = None, [], None, None
         if self.ran is not None and self.fired is not None:
             self.ran.append([name for name in ORDER if name in ran])
             self.fired.append(sorted(fired))
-        return out
+        if first.clean:
+            return out
+        return out._replace(
+            seconds=first.seconds + out.seconds,
+            forward=first.forward + out.forward,
+            backward=first.backward + out.backward,
+        )
 
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
     ) -> Tensor:
+        if self._phase == "remedies":
+            if self._resume is not None:  # the random stream goes on from the first loop
+                self.rng, self._resume = self._resume, None
+            batch = self._waiting.pop(0)
+            self.remedy(model, batch, self._remedies)
+            return self._finish(batch.state)
+        batch = self.standard(model, x, y, eps)
+        if self._phase == "standard":
+            self._waiting.append(batch)
+            return batch.state[3]
+        self.remedy(model, batch, self.decide(model, [batch]))  # one batch on its own
+        return self._finish(batch.state)
+
+    def standard(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> _Batch:
+        """AutoAttack's list on one batch, and the indicators' measurements on the images it
+        left robust (all correct)."""
         state = self._start(model, x, y, eps)
-        robust = state[4]
         for index in range(self.n_standard):
             self._run_part(index, model, model, *state)
         judge = self.rejudged(model, state) if self.randomized(model, x) else model
-        idx = robust.nonzero().squeeze(1)
+        batch = _Batch(state, judge)
+        idx = state[4].nonzero().squeeze(1)
         if len(idx):
-            stand_in = gradient_approximation(model)
-            fired, checks = self.indicators(model, x[idx], y[idx], eps, stand_in)
-            remedies = chosen(
-                fired,
-                has_stand_in=stand_in is not None,
-                margin_usable=share(checks.margin_zero, checks.correct) <= SHARE,
-                randomized=checks.nondeterministic,
-            )
-            deepen = None
-            for remedy in remedies:
-                craft = self.view(remedy, model, stand_in, eps)
-                for index in self.parts_of(remedy):
-                    if self.parts[index] == DEEPEN:  # last: nothing after may undo it
-                        deepen = (index, craft)
-                    else:
-                        self._run_part(index, craft, judge, *state)
-            if deepen is not None:
-                self._deepen(*deepen, model, state)
-            if self._seen is not None:
-                self._seen[0].update(remedies)
-                self._seen[1].update(fired)
-        return self._finish(state)
+            batch.checks = model_checks(model, x[idx], y[idx], seed=self.seed, draws=self.draws)
+            batch.budget = budget_checks(model, x[idx], y[idx], self.norm, eps)
+        return batch
+
+    def decide(self, model: nn.Module, batches: list[_Batch]) -> list[str]:
+        """The remedies to run, for the indicators that fire over the batches' measured
+        images together. The probe breaking an image AutoAttack did not counts as incomplete
+        optimization: a longer search found what the standard one missed."""
+        measured = [batch for batch in batches if batch.checks is not None]
+        if not measured:
+            return []
+        checks = ModelChecks.pooled([batch.checks for batch in measured])
+        budget = BudgetChecks.pooled([batch.budget for batch in measured])
+        fired = model_indicators(checks) + budget_indicators(budget, checks.correct)
+        if budget.white_fooled.any() and "incomplete_optimization" not in fired:
+            fired.append("incomplete_optimization")
+        remedies = chosen(
+            fired,
+            has_stand_in=gradient_approximation(model) is not None,
+            margin_usable=share(checks.margin_zero, checks.correct) <= SHARE,
+            randomized=checks.nondeterministic,
+        )
+        if self._seen is not None:
+            self._seen[0].update(remedies)
+            self._seen[1].update(fired)
+        return remedies
+
+    def remedy(self, model: nn.Module, batch: _Batch, remedies: list[str]) -> None:
+        """Each remedy's parts on the batch's images still robust, judged on the model (a
+        randomized one by its :class:`Majority`), the EOT deepening last on every image."""
+        stand_in = gradient_approximation(model)
+        deepen = None
+        for name in remedies:
+            craft = self.view(name, model, stand_in, batch.state[2])
+            for index in self.parts_of(name):
+                if self.parts[index] == DEEPEN:  # last: nothing after may undo it
+                    deepen = (index, craft)
+                else:
+                    self._run_part(index, craft, batch.judge, *batch.state)
+        if deepen is not None:
+            self._deepen(*deepen, model, batch.state)
 
     def _deepen(self, index: int, craft: nn.Module, model: nn.Module, state: tuple) -> None:
         """Part ``index`` on every image, fooled or not, as a hand-written EOT attack runs:
@@ -201,20 +278,6 @@ class Adaptive(Cascade):
             fooled_by[done[lucky].cpu()] = -1
         return judge
 
-    def indicators(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, stand_in: nn.Module | None
-    ) -> tuple[list[str], Any]:
-        """The indicators that fire on the images AutoAttack left robust (all correct), and
-        the model-level measurements. The probe breaking an image AutoAttack did not counts
-        as incomplete optimization: a longer search found what the standard one missed."""
-        checks = model_checks(model, x, y, seed=self.seed, draws=self.draws)
-        fired = model_indicators(checks)
-        budget = budget_checks(model, x, y, self.norm, eps)
-        fired += budget_indicators(budget, checks.correct)
-        if budget.white_fooled.any() and "incomplete_optimization" not in fired:
-            fired.append("incomplete_optimization")
-        return fired, checks
-
     def view(
         self,
         remedy: str,
@@ -222,13 +285,19 @@ class Adaptive(Cascade):
         stand_in: nn.Module | None,
         eps: float,
     ) -> nn.Module:
-        """The model a remedy's attacks craft on (they are always judged on the model)."""
-        if remedy == "bpda" and stand_in is not None:
-            return BPDA(model, stand_in)
+        """The model a remedy's attacks craft on (they are always judged on the model). A
+        stand-in whose outputs are the deployed model's (``deployed_draws``) is crafted on
+        alone: BPDA around it would run the model once more for the same values."""
+        own = deployed_draws(stand_in) if stand_in is not None else 0
+        through = stand_in if own else BPDA(model, stand_in) if stand_in is not None else None
+        if remedy == "bpda" and through is not None:
+            return through
         if remedy == "surrogate" and stand_in is not None:
             return stand_in
         if remedy == "eot":  # through the stand-in where the model's own gradient is masked
-            return Expectation(BPDA(model, stand_in) if stand_in else model, EOT_DRAWS)
+            if through is None:
+                return Expectation(model, EOT_DRAWS)
+            return Expectation(through, -(-EOT_DRAWS // max(own, 1)))
         if remedy == "smoothing":
             return FiniteDifferences(model, NOISE_SHARE * eps, PAIRS, self.seed)
         return model

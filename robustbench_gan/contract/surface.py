@@ -19,6 +19,12 @@ them through the functions below (never the defense's class):
   (Expectation over Transformation, EOT).
 
 A model with neither is taken as it is: its own gradients, one sample.
+
+A stand-in may say one thing more: ``deployed_draws`` (an int), that its outputs are the
+deployed model's own, averaged over that many draws of its randomness (1 for one draw), as a
+BPDA view that runs the true forward does (Defense-GAN's). Attacks then craft on it alone
+instead of running the model a second time for the values, and EOT needs that many times
+fewer draws of it.
 """
 
 from __future__ import annotations
@@ -43,3 +49,14 @@ def gradient_approximation(model: nn.Module) -> nn.Module | None:
 def declares_randomized(model: nn.Module) -> bool:
     """Whether the model says its forward pass is random (``randomized = True``)."""
     return bool(getattr(model, "randomized", False))
+
+
+def deployed_draws(stand_in: nn.Module) -> int:
+    """How many draws of the deployed model's outputs the stand-in's outputs average; 0 where
+    it does not say its outputs are the model's."""
+    draws = getattr(stand_in, "deployed_draws", 0)
+    if not isinstance(draws, int) or isinstance(draws, bool) or draws < 0:
+        raise TypeError(
+            f"{type(stand_in).__name__}.deployed_draws must be a count of draws, got {draws!r}"
+        )
+    return draws

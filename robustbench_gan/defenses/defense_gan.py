@@ -111,12 +111,15 @@ class DefenseGANModel(nn.Module):
 
 
 class _BPDAView(nn.Module):
-    """A Defense-GAN model's BPDA + EOT logits, as a module (not registered in the model)."""
+    """A Defense-GAN model's BPDA + EOT logits, as a module (not registered in the model).
+    Its outputs are the deployed ones, f(G(z*)), averaged over ``eot`` projections
+    (``deployed_draws``, contract/surface.py)."""
 
     def __init__(self, model: DefenseGANModel) -> None:
         super().__init__()
         self.model = model
         self.num_classes = model.num_classes
+        self.deployed_draws = model.eot
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model.bpda(x)

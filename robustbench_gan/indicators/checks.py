@@ -58,6 +58,28 @@ class ModelChecks:
     def unstable(self) -> Tensor:
         return self.instability > UNSTABLE_THRESHOLD
 
+    @classmethod
+    def pooled(cls, parts: list[ModelChecks]) -> ModelChecks:
+        """The checks of several batches as those of their images together: the per-image
+        tensors joined, a model-level flag raised where any batch raised it (probabilities
+        out only where every batch's outputs were)."""
+
+        def joined(name: str) -> Tensor:
+            return torch.cat([getattr(part, name) for part in parts])
+
+        return cls(
+            correct=joined("correct"),
+            ce_zero=joined("ce_zero"),
+            margin_zero=joined("margin_zero"),
+            instability=joined("instability"),
+            unbounded_robust=joined("unbounded_robust"),
+            nondeterministic=any(part.nondeterministic for part in parts),
+            outputs_probabilities=all(part.outputs_probabilities for part in parts),
+            non_finite=any(part.non_finite for part in parts),
+            naive=any(part.naive for part in parts),
+            graph_error=next((part.graph_error for part in parts if part.graph_error), ""),
+        )
+
 
 def model_checks(
     model: nn.Module, x: Tensor, y: Tensor, *, seed: int, draws: int = UNSTABLE_DRAWS
@@ -214,6 +236,16 @@ class BudgetChecks:
     incomplete: Tensor
     white_fooled: Tensor
     transfer_fooled: Tensor | None
+
+    @classmethod
+    def pooled(cls, parts: list[BudgetChecks]) -> BudgetChecks:
+        """The checks of several batches as those of their images together."""
+        transfers = [part.transfer_fooled for part in parts]
+        return cls(
+            incomplete=torch.cat([part.incomplete for part in parts]),
+            white_fooled=torch.cat([part.white_fooled for part in parts]),
+            transfer_fooled=None if any(t is None for t in transfers) else torch.cat(transfers),
+        )
 
 
 def budget_indicators(found: BudgetChecks, robust: Tensor) -> list[str]:
