@@ -372,16 +372,18 @@ class Attack(abc.ABC):
 
         The loss is cross-entropy on ``y`` (untargeted) or minus cross-entropy on
         ``target_class`` (targeted), summed over the batch so a sample's gradient does
-        not depend on the batch it is in.
+        not depend on the batch it is in; on a model that fuses its members' losses
+        (``fuses_losses``, an ensemble of surrogates), their mean cross-entropy.
         """
         x_adv = x_adv.detach().requires_grad_(True)
+        labels = target_class if self.targeted else y
         with torch.enable_grad():
-            logits = model(x_adv)
-            if self.targeted:
-                loss = -F.cross_entropy(logits, target_class, reduction="sum")
+            if getattr(model, "fuses_losses", False):  # an ensemble of surrogates fusing
+                loss, logits = model.cross_entropy(x_adv, labels)  # losses (models/ensemble.py)
             else:
-                loss = F.cross_entropy(logits, y, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, x_adv)
+                logits = model(x_adv)
+                loss = F.cross_entropy(logits, labels, reduction="sum")
+            (grad,) = torch.autograd.grad(-loss if self.targeted else loss, x_adv)
         return grad.detach(), logits.detach()
 
     def gradient(

@@ -5,21 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
+from ..utils import Z95, wilson
 
-
-def wilson(correct: float, total: float, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``correct / total``:
-    ``(p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)``; NaNs without images."""
-    if not total or math.isnan(total) or math.isnan(correct):
-        return math.nan, math.nan
-    p = correct / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    low = 0.0 if correct <= 0 else max(0.0, centre - half)  # exact at the ends
-    high = 1.0 if correct >= total else min(1.0, centre + half)
-    return low, high
+__all__ = ["Z95", "correct_count", "pooled", "tied_with_above", "wilson"]
 
 
 def correct_count(accuracy: float, n: float) -> float:
