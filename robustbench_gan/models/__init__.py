@@ -1,6 +1,16 @@
 """Classifier families, one per file; each registers itself in CLASSIFIERS."""
 
-from . import kwta, lenet, madry_cnn, mlp, resnet, small_cnn, thermometer  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    kwta,
+    lenet,
+    madry_cnn,
+    mlp,
+    resnet,
+    small_cnn,
+    thermometer,
+    vgg,
+    vit,
+)
 from .base import Classifier, Normalize
 from .ensemble import Ensemble
 
