@@ -89,7 +89,7 @@ def test_per_image_outcomes_give_back_the_rates(run):
     assert len(images) == len(grid)
     for row, image in zip(grid.itertuples(), images.itertuples()):
         clean, still = unbits(image.clean_correct), unbits(image.still_correct)
-        assert len(clean) == 80 and clean.sum() == row.n
+        assert len(clean) == 80 and clean.sum() == row.clean_correct
         assert (clean & ~still).sum() == row.fooled
 
 
@@ -167,3 +167,25 @@ def test_loss_fusion_averages_the_members_losses(tiny_cnn, digits_mlp, digits):
     mean = sum(F.cross_entropy(m(xs), y, reduction="sum") for m in (tiny_cnn, digits_mlp)) / 2
     (expected,) = torch.autograd.grad(mean, xs)
     assert torch.allclose(grad, expected, atol=1e-6)
+
+
+def test_compare_tests_the_grid_pairs(run, tmp_path):
+    """`rbg compare` tests every grid pair whose success rate moved, on the per-image
+    outcomes (McNemar), with the leaderboard's rows; the same run compares clean."""
+    import shutil
+
+    from robustbench_gan.publish.compare_stats import compare_statistically
+
+    assert compare_statistically(run, run).changed == []
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    images = pd.read_csv(other / "transfer_grid_images.csv", dtype=str, keep_default_na=False)
+    row = images.index[(images["surrogate"] == "lenet") & (images["target"] == "mlp")][0]
+    images.loc[row, "still_correct"] = "0" * 80  # every clean-correct image now fooled
+    images.to_csv(other / "transfer_grid_images.csv", index=False)
+    result = compare_statistically(run, other)
+    labels = [label for label, _ in result.changed]
+    key = "transfer grid: bim from lenet to mlp, eps 0.1"
+    assert key in labels or key in [label for label, _ in result.noise]
+    change = dict(result.changed + result.noise)[key][0]
+    assert change.column == "success_rate" and change.b == 1.0 and "McNemar" in change.how

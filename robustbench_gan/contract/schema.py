@@ -63,6 +63,8 @@ TRANSFER_COLUMNS = [
     "transfer_success_rate", "cell_id",
 ]  # fmt: skip
 CURVE_KEYS = ["target", "defense", "attack", "norm"]
+#: the transfer grid's per-image outcomes (evaluations/transfer_grid.py; `rbg compare` reads it)
+GRID_IMAGES = "transfer_grid_images.csv"
 
 #: columns renamed since the first release: old name -> new name (a CSV written before
 #: still reads, under the new name: :func:`upgrade_board`)
@@ -106,6 +108,7 @@ __all__ = [
     "RENAMED_COLUMNS",
     "RENAMED_INDICATORS",
     "LeaderboardRow",
+    "GRID_IMAGES",
     "TRANSFER_COLUMNS",
     "WORST_CASE",
     "upgrade_board",

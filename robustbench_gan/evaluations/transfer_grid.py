@@ -27,6 +27,7 @@ from ..contract.kinds import EVALUATIONS
 from ..contract.plan import Plan
 from ..contract.records import Record
 from ..contract.results import Results
+from ..contract.schema import GRID_IMAGES
 from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..errors import UserError
@@ -38,7 +39,6 @@ from ..utils import predict
 from .common import bits
 from .transfer_settings import GridSettings, read_grid, source_label
 from .transfer_tables import (
-    GRID_IMAGES,
     effect_table,
     grid_tables,
     transfer_grid_text,

@@ -20,9 +20,8 @@ from ..utils import wilson
 from .common import unbits
 from .transfer_settings import GridSettings, source_label
 
-GRID_IMAGES = "transfer_grid_images.csv"
 GRID_COLUMNS = [
-    "attack", "eps", "surrogate", "members", "target", "white_box", "n", "fooled",
+    "attack", "eps", "surrogate", "members", "target", "white_box", "clean_correct", "fooled",
     "success_rate", "ci_low", "ci_high", "cell_id",
 ]  # fmt: skip
 IMAGE_COLUMNS = ["attack", "eps", "surrogate", "target", "clean_correct", "still_correct"]
@@ -30,7 +29,7 @@ BY_ATTACK_COLUMNS = [
     "attack", "eps", "target", "surrogates", "success_rate", "ci_low", "ci_high",
 ]  # fmt: skip
 EFFECT_COLUMNS = [
-    "attack", "eps", "size", "surrogate", "target", "n", "fooled", "success_rate", "ci_low",
+    "attack", "eps", "size", "surrogate", "target", "clean_correct", "fooled", "success_rate", "ci_low",
     "ci_high", "mean_member_success_rate", "best_member_success_rate", "gain_over_mean_member",
 ]  # fmt: skip
 
@@ -51,7 +50,7 @@ def rate(clean: np.ndarray, fooled: np.ndarray) -> dict[str, Any]:
     n, k = int(clean.sum()), int(fooled.sum())
     low, high = wilson(k, n)
     return {
-        "n": n,
+        "clean_correct": n,
         "fooled": k,
         "success_rate": k / n if n else np.nan,
         "ci_low": low,
@@ -96,7 +95,7 @@ def by_attack(grid: pd.DataFrame) -> pd.DataFrame:
     rows = []
     transfer = grid[~grid["white_box"].astype(bool)]
     for (attack, eps, target), group in transfer.groupby(["attack", "eps", "target"], sort=False):
-        low, high = wilson(float(group["fooled"].sum()), float(group["n"].sum()))
+        low, high = wilson(float(group["fooled"].sum()), float(group["clean_correct"].sum()))
         rows.append({
             "attack": attack, "eps": eps, "target": target, "surrogates": len(group),
             "success_rate": float(group["success_rate"].mean()), "ci_low": low, "ci_high": high,
@@ -139,7 +138,7 @@ def effect_by_size(effect: pd.DataFrame) -> pd.DataFrame:
     the mean over the same pairs of the members' own success."""
     rows = []
     for size, group in effect.groupby("size"):
-        low, high = wilson(float(group["fooled"].sum()), float(group["n"].sum()))
+        low, high = wilson(float(group["fooled"].sum()), float(group["clean_correct"].sum()))
         rows.append({
             "size": int(size), "pairs": len(group),
             "success_rate": float(group["success_rate"].mean()), "ci_low": low, "ci_high": high,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..contract.schema import GRID_IMAGES
 from ..errors import UserError
 from .checks import read_cells
 from .compare import ignored, show
@@ -38,8 +39,9 @@ from .tolerances import (
 LEADERBOARD = "leaderboard.csv"
 #: keys of a curve (iterations of an attack, steps of a GAN's training)
 CURVE_KEYS = ("iteration", "step")
-#: per-image outcomes: the leaderboard's paired tests read them; no verdict of their own
-UNJUDGED = ("samples.csv",)
+#: per-image outcomes: the paired tests of the leaderboard and of the transfer grid read
+#: them; no verdict of their own
+UNJUDGED = ("samples.csv", GRID_IMAGES)
 
 
 @dataclass
@@ -167,7 +169,7 @@ def compare_table(
 
 
 def row_images(row: dict, default_n: float) -> float:
-    for column in ("n_eval", "n"):
+    for column in ("n_eval", "n", "clean_correct"):  # the transfer grid's denominators
         value = number(row.get(column))
         if not math.isnan(value) and value > 0:
             return value

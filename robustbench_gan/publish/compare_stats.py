@@ -22,6 +22,7 @@ from .compare import (
     keyed,
     show,
 )
+from .grid_outcomes import grid_changes
 from .image_outcomes import RunOutcomes, paired, run_outcomes
 from .significance import holm, mcnemar_exact, paired_difference_interval, unpaired_change
 from .tolerances import DERIVED, relative_tolerance, within
@@ -56,7 +57,8 @@ def compare_statistically(
     model. Continuous columns (tolerances.RELATIVE) may move within their relative tolerance,
     across seeds they and the derived columns are not compared; every other column must be
     equal (numbers within the absolute ``tolerance``, which also bounds an accuracy change
-    that is no change)."""
+    that is no change). Pairs of a transfer grid (transfer_grid_images.csv in both runs) are
+    tested the same way, on their success rates."""
     if not tolerance >= 0:
         raise UserError(f"--tolerance must be a number >= 0, not {tolerance}")
     if not 0 < alpha < 1:
@@ -96,6 +98,9 @@ def compare_statistically(
     for key, row in right.rows.items():
         if key not in left.rows:
             out.added.append(row_label(dict(zip(names, key)), None, row, across_seeds))
+    for label, change, p in grid_changes(a, b, tolerance):  # transfer_grid_images.csv
+        seen.setdefault(label, len(seen))
+        tests.setdefault((label,), Test(label, change, p))
     tested = [t for t in tests.values() if not math.isnan(t.p)]
     verdicts = holm([t.p for t in tested], alpha)
     significant = [t for t, yes in zip(tested, verdicts) if yes]

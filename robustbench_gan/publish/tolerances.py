@@ -27,6 +27,8 @@ RELATIVE = {
 #: (across seeds, the RELATIVE ones are left out too)
 DERIVED = (
     "attack_success_rate", "transfer_success_rate", "difference", "gain", "best_member", "broke",
+    # the transfer grid's counts and intervals (its success rates are tested)
+    "clean_correct", "fooled", "ci_low", "ci_high", "gain_over_mean_member",
 )  # fmt: skip
 
 

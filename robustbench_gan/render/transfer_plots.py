@@ -73,7 +73,7 @@ def ensemble_effect_plot(effect: pd.DataFrame, path: Path) -> Path:
         group = effect[effect["size"] == size]
         means.append(group["success_rate"].mean())
         members.append(group["mean_member_success_rate"].mean())
-        low, high = wilson(float(group["fooled"].sum()), float(group["n"].sum()))
+        low, high = wilson(float(group["fooled"].sum()), float(group["clean_correct"].sum()))
         lows.append(low)
         highs.append(high)
     jitter = np.linspace(-0.12, 0.12, num=max(effect.groupby("size").size().max(), 1))
