@@ -23,7 +23,12 @@ from robustbench_gan.registry import ATTACKS
 
 EPS_GRID = [0.0, 0.05, 0.1, 0.2, 0.3]
 #: attacks that learn on a training set first (AdvGAN) have their own tests (test_advgan.py)
-GENERIC = [n for n in ATTACKS.list() if not getattr(ATTACKS.get(n), "needs_training_data", False)]
+#: attacks that run on any model (AdvGAN learns on training data; SGM needs residual blocks,
+#: its properties are tested on a ResNet in test_transfer_attacks.py)
+GENERIC = [
+    n for n in ATTACKS.list()
+    if not any(getattr(ATTACKS.get(n), need, False) for need in ("needs_training_data", "needs_residual_blocks"))
+]  # fmt: skip
 PGD_STEPS = 10
 PARITY_SEEDS = (0, 1, 2)
 

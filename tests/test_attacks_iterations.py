@@ -25,7 +25,9 @@ FAST: dict[str, dict] = {
     "art:FastGradientMethod": {},
     "foolbox:LinfPGD": {"steps": 3},
 }
-NAMES = sorted((set(ATTACKS.list()) - {"advgan"}) | {"art:FastGradientMethod", "foolbox:LinfPGD"})
+NAMES = sorted(
+    (set(ATTACKS.list()) - {"advgan", "sgm"}) | {"art:FastGradientMethod", "foolbox:LinfPGD"}
+)
 
 
 def legacy_total(attack: Attack) -> int:

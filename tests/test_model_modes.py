@@ -26,7 +26,10 @@ FAST: dict[str, dict] = {
     "autoattack": {"steps": 2, "n_queries": 5, "n_target_classes": 2},
     "cascade": {"attacks": [{"name": "apgd_ce", "steps": 2}, {"name": "square", "n_queries": 5}]},
 }
-NATIVE = [n for n in ATTACKS.list() if not getattr(ATTACKS.get(n), "needs_training_data", False)]
+NATIVE = [
+    n for n in ATTACKS.list()
+    if not any(getattr(ATTACKS.get(n), need, False) for need in ("needs_training_data", "needs_residual_blocks"))
+]  # fmt: skip
 ADAPTERS = {"art:FastGradientMethod": "art", "foolbox:LinfPGD": "foolbox"}
 
 

@@ -30,11 +30,13 @@ class BIM(PGD):
         rel_stepsize: step size as a fraction of eps. Default ``None``: with the
             paper's steps, the paper's absolute step ``1 / 255``; with a given
             ``steps``, ``1.25 / steps`` (the same 1.25 eps of total travel).
+        keep_first_success: as PGD's: per sample, return the first iterate that
+            succeeds (and report its step), else the last one (default);
+            ``False`` returns the last iterate of every image (as a transfer
+            attack does: an early success on a surrogate transfers worse).
 
-    Like PGD, per sample it keeps the first iterate that succeeds (and reports
-    its step), else the last one. Also takes ``targeted``, ``seed``, ``batch_size``;
-    it uses no randomness. ``self.steps`` and ``self.rel_stepsize`` hold the
-    values of the budget attacked last.
+    Also takes ``targeted``, ``seed``, ``batch_size``; it uses no randomness.
+    ``self.steps`` and ``self.rel_stepsize`` hold the values of the budget attacked last.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class BIM(PGD):
         *,
         steps: Count | None = None,
         rel_stepsize: Positive | None = None,
+        keep_first_success: bool = True,
         targeted: bool = False,
         seed: Seed = 0,
         batch_size: Count = 256,
@@ -51,6 +54,7 @@ class BIM(PGD):
             steps=1 if steps is None else steps,
             rel_stepsize=rel_stepsize,
             random_start=False,
+            keep_first_success=keep_first_success,
             targeted=targeted,
             seed=seed,
             batch_size=batch_size,

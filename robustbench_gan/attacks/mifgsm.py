@@ -27,10 +27,12 @@ class MIFGSM(PGD):
         decay: momentum decay ``mu`` (paper: 1.0).
         rel_stepsize: step ``alpha`` as a fraction of eps; default ``1 / steps``
             (the paper's ``eps / T``).
+        keep_first_success: as PGD's: per sample, return the first iterate that
+            succeeds (and report its step), else the last one (default);
+            ``False`` returns the last iterate of every image, as the paper and
+            transfer attacks do (an early success on a surrogate transfers worse).
 
-    Like PGD, per sample it keeps the first iterate that succeeds (and reports
-    its step), else the last one. Also takes ``targeted``, ``seed``,
-    ``batch_size``; it uses no randomness.
+    Also takes ``targeted``, ``seed``, ``batch_size``; it uses no randomness.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class MIFGSM(PGD):
         steps: Count = 10,
         decay: NonNegative = 1.0,
         rel_stepsize: Positive | None = None,
+        keep_first_success: bool = True,
         targeted: bool = False,
         seed: Seed = 0,
         batch_size: Count = 256,
@@ -48,6 +51,7 @@ class MIFGSM(PGD):
             steps=steps,
             rel_stepsize=1.0 / steps if rel_stepsize is None else rel_stepsize,
             random_start=False,
+            keep_first_success=keep_first_success,
             targeted=targeted,
             seed=seed,
             batch_size=batch_size,

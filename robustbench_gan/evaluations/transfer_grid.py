@@ -87,9 +87,9 @@ def judged_labels(settings: GridSettings) -> tuple[str, ...]:
 
 
 def crafted_sources(settings: GridSettings) -> dict[str, list[tuple[str, ...]]]:
-    """Per attack label, the surrogates it crafts on: the grid's sources, and for the
-    ensemble effect's attack the effect's sets too."""
-    out = {a.label: list(settings.sources) for a in settings.attacks}
+    """Per attack label, the surrogates it crafts on: the grid's sources (or the attack's
+    own), and for the ensemble effect's attack the effect's sets too."""
+    out = {a.label: settings.sources_of(a) for a in settings.attacks}
     if settings.effect is not None:
         extra = out[settings.effect.attack]
         extra += [s for s in settings.effect.ensembles() if s not in extra]
@@ -118,7 +118,9 @@ class TransferGrid(Evaluation):
         for attack in settings.attacks:
             for members in crafted_sources(settings)[attack.label]:
                 # a set only the ensemble effect needs is crafted at its budget alone
-                effect_only = members not in settings.sources and settings.effect is not None
+                effect_only = settings.effect is not None and members not in settings.sources_of(
+                    attack
+                )
                 budgets = (settings.effect.eps,) if effect_only else settings.eps
                 refs = [plan.models[label] for label in members]
                 spec = GridSpec(

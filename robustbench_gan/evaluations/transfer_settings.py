@@ -2,7 +2,7 @@
 grid, read and checked once, up front (evaluations/transfer_grid.py runs it).
 
     [transfer_grid]
-    attacks = ["bim", "mifgsm", { name = "di_fgsm", diversity_prob = 0.7 }]
+    attacks = ["bim", "mifgsm", { name = "sgm", sources = ["resnet18"] }]
     eps = ["8/255", "16/255"]
     n = 500                                  # test images (default: [eval] n)
     sources = ["small_cnn", "resnet18"]      # single surrogates (default: every model)
@@ -37,10 +37,12 @@ JOIN = " & "
 
 @dataclass(frozen=True)
 class GridAttack(Record):
-    """One transfer attack: its label and its spec (``{"name", "params"}``)."""
+    """One transfer attack: its label, its spec (``{"name", "params"}``) and, where it sets
+    them, its own single surrogates (SGM needs residual ones)."""
 
     label: str
     spec: Mapping[str, Any]
+    sources: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,12 @@ class GridSettings(Record):
     fuse: str
     effect: EnsembleEffect | None = None
 
+    def sources_of(self, attack: GridAttack) -> list[tuple[str, ...]]:
+        """The surrogates of the grid proper for ``attack``: its own, else the grid's."""
+        if attack.sources is None:
+            return list(self.sources)
+        return [(member,) for member in attack.sources]
+
 
 def source_label(members: tuple[str, ...]) -> str:
     return JOIN.join(members)
@@ -87,11 +95,11 @@ def read_grid(raw: Mapping[str, Any], suite: Suite) -> GridSettings | None:
     eps = budgets(entry.get("eps"), "transfer_grid.eps")
     if eps[0] <= 0 or eps[-1] > 1:
         raise UserError("transfer budgets are Linf, in (0, 1]", where="transfer_grid.eps")
-    attacks = grid_attacks(entry.get("attacks"))
+    models = suite.model_labels
+    attacks = grid_attacks(entry.get("attacks"), models)
     n = typed(entry.get("n"), int, "transfer_grid.n")
     if n is not None and n < 1:
         raise UserError(f"must be at least 1, got {n}", where="transfer_grid.n")
-    models = suite.model_labels
     sources = model_list(entry.get("sources", models), models, "transfer_grid.sources")
     targets = model_list(entry.get("targets", models), models, "transfer_grid.targets")
     ensembles = ensemble_list(entry.get("surrogates", []), models)
@@ -105,7 +113,7 @@ def read_grid(raw: Mapping[str, Any], suite: Suite) -> GridSettings | None:
     return GridSettings(attacks, eps, n, singles + ensembles, targets, fuse, effect)
 
 
-def grid_attacks(value: Any) -> tuple[GridAttack, ...]:
+def grid_attacks(value: Any, models: list[str]) -> tuple[GridAttack, ...]:
     where = "transfer_grid.attacks"
     if not isinstance(value, list) or not value:
         raise UserError('must be a non-empty list of attacks, e.g. ["bim", "mifgsm"]', where=where)
@@ -117,7 +125,9 @@ def grid_attacks(value: Any) -> tuple[GridAttack, ...]:
             raise UserError(f"must be an attack name or table, got {item!r}", where=at)
         name = typed(entry.get("name"), str, f"{at}.name", required=True)
         label = typed(entry.get("label", name), str, f"{at}.label")
-        params = {k: v for k, v in entry.items() if k not in ("name", "label")}
+        params = {k: v for k, v in entry.items() if k not in ("name", "label", "sources")}
+        own = entry.get("sources")
+        own = None if own is None else model_list(own, models, f"{at}.sources")
         for key in ("eps", "seed"):
             if key in params:
                 raise UserError("is the grid's, for every attack", where=f"{at}.{key}")
@@ -129,7 +139,8 @@ def grid_attacks(value: Any) -> tuple[GridAttack, ...]:
         if label in labels:
             raise UserError(f'label {label!r} is used twice; add label = "..."', where=at)
         labels.add(label)
-        out.append(GridAttack(label, {"name": name, "params": dict(sorted(params.items()))}))
+        spec = {"name": name, "params": dict(sorted(params.items()))}
+        out.append(GridAttack(label, spec, own))
     return tuple(out)
 
 

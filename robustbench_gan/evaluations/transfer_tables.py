@@ -67,7 +67,9 @@ def grid_tables(
     success over the surrogates that do not hold the target; the interval pools their counts)."""
     rows, images = [], []
     for attack in settings.attacks:
-        for members in settings.sources:
+        for members in (
+            settings.sources if attack.sources is None else [(m,) for m in attack.sources]
+        ):
             source = source_label(members)
             found = outcomes.get((attack.label, source))
             if found is None:  # a partial run

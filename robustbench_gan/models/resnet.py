@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from torch import Tensor, nn
 
@@ -12,6 +13,10 @@ from .base import Classifier
 
 class BasicBlock(nn.Module):
     """Two 3x3 convs with batch norm and an identity (or 1x1 projection) shortcut."""
+
+    #: the submodules whose outputs are residual branches, added to the shortcut: the skip
+    #: gradient method (attacks/sgm.py) scales the gradient flowing back into them
+    residual_branch_ends: ClassVar[tuple[str, ...]] = ("bn2",)
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
