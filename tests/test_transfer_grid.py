@@ -189,3 +189,21 @@ def test_compare_tests_the_grid_pairs(run, tmp_path):
     assert key in labels or key in [label for label, _ in result.noise]
     change = dict(result.changed + result.noise)[key][0]
     assert change.column == "success_rate" and change.b == 1.0 and "McNemar" in change.how
+
+
+def test_an_attack_may_name_its_own_surrogates(tmp_path):
+    """SGM needs residual surrogates: it names its own, and crafts on those alone."""
+    from robustbench_gan.evaluations.transfer_grid import crafted_sources
+
+    text = SUITE.split("[transfer_grid]")[0] + (
+        '[transfer_grid]\neps = [0.1]\nattacks = ["bim", { name = "sgm", sources = ["lenet"] }]\n'
+    )
+    path = tmp_path / "own.toml"
+    path.write_text(text)
+    settings = load_suite(path).section("transfer_grid")
+    crafted = crafted_sources(settings)
+    assert crafted["sgm"] == [("lenet",)]
+    assert crafted["bim"] == [("mlp",), ("small_cnn",), ("lenet",)]
+    path.write_text(text.replace('sources = ["lenet"]', 'sources = ["resnet"]'))
+    with pytest.raises(UserError, match="transfer_grid.attacks.1..sources.0."):
+        load_suite(path)
