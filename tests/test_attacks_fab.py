@@ -198,3 +198,19 @@ def test_robust_accuracy_matches_torchattacks(
     attack = FAB(norm=norm, steps=steps, n_target_classes=9 if targets else 0)
     ours = attack(setup.model, setup.x, setup.y, eps).accuracy(setup.y).item()
     assert abs(ours - theirs) <= 0.025, (ours, theirs)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_within_budget_keeps_the_verdict_at_a_lower_cost(setup: Setup, norm: str) -> None:
+    """FAB-T as AutoAttack's reference runs it (an image leaves the later targets once fooled
+    within the budget): the same images broken at each budget as the minimal search cut to
+    it, for fewer forward passes."""
+    budgets = BUDGETS[norm][1:3]
+    params = {"norm": norm, "steps": FAST_STEPS, "n_target_classes": 9}
+    minimal = ATTACKS.create("fab", **params)(setup.model, setup.x, setup.y, budgets)
+    budget = ATTACKS.create("fab", within_budget=True, **params)
+    assert not budget.minimal
+    within = budget(setup.model, setup.x, setup.y, budgets)
+    assert torch.equal(within.success, minimal.success)
+    for i in range(len(budgets)):
+        assert within.forward_passes[i] < minimal.forward_passes[i]

@@ -97,6 +97,9 @@ class Adaptive(Cascade):
     """
 
     targeted_supported: ClassVar[bool] = False
+    #: 1: AutoAttack's FAB stops on an image fooled within the budget; the indicators are
+    #: decided over the budget's images: results stored before are computed again
+    revision: ClassVar[int] = 1
 
     def __init__(
         self,

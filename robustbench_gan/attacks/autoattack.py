@@ -37,7 +37,9 @@ def autoattack_list(
     after the start), not with the standalone ``square``'s defaults.
     """
     apgd = {"steps": steps}
-    fab = {"name": "fab", "steps": steps}
+    # FAB as the reference runs it inside AutoAttack: at the budget, an image leaving the
+    # later targets and restarts once fooled within it (not the minimal search)
+    fab = {"name": "fab", "steps": steps, "within_budget": True}
     square = {"name": "square", "label": "square", "n_queries": n_queries, **AUTOATTACK_SETTINGS}
     targeted = [
         {"name": "apgd_dlr", "label": "apgd-t", "targeted": True, **apgd},
@@ -84,8 +86,9 @@ class AutoAttack(Cascade):
     """
 
     #: 1: Square runs with AutoAttack's own settings (raw-iteration schedule, one window per
-    #: batch step, n_queries + 1 queries): results stored before are computed again
-    revision: ClassVar[int] = 1
+    #: batch step, n_queries + 1 queries); 2: FAB stops on an image fooled within the budget
+    #: (the reference's cost): results stored before are computed again
+    revision: ClassVar[int] = 2
 
     def __init__(
         self,

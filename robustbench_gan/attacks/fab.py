@@ -34,8 +34,9 @@ class FAB(Attack):
     ``alpha = min(|d1| / (|d1| + |d2|), alpha_max)`` the next iterate is
     ``clip((1 - alpha)(x1 + eta d1) + alpha (x0 + eta d2), 0, 1)``. An iterate that
     is misclassified is recorded if it is the smallest so far, then pulled back to
-    ``x0 + beta (x1 - x0)``. There is no early stop: later steps look for smaller
-    perturbations.
+    ``x0 + beta (x1 - x0)``. There is no early stop within a run: later steps look for
+    smaller perturbations (``within_budget`` drops an image between targets and restarts
+    once it is fooled within the budget, as AutoAttack's reference code does).
 
     The first restart starts at ``x0``; each later one at ``x0`` plus a random
     perturbation of norm ``min(smallest found, eps) / 2`` (uniform direction
@@ -58,6 +59,10 @@ class FAB(Attack):
         restarts: runs per target, the first from the clean image (default 1).
         n_target_classes: 0 (default) for FAB over all classes, k for FAB-T (k + 1 classes).
         clip_targets: run ``min(k, C - 1)`` targets instead of refusing fewer classes.
+        within_budget: run at each budget instead of once unbounded, and drop an image from
+            the later targets and restarts once it is fooled within the budget, as
+            AutoAttack's reference code does (default False: the minimal-perturbation
+            search, every image through every target).
         alpha_max: the largest weight on the step from the clean image (0.1).
         eta: overshoot of both projections (1.05).
         beta: pull-back toward the clean image after a success (0.9).
@@ -81,6 +86,7 @@ class FAB(Attack):
         eta: Annotated[float, Range(1)] = 1.05,
         beta: Fraction = 0.9,
         clip_targets: bool = False,
+        within_budget: bool = False,
         targeted: bool = False,
         seed: Seed = 0,
         batch_size: Count = 256,
@@ -96,6 +102,8 @@ class FAB(Attack):
         self.alpha_max = float(alpha_max)
         self.eta = float(eta)
         self.beta = float(beta)
+        self.within_budget = bool(within_budget)
+        self.minimal = not self.within_budget  # instance attribute overrides the class's
 
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
@@ -127,8 +135,18 @@ class FAB(Attack):
         best_adv = x0.clone()
         for classes in runs:
             for restart in range(self.restarts):
-                start = x0 if restart == 0 else self._random_start(x0, best, eps)
-                self._descend(model, x0, y0, classes, start, best, best_adv)
+                # within a budget, the images already fooled inside it are done
+                left = (best > eps).nonzero().squeeze(1) if self.within_budget else None
+                if left is not None and len(left) == 0:
+                    break
+                if left is None or len(left) == len(best):
+                    start = x0 if restart == 0 else self._random_start(x0, best, eps)
+                    self._descend(model, x0, y0, classes, start, best, best_adv)
+                    continue
+                sub_best, sub_adv = best[left], best_adv[left]
+                start = x0[left] if restart == 0 else self._random_start(x0[left], sub_best, eps)
+                self._descend(model, x0[left], y0[left], classes[left], start, sub_best, sub_adv)
+                best[left], best_adv[left] = sub_best, sub_adv
         adv[todo] = best_adv
         return adv
 
