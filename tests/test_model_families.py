@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from robustbench_gan.errors import UserError
 from robustbench_gan.models import Classifier
 from robustbench_gan.models.pretrained import ModelSource, load_classifier
-from robustbench_gan.registry import CLASSIFIERS
+from robustbench_gan.registry import ATTACKS, CLASSIFIERS
 from robustbench_gan.suite import load_suite
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
@@ -191,3 +191,19 @@ def test_a_patch_that_does_not_fit_the_data_is_a_user_error():
     bad_depth = ModelSource("vgg", {"depth": 12})
     with pytest.raises(UserError, match="depth must be one of 11, 13, 16 or 19, got 12"):
         load_classifier(bad_depth, runner_inputs=inputs)
+
+
+def test_vit_blocks_declare_their_residual_branches(digits):
+    """SGM decays a ViT's attention and MLP branches: gamma 1 is the plain gradient."""
+    from robustbench_gan.attacks.sgm import residual_branch_ends
+
+    torch.manual_seed(0)
+    model = CLASSIFIERS.create("vit", in_shape=(1, 8, 8), num_classes=10, depth=2).eval()
+    assert len(residual_branch_ends(model)) == 4
+    x, y = digits.x_test[:16], digits.y_test[:16]
+    plain = ATTACKS.create("mifgsm", keep_first_success=False)(model, x, y, [0.1]).adv
+    same = ATTACKS.create("sgm", gamma=1.0, decay=1.0)(model, x, y, [0.1]).adv
+    assert torch.equal(plain, same)
+    assert not torch.equal(
+        ATTACKS.create("sgm", gamma=0.2, decay=1.0)(model, x, y, [0.1]).adv, plain
+    )

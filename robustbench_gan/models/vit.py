@@ -53,7 +53,10 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """``x + attention(norm(x))``, then ``x + mlp(norm(x))``."""
+    """``x + attention(norm(x))``, then ``x + mlp(norm(x))``. Its two residual branches end
+    in ``attention`` and ``mlp`` (declared for the skip-gradient attack, attacks/sgm.py)."""
+
+    residual_branch_ends = ("attention", "mlp")
 
     def __init__(self, dim: int, heads: int, hidden: int) -> None:
         super().__init__()
