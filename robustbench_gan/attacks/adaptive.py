@@ -148,9 +148,9 @@ class Adaptive(Cascade):
         device: torch.device,
     ) -> Any:
         """Two loops over the batches: AutoAttack's list and the measurements on every batch,
-        then the remedies of the indicators that fire over all the budget's images (a batch's
-        few robust images are no evidence: one image still improving among the seven robust
-        ones of a last batch of 28 is 14%), then the remedies batch by batch."""
+        then the indicators decided over all the budget's images (a batch's few robust images
+        are no evidence: one image still improving among the ten robust ones of a last batch
+        of 28 is 10%), then the remedies of those that fired, batch by batch."""
         rest = (y, eps, target_class, device)
         self._seen, self._waiting, self._phase = (set(), set()), [], "standard"
         try:
