@@ -141,6 +141,7 @@ def test_effect_sets_are_shared_between_held_out_targets():
         ('attacks = ["bim"]\nsurrogates = [["mlp"]]', "transfer_grid.surrogates[0]"),
         ('attacks = ["bim"]\nfuse = "median"', "transfer_grid.fuse"),
         ('attacks = [{ name = "bim", eps = 0.1 }]', "transfer_grid.attacks[0].eps"),
+        ('attacks = [{ name = "mifgsm", targeted = true }]', "transfer_grid.attacks[0].targeted"),
     ],
 )
 def test_bad_grids_are_refused_up_front(tmp_path, bad, where):

@@ -30,7 +30,6 @@ from ..contract.results import Results
 from ..contract.schema import GRID_IMAGES
 from ..contract.suite import Suite
 from ..contract.tables import Tables
-from ..errors import UserError
 from ..models.ensemble import SURROGATE_FUSIONS, Ensemble
 from ..registry import ATTACKS
 from ..render.format import safe_name
@@ -148,8 +147,6 @@ class TransferGrid(Evaluation):
         attack = build(
             ATTACKS, dict(spec.attack), {"seed": spec.seed, "batch_size": ctx.eval_batch_size}
         )
-        if attack.targeted:
-            raise UserError("the transfer grid tabulates untargeted attacks", where="transfer_grid")
         x, y = ctx.eval_set(spec.n_eval)
         result = attack(surrogate, x, y, list(spec.eps))
         judged = []

@@ -136,6 +136,8 @@ def grid_attacks(value: Any, models: list[str]) -> tuple[GridAttack, ...]:
             raise UserError(f"{name} is a {attack.norm} attack; the grid is Linf", where=at)
         if getattr(attack, "black_box", False):
             raise UserError(f"{name} queries its model: nothing to transfer from", where=at)
+        if getattr(attack, "targeted", False):
+            raise UserError("the grid tabulates untargeted transfer", where=f"{at}.targeted")
         if label in labels:
             raise UserError(f'label {label!r} is used twice; add label = "..."', where=at)
         labels.add(label)
