@@ -18,6 +18,9 @@ DETERMINISTIC = {"ensemble", "fgsm_at", "input_quantization", "jpeg_front", "tem
 #: inference-time defenses that draw at every forward pass (their seeded draws are tested with
 #: them: tests/test_defense_gan.py, tests/test_masked_fronts.py)
 RANDOMIZED_MODELS = {"defense_gan", "random_resize_pad", "random_noise"}
+#: seeded training defenses that add noise, not an eps-ball's examples (their seeded draws are
+#: tested with them: tests/test_certify.py)
+SEEDED_NOISE = {"gaussian_augment"}
 #: the seeded training defenses, and how to get the examples each one trains on
 SEEDED_TRAINING: dict[str, Callable[[object, nn.Module, Tensor, Tensor], Tensor]] = {
     "pgd_at": lambda d, m, x, y: d.adversarial_examples(m, x, y),
@@ -56,7 +59,8 @@ def test_every_defense_that_draws_random_numbers_takes_a_seed():
         assert "seed" in parameters, name
         assert parameters["seed"].kind is inspect.Parameter.KEYWORD_ONLY, name
         assert parameters["seed"].default == 0, name
-    assert set(SEEDED_TRAINING) | RANDOMIZED_MODELS | DETERMINISTIC == set(DEFENSES.list())
+    everything = set(SEEDED_TRAINING) | RANDOMIZED_MODELS | SEEDED_NOISE | DETERMINISTIC
+    assert everything == set(DEFENSES.list())
 
 
 @pytest.mark.parametrize("name", sorted(SEEDED_TRAINING))

@@ -259,7 +259,9 @@ def test_a_built_in_plugin_with_a_revision_gets_new_cell_ids():
     origin, so its stored cells are computed again; the others carry nothing."""
     from robustbench_gan.registry import ATTACKS
 
-    assert ATTACKS.origin("autoattack") == {"revision": "1"}  # Square as AutoAttack runs it
+    # Square as AutoAttack runs it (1), FAB within the budget (2)
+    assert ATTACKS.origin("autoattack") == {"revision": "2"}
+    assert ATTACKS.origin("adaptive") == {"revision": "1"}  # indicators over the budget
     assert ATTACKS.origin("pgd") is None and ATTACKS.origin("square") is None
 
 
