@@ -392,6 +392,8 @@ DEFENSES = Registry(
     group="robustbench_gan.defenses",
     accepts=("robustbench_gan.defenses.base:Defense",),
 )
+_C = "robustbench_gan.corruptions"  # CORRUPTIONS is not in REGISTRIES: see corruptions/
+CORRUPTIONS = Registry("corruption", builtins=_C, group=_C, accepts=(f"{_C}.base:Corruption",))
 
 REGISTRIES: dict[str, Registry] = {
     r.kind: r for r in (DATASETS, CLASSIFIERS, GENERATORS, ATTACKS, DEFENSES)
