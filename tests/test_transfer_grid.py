@@ -208,3 +208,26 @@ def test_an_attack_may_name_its_own_surrogates(tmp_path):
     path.write_text(text.replace('sources = ["lenet"]', 'sources = ["resnet"]'))
     with pytest.raises(UserError, match="transfer_grid.attacks.1..sources.0."):
         load_suite(path)
+
+
+def test_the_fusion_changes_only_the_ensembles_cells(tmp_path):
+    """`fuse` enters the cell ids of ensemble surrogates alone: a single model's crafting
+    stays cached when the fusion changes."""
+    from robustbench_gan.runner.plan import build_plan
+
+    def grid_ids(text: str) -> dict[str, str]:
+        path = tmp_path / "fuse.toml"
+        path.write_text(text)
+        plan = build_plan(load_suite(path), "fingerprint")
+        return {c.label: c.id for c in plan.cells if c.kind == "transfer_grid"}
+
+    before = grid_ids(SUITE)
+    after = grid_ids(
+        SUITE.replace(
+            'surrogates = [["mlp", "small_cnn"]]',
+            'surrogates = [["mlp", "small_cnn"]]\nfuse = "loss"',
+        )
+    )
+    moved = {label for label in before if before[label] != after[label]}
+    assert moved == {label for label in before if " & " in label}  # the effect's sets too
+    assert any("from mlp & small_cnn" in label for label in moved)

@@ -126,7 +126,7 @@ class TransferGrid(Evaluation):
                     attack=attack.spec,
                     eps=budgets,
                     members=tuple(ref.to_json() for ref in refs),
-                    fuse=settings.fuse,
+                    fuse=settings.fuse if len(members) > 1 else "",  # a single model: none
                     judged=tuple(ref.to_json() for ref in judged),
                     n_eval=settings.n if settings.n is not None else suite.n_eval,
                     seed=suite.seed,
@@ -142,7 +142,7 @@ class TransferGrid(Evaluation):
         surrogate = (
             members[0]
             if len(members) == 1
-            else Ensemble(members, mode=SURROGATE_FUSIONS[spec.fuse])
+            else Ensemble(members, mode=SURROGATE_FUSIONS[spec.fuse or "logits"])
         )
         attack = build(
             ATTACKS, dict(spec.attack), {"seed": spec.seed, "batch_size": ctx.eval_batch_size}
