@@ -133,19 +133,16 @@ class FAB(Attack):
             runs = [ranked[:, j : j + 1] for j in range(n_targets)]
         best = torch.full((len(todo),), math.inf, device=x.device)
         best_adv = x0.clone()
+        every = torch.arange(len(best), device=x.device)
         for classes in runs:
             for restart in range(self.restarts):
                 # within a budget, the images already fooled inside it are done
-                left = (best > eps).nonzero().squeeze(1) if self.within_budget else None
-                if left is not None and len(left) == 0:
+                left = (best > eps).nonzero().squeeze(1) if self.within_budget else every
+                if len(left) == 0:
                     break
-                if left is None or len(left) == len(best):
-                    start = x0 if restart == 0 else self._random_start(x0, best, eps)
-                    self._descend(model, x0, y0, classes, start, best, best_adv)
-                    continue
-                sub_best, sub_adv = best[left], best_adv[left]
-                start = x0[left] if restart == 0 else self._random_start(x0[left], sub_best, eps)
-                self._descend(model, x0[left], y0[left], classes[left], start, sub_best, sub_adv)
+                sub_best, sub_adv, x_left = best[left], best_adv[left], x0[left]
+                start = x_left if restart == 0 else self._random_start(x_left, sub_best, eps)
+                self._descend(model, x_left, y0[left], classes[left], start, sub_best, sub_adv)
                 best[left], best_adv[left] = sub_best, sub_adv
         adv[todo] = best_adv
         return adv

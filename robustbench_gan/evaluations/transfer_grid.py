@@ -38,6 +38,7 @@ from ..utils import predict
 from .common import bits
 from .transfer_settings import GridSettings, read_grid, source_label
 from .transfer_tables import (
+    effect_by_size,
     effect_table,
     grid_tables,
     transfer_grid_text,
@@ -152,7 +153,7 @@ class TransferGrid(Evaluation):
         judged = []
         for ref in spec.judged:
             model = ctx.model(ref, spec.seed)
-            clean = predict(model, x) == y
+            clean = ctx.clean_predictions(ref, model, x) == y  # shared by the grid's cells
             adv = tuple(bits(predict(model, result.adv[i]) == y) for i in range(len(spec.eps)))
             judged.append(Judged(bits(clean), adv))
         outcome = GridOutcome(
@@ -193,7 +194,8 @@ class TransferGrid(Evaluation):
                 made[name] = grid_heatmap(grid, attack.label, folder / f"{name}.png")
         effect = tables["ensemble_effect"]
         if len(effect):
-            made["ensemble_effect"] = ensemble_effect_plot(effect, folder / "ensemble_effect.png")
+            path = folder / "ensemble_effect.png"
+            made["ensemble_effect"] = ensemble_effect_plot(effect, effect_by_size(effect), path)
         return made
 
     def sections(self, suite: Suite, tables: Tables, plots: Mapping[str, str]) -> list[Section]:

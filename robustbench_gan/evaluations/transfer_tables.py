@@ -67,9 +67,7 @@ def grid_tables(
     success over the surrogates that do not hold the target; the interval pools their counts)."""
     rows, images = [], []
     for attack in settings.attacks:
-        for members in (
-            settings.sources if attack.sources is None else [(m,) for m in attack.sources]
-        ):
+        for members in settings.sources_of(attack):
             source = source_label(members)
             found = outcomes.get((attack.label, source))
             if found is None:  # a partial run
@@ -77,7 +75,8 @@ def grid_tables(
             outcome, cell_id = found
             for eps in settings.eps:
                 for target in settings.targets:
-                    got = pair(outcome, judged.index(target), eps)
+                    index = judged.index(target)
+                    got = pair(outcome, index, eps)
                     if got is None:
                         continue
                     where = {"attack": attack.label, "eps": eps, "surrogate": source}
@@ -85,10 +84,11 @@ def grid_tables(
                         **where, "members": len(members), "target": target,
                         "white_box": target in members, **rate(*got), "cell_id": cell_id,
                     })  # fmt: skip
-                    still = outcome.judged[judged.index(target)].adv[outcome.eps.index(eps)]
-                    clean = outcome.judged[judged.index(target)].clean
-                    images.append({**where, "target": target, "clean_correct": clean,
-                                   "still_correct": still})  # fmt: skip
+                    outcomes_of = outcome.judged[index]
+                    images.append({
+                        **where, "target": target, "clean_correct": outcomes_of.clean,
+                        "still_correct": outcomes_of.adv[outcome.eps.index(eps)],
+                    })  # fmt: skip
     grid = pd.DataFrame(rows, columns=GRID_COLUMNS)
     return grid, pd.DataFrame(images, columns=IMAGE_COLUMNS), by_attack(grid)
 

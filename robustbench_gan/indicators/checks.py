@@ -12,7 +12,6 @@ Every per-image result is a bool tensor over the images given; the model-level v
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..contract.surface import gradient_approximation
-from ..utils import batch_slices, eval_mode, torch_generator
+from ..utils import batch_slices, eval_mode, torch_generator, wilson
 from .probe import incomplete, margin, probe
 
 #: an indicator that counts images fires above this share of the images it applies to
@@ -202,15 +201,11 @@ def model_indicators(checks: ModelChecks) -> list[str]:
 
 
 def wilson_low(count: int, n: int, z: float = 1.96) -> float:
-    """The lower end of the 95% Wilson interval of ``count / n``: the instability metric is a
-    random draw per image, so a share counts as above the threshold only when its interval
-    is (1 unstable image of 19 is not evidence of more than 1%; 2 are)."""
-    if n == 0:
-        return 0.0
-    p = count / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - spread) / (1 + z * z / n)
+    """The lower end of the 95% Wilson interval of ``count / n`` (utils.wilson; 0 without
+    images): the instability metric is a random draw per image, so a share counts as above
+    the threshold only when its interval is (1 unstable image of 19 is not evidence of more
+    than 1%; 2 are)."""
+    return wilson(count, n, z)[0] if n else 0.0
 
 
 def above_share(mask: Tensor, of: Tensor) -> bool:

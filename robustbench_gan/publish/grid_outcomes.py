@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract.schema import GRID_IMAGES
+from ..evaluations.common import unbits
 from ..render.format import eps_text
 from .compare import Change
 from .significance import mcnemar_exact, paired_difference_interval, unpaired_change
@@ -55,9 +56,8 @@ def grid_outcomes(run: str | Path) -> dict[tuple, PairOutcome]:
 
 
 def bits_of(text: str) -> np.ndarray | None:
-    if not text or set(text) - {"0", "1"}:
-        return None
-    return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
+    """A '0101...' string's vector (evaluations.common.unbits), None for anything else."""
+    return None if not text or set(text) - {"0", "1"} else unbits(text)
 
 
 def pair_label(key: tuple) -> str:

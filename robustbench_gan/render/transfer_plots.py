@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..utils import wilson
 from .format import eps_text
 from .plots import cached, save
 
@@ -62,27 +61,25 @@ def grid_heatmap(grid: pd.DataFrame, attack: str, path: Path) -> Path:
 
 
 @cached
-def ensemble_effect_plot(effect: pd.DataFrame, path: Path) -> Path:
+def ensemble_effect_plot(effect: pd.DataFrame, by_size: pd.DataFrame, path: Path) -> Path:
     """Mean success on held-out targets against the number of surrogates in the ensemble
-    (each pair a dot, the mean a line with the pooled 95% interval), beside the mean success
-    of the same members used alone."""
+    (each pair of ``effect`` a dot; ``by_size``'s mean a line with its pooled 95% interval),
+    beside the mean success of the same members used alone."""
     fig, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
-    sizes = sorted(effect["size"].unique())
-    means, members, lows, highs = [], [], [], []
-    for size in sizes:
-        group = effect[effect["size"] == size]
-        means.append(group["success_rate"].mean())
-        members.append(group["mean_member_success_rate"].mean())
-        low, high = wilson(float(group["fooled"].sum()), float(group["clean_correct"].sum()))
-        lows.append(low)
-        highs.append(high)
+    sizes = by_size["size"].tolist()
     jitter = np.linspace(-0.12, 0.12, num=max(effect.groupby("size").size().max(), 1))
     for size in sizes:
         group = effect[effect["size"] == size]
         ax.scatter(size + jitter[: len(group)], group["success_rate"], s=10, alpha=0.4, color="C0")
-    ax.fill_between(sizes, lows, highs, color="C0", alpha=0.15, label="pooled 95% interval")
-    ax.plot(sizes, means, "o-", color="C0", label="ensemble of surrogates")
-    ax.plot(sizes, members, "s--", color="C1", label="its members alone (mean)")
+    ax.fill_between(
+        sizes, by_size["ci_low"], by_size["ci_high"], color="C0", alpha=0.15,
+        label="pooled 95% interval",
+    )  # fmt: skip
+    ax.plot(sizes, by_size["success_rate"], "o-", color="C0", label="ensemble of surrogates")
+    ax.plot(
+        sizes, by_size["mean_member_success_rate"], "s--", color="C1",
+        label="its members alone (mean)",
+    )  # fmt: skip
     attack, eps = effect["attack"].iloc[0], eps_text(effect["eps"].iloc[0])
     ax.set_title(f"Ensemble effect on held-out targets ({attack}, eps {eps})", fontsize=10)
     ax.set_xlabel("surrogates in the ensemble")
