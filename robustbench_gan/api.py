@@ -78,7 +78,8 @@ def benchmark(
     ``eps`` (a number or a string such as ``"8/255"``). The model receives images in [0, 1];
     ``mean``/``std`` put a normalization layer in front. ``attacks`` is ``"standard"``
     (AutoAttack's standard version: APGD-CE, APGD-T, FAB-T and, in Linf, Square, with its
-    settings) or a list of registered attack names. ``dataset_params`` are the dataset's
+    settings), a preset of a plugin (``"standard_fast"``: AutoAttack's verdict for a fraction
+    of its passes; ``"adaptive"``) or a list of registered attack names. ``dataset_params`` are the dataset's
     options, as keys of a suite's ``[dataset]`` table (``{"path": "cifar10-jpeg"}`` for
     ``imagefolder``).
     Results are cached in ``cache_dir`` like a suite's; with ``out`` the run also writes

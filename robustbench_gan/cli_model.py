@@ -28,9 +28,11 @@ def add_parsers(commands: Any) -> None:
         "--attacks",
         default=STANDARD,
         help=f"'{STANDARD}' (the attack preset of that name: AutoAttack's standard version, "
-        "APGD-CE, APGD-T, FAB-T, Square), 'adaptive' (the standard version, then a remedy for "
-        "each indicator of attack failure that fires: BPDA, EOT, transfer, margin loss, "
-        "restarts) or attack names separated by commas",
+        "APGD-CE, APGD-T, FAB-T, Square), 'standard_fast' (its verdict for a fraction of the "
+        "passes: APGD-CE and APGD-T on 3 targets, the rest only where an indicator of attack "
+        "failure fires), 'adaptive' (the standard version, then a remedy for each indicator "
+        "that fires: BPDA, EOT, transfer, margin loss, restarts) or attack names separated by "
+        "commas",
     )
     evaluate.add_argument("--out", help="output folder (default: results/eval-<model>)")
     evaluate.add_argument("--cache-dir", help="store of finished cells (as for rbg run)")

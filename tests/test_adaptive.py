@@ -218,7 +218,7 @@ def test_a_randomized_model_is_judged_by_the_majority_of_its_draws(tiny_cnn, dat
 def measured(n: int, incomplete: int):
     """A batch's measurements on ``n`` robust images, ``incomplete`` of them with the
     probe's loss still falling, nothing else wrong."""
-    from robustbench_gan.attacks.adaptive import _Batch
+    from robustbench_gan.attacks.escalation import Staged
     from robustbench_gan.indicators.checks import BudgetChecks, ModelChecks
 
     no = torch.zeros(n, dtype=torch.bool)
@@ -228,7 +228,7 @@ def measured(n: int, incomplete: int):
         non_finite=False, naive=False,
     )  # fmt: skip
     still = torch.arange(n) < incomplete
-    return _Batch((), nn.Identity(), checks, BudgetChecks(still, no, None))
+    return Staged((), nn.Identity(), checks, BudgetChecks(still, no, None))
 
 
 def test_indicators_are_decided_over_the_budget_not_the_batch(tiny_cnn):

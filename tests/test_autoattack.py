@@ -55,7 +55,7 @@ def test_the_lists_and_defaults_are_autoattacks():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"version": "fast"}, "version"), ({"steps": 0}, "steps"), ({"targeted": True}, "target")],
+    [({"version": "quick"}, "version"), ({"steps": 0}, "steps"), ({"targeted": True}, "target")],
 )
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):

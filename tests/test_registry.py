@@ -260,8 +260,8 @@ def test_a_built_in_plugin_with_a_revision_gets_new_cell_ids():
     from robustbench_gan.registry import ATTACKS
 
     # Square as AutoAttack runs it (1), FAB within the budget (2)
-    assert ATTACKS.origin("autoattack") == {"revision": "2"}
-    assert ATTACKS.origin("adaptive") == {"revision": "1"}  # indicators over the budget
+    assert ATTACKS.origin("autoattack") == {"revision": "3"}
+    assert ATTACKS.origin("adaptive") == {"revision": "2"}  # indicators over the budget
     assert ATTACKS.origin("pgd") is None and ATTACKS.origin("square") is None
 
 

@@ -15,7 +15,6 @@ the first adversarial example found, so its robust accuracy is the worst case ov
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -24,20 +23,10 @@ from torch import Tensor, nn
 from ..bounds import Count, Seed
 from ..contract.norms import NormName
 from ..contract.surface import declares_randomized, deployed_draws, gradient_approximation
-from ..indicators.checks import (
-    SHARE,
-    BudgetChecks,
-    ModelChecks,
-    budget_checks,
-    budget_indicators,
-    model_checks,
-    model_indicators,
-    share,
-)
+from ..indicators.checks import SHARE, share
 from ..registry import ATTACKS
 from .autoattack import autoattack_list
-from .base import Attack
-from .cascade import Cascade
+from .escalation import Escalation, Staged
 from .remedies import (
     BPDA,
     DEEPEN,
@@ -63,20 +52,8 @@ VOTES = 5
 NOISE_SHARE, PAIRS = 1.0, 16
 
 
-@dataclass
-class _Batch:
-    """One batch between AutoAttack's list and the remedies: its running state (see
-    :meth:`Cascade._start`), its judge, and the measurements on its robust images (none where
-    AutoAttack left none)."""
-
-    state: tuple
-    judge: nn.Module
-    checks: ModelChecks | None = None
-    budget: BudgetChecks | None = None
-
-
 @ATTACKS.register("adaptive", presets={"adaptive": {}})  # benchmark(attacks="adaptive")
-class Adaptive(Cascade):
+class Adaptive(Escalation):
     """AutoAttack's standard version, then the indicators of attack failure on the images it
     left robust, then for each indicator that fired its remedy (margin loss, BPDA, EOT,
     smoothing, transfer from a surrogate, more restarts) on the images still robust.
@@ -98,8 +75,9 @@ class Adaptive(Cascade):
 
     targeted_supported: ClassVar[bool] = False
     #: 1: AutoAttack's FAB stops on an image fooled within the budget; the indicators are
-    #: decided over the budget's images: results stored before are computed again
-    revision: ClassVar[int] = 1
+    #: decided over the budget's images; 2: FAB stops on an image within a run too: results
+    #: stored before are computed again
+    revision: ClassVar[int] = 2
 
     def __init__(
         self,
@@ -128,11 +106,6 @@ class Adaptive(Cascade):
         self.ran: list[list[str]] | None = None
         self.fired: list[list[str]] | None = None
         self._seen: tuple[set[str], set[str]] | None = None
-        # between the two loops of a budget (see _attack_budget)
-        self._phase: str | None = None
-        self._waiting: list[_Batch] = []
-        self._remedies: list[str] = []
-        self._resume: torch.Generator | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.ran, self.fired = [], []
@@ -147,74 +120,40 @@ class Adaptive(Cascade):
         target_class: Tensor | None,
         device: torch.device,
     ) -> Any:
-        """Two loops over the batches: AutoAttack's list and the measurements on every batch,
-        then the indicators decided over all the budget's images (a batch's few robust images
-        are no evidence: one image still improving among the ten robust ones of a last batch
-        of 28 is 10%), then the remedies of those that fired, batch by batch."""
-        rest = (y, eps, target_class, device)
-        self._seen, self._waiting, self._phase = (set(), set()), [], "standard"
+        """The two stages (see :class:`Escalation`), keeping which remedies ran and which
+        indicators fired at this budget."""
+        self._seen = (set(), set())
         try:
-            first = Attack._attack_budget(self, model, x, *rest)  # Cascade records the second
-            if not first.clean:
-                self._remedies = self.decide(model, self._waiting)
-                self._resume, self._phase = self.rng, "remedies"
-            out = super()._attack_budget(model, x, *rest)
+            out = super()._attack_budget(model, x, y, eps, target_class, device)
             ran, fired = self._seen
         finally:
-            self._seen, self._waiting, self._phase, self._resume = None, [], None, None
+            self._seen = None
         if self.ran is not None and self.fired is not None:
             self.ran.append([name for name in ORDER if name in ran])
             self.fired.append(sorted(fired))
-        if first.clean:
-            return out
-        return out._replace(
-            seconds=first.seconds + out.seconds,
-            forward=first.forward + out.forward,
-            backward=first.backward + out.backward,
-        )
+        return out
 
-    def perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, target_class: Tensor | None
-    ) -> Tensor:
-        if self._phase == "remedies":
-            if self._resume is not None:  # the random stream goes on from the first loop
-                self.rng, self._resume = self._resume, None
-            batch = self._waiting.pop(0)
-            self.remedy(model, batch, self._remedies)
-            return self._finish(batch.state)
-        batch = self.standard(model, x, y, eps)
-        if self._phase == "standard":
-            self._waiting.append(batch)
-            return batch.state[3]
-        self.remedy(model, batch, self.decide(model, [batch]))  # one batch on its own
-        return self._finish(batch.state)
+    def first_stage(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Staged:
+        return self.standard(model, x, y, eps)
 
-    def standard(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> _Batch:
+    def escalate(self, model: nn.Module, batch: Staged, decision: list[str]) -> None:
+        self.remedy(model, batch, decision)
+
+    def standard(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Staged:
         """AutoAttack's list on one batch, and the indicators' measurements on the images it
         left robust (all correct)."""
         state = self._start(model, x, y, eps)
         for index in range(self.n_standard):
             self._run_part(index, model, model, *state)
         judge = self.rejudged(model, state) if self.randomized(model, x) else model
-        batch = _Batch(state, judge)
-        idx = state[4].nonzero().squeeze(1)
-        if len(idx):
-            batch.checks = model_checks(model, x[idx], y[idx], seed=self.seed, draws=self.draws)
-            batch.budget = budget_checks(model, x[idx], y[idx], self.norm, eps)
-        return batch
+        return self.measure(model, Staged(state, judge), self.draws)
 
-    def decide(self, model: nn.Module, batches: list[_Batch]) -> list[str]:
+    def decide(self, model: nn.Module, batches: list[Staged]) -> list[str]:
         """The remedies to run, for the indicators that fire over the batches' measured
-        images together. The probe breaking an image AutoAttack did not counts as incomplete
-        optimization: a longer search found what the standard one missed."""
-        measured = [batch for batch in batches if batch.checks is not None]
-        if not measured:
+        images together (:meth:`Escalation.fired`)."""
+        fired, checks = self.fired_over(batches)
+        if checks is None:
             return []
-        checks = ModelChecks.pooled([batch.checks for batch in measured])
-        budget = BudgetChecks.pooled([batch.budget for batch in measured])
-        fired = model_indicators(checks) + budget_indicators(budget, checks.correct)
-        if budget.white_fooled.any() and "incomplete_optimization" not in fired:
-            fired.append("incomplete_optimization")
         remedies = chosen(
             fired,
             has_stand_in=gradient_approximation(model) is not None,
@@ -226,7 +165,7 @@ class Adaptive(Cascade):
             self._seen[1].update(fired)
         return remedies
 
-    def remedy(self, model: nn.Module, batch: _Batch, remedies: list[str]) -> None:
+    def remedy(self, model: nn.Module, batch: Staged, remedies: list[str]) -> None:
         """Each remedy's parts on the batch's images still robust, judged on the model (a
         randomized one by its :class:`Majority`), the EOT deepening last on every image."""
         stand_in = gradient_approximation(model)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
+from torch import Tensor, nn
+
 from ..bounds import Count, OneOf, Seed, checked
 from ..contract.norms import NormName
 from ..registry import ATTACKS
-from .cascade import Cascade
+from .escalation import Escalation, Staged
 from .square import AUTOATTACK_SETTINGS
+from .targeting import by_linearized_distance
 
-VERSIONS = ("standard", "plus", "rand")
+VERSIONS = ("standard", "plus", "rand", "fast")
 #: AutoAttack's ``version``: which list of attacks it runs
 Version = Annotated[str, OneOf(VERSIONS)]
 
@@ -28,7 +31,8 @@ def autoattack_list(
     """The attacks AutoAttack's ``version`` runs, in order, with its settings.
 
     standard: APGD-CE, APGD-T (targeted DLR over the top 9 classes), FAB-T (9 classes),
-    Square with 5,000 queries; one restart each. plus: APGD-CE and APGD-DLR with 5 restarts,
+    Square with 5,000 queries; one restart each. fast: the standard list, staged (see
+    :class:`AutoAttack`). plus: APGD-CE and APGD-DLR with 5 restarts,
     FAB with 5 restarts, Square, then APGD-T and FAB-T. rand (randomized defenses): APGD-CE
     and APGD-DLR with the gradient averaged over 20 draws (EOT). Square is Linf only here,
     so an L2 list leaves it out. Square runs as AutoAttack builds it, in every version
@@ -47,7 +51,7 @@ def autoattack_list(
         # fewer than 10 classes, as APGD-T: the reference code stops there)
         {**fab, "label": "fab-t", "n_target_classes": 9, "clip_targets": True},
     ]
-    if version == "standard":
+    if version in ("standard", "fast"):
         attacks = [{"name": "apgd_ce", "label": "apgd-ce", **apgd}, *targeted, square]
     elif version == "plus":
         attacks = [
@@ -65,13 +69,20 @@ def autoattack_list(
     return [a for a in attacks if norm == "linf" or a["name"] != "square"]
 
 
-@ATTACKS.register("autoattack", presets={"standard": {"version": "standard"}})  # benchmark()
-class AutoAttack(Cascade):
+#: draws of the instability metric in ``fast`` (as ``adaptive``'s: 32 keep its verdicts)
+FAST_DRAWS = 32
+
+
+@ATTACKS.register(
+    "autoattack",
+    presets={"standard": {"version": "standard"}, "standard_fast": {"version": "fast"}},
+)  # benchmark(attacks="standard") / "standard_fast"
+class AutoAttack(Escalation):
     """AutoAttack's lists run as a per-image worst case: each attack only on the images the
     earlier ones left robust, the first adversarial example kept (see ``cascade``).
 
     Args:
-        version: ``"standard"`` (default), ``"plus"`` or ``"rand"`` (see
+        version: ``"standard"`` (default), ``"plus"``, ``"rand"`` or ``"fast"`` (see
             :func:`autoattack_list`).
         norm: ``"linf"`` (default) or ``"l2"``.
         steps: iterations of APGD and FAB (AutoAttack: 100).
@@ -79,16 +90,27 @@ class AutoAttack(Cascade):
         n_target_classes: target classes of APGD-T (AutoAttack: 9; FAB-T always 9; both at
             most C - 1 on data of C classes).
         eot_iter: draws the gradient is averaged over in ``rand`` (AutoAttack: 20).
+        fast_targets: ``fast``: APGD-T's targets in the first stage.
 
     The parts are named as AutoAttack logs them (apgd-ce, apgd-t, fab-t, square, ...), and
     ``cascade`` reports which part broke each image (samples.csv), so the per-attack
     counts AutoAttack prints are in attack_contributions.csv and the report.
+
+    ``fast`` runs the standard list in two stages (:class:`~.escalation.Escalation`). First,
+    on every batch: APGD-CE, then APGD-T on the ``fast_targets`` wrong classes nearest by
+    MALT's linearized distance (:mod:`~.targeting`, measured on the images APGD-CE left
+    robust), then the indicators of attack failure on the images still robust (as
+    ``adaptive`` measures them). Then, where any indicator fires over the budget's images
+    together (``fired``, per budget), the rest of the standard list on the images still
+    robust: APGD-T's other targets, FAB-T and Square. On a model whose gradients work, the
+    expensive parts do not run; on one that masks them, the standard list runs whole.
     """
 
     #: 1: Square runs with AutoAttack's own settings (raw-iteration schedule, one window per
     #: batch step, n_queries + 1 queries); 2: FAB stops on an image fooled within the budget
-    #: (the reference's cost): results stored before are computed again
-    revision: ClassVar[int] = 2
+    #: (the reference's cost); 3: and within a run (below it; the same verdicts, other
+    #: examples): results stored before are computed again
+    revision: ClassVar[int] = 3
 
     def __init__(
         self,
@@ -99,6 +121,7 @@ class AutoAttack(Cascade):
         n_queries: Count = 5000,
         n_target_classes: Count = 9,
         eot_iter: Count = 20,
+        fast_targets: Count = 3,
         targeted: bool = False,
         seed: Seed = 0,
         batch_size: Count = 256,
@@ -115,3 +138,54 @@ class AutoAttack(Cascade):
             batch_size=batch_size,
         )
         self.version = version
+        self.escalates = version == "fast"
+        self.fast_targets = int(fast_targets)
+        #: ``fast``, per budget of the last call: the indicators that fired (the standard
+        #: list's rest ran where any did)
+        self.fired: list[list[str]] | None = None
+        self._fired_now: set[str] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.fired = []
+        return super().__call__(*args, **kwargs)
+
+    def _attack_budget(self, model: nn.Module, x: Tensor, *rest: Any) -> Any:
+        if not self.escalates:
+            return super()._attack_budget(model, x, *rest)
+        self._fired_now = set()
+        try:
+            out = super()._attack_budget(model, x, *rest)
+            fired = sorted(self._fired_now)
+        finally:
+            self._fired_now = None
+        if self.fired is not None:
+            self.fired.append(fired)
+        return out
+
+    def first_stage(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Staged:
+        """APGD-CE, APGD-T on MALT's nearest targets, the indicators' measurements."""
+        state = self._start(model, x, y, eps)
+        self._run_part(0, model, model, *state)
+        robust, ranked = state[4], state[5]
+        idx = robust.nonzero().squeeze(1)
+        if len(idx):
+            ranked[idx] = by_linearized_distance(
+                model, x[idx], y[idx], self.norm, self.n_target_classes
+            )
+        self._run_part(1, model, model, *state, ranks=range(self.fast_targets))
+        return self.measure(model, Staged(state, model), FAST_DRAWS)
+
+    def decide(self, model: nn.Module, batches: list[Staged]) -> list[str]:
+        fired, _ = self.fired_over(batches)
+        if self._fired_now is not None:
+            self._fired_now.update(fired)
+        return ["standard"] if fired else []
+
+    def escalate(self, model: nn.Module, batch: Staged, decision: list[str]) -> None:
+        """The standard list's rest, where an indicator fired."""
+        if not decision:
+            return
+        later = range(self.fast_targets, self.n_target_classes)
+        self._run_part(1, model, model, *batch.state, ranks=later)
+        for index in range(2, len(self.attacks)):
+            self._run_part(index, model, model, *batch.state)

@@ -177,17 +177,24 @@ class Cascade(Attack):
         robust: Tensor,
         ranked: Tensor,
         fooled_by: Tensor,
+        *,
+        ranks: range | None = None,
     ) -> None:
         """Part ``index`` on the images still robust, crafting on ``craft`` (the model, or a
         view of it: BPDA, a transfer surrogate) and judging on ``judge`` (the model); the
-        images it fools are recorded in place (``adv``, ``robust``, ``fooled_by``)."""
+        images it fools are recorded in place (``adv``, ``robust``, ``fooled_by``). A
+        targeted part runs the targets of ``ranks`` among the ranked wrong classes (default:
+        the first ``n_target_classes``)."""
         attack = self.attacks[index]
         attack.rng = self.rng
         before = robust.clone()
         if not attack.targeted:
             self._attack_robust(attack, craft, x, y, eps, adv, robust, None, judge)
         else:
-            for rank in range(min(self.n_target_classes, ranked.shape[1] - 1)):
+            last = min(self.n_target_classes, ranked.shape[1] - 1)
+            for rank in ranks if ranks is not None else range(last):
+                if rank >= last:
+                    break
                 target = self._target_class(ranked, y, rank)
                 self._attack_robust(attack, craft, x, y, eps, adv, robust, target, judge)
         fooled_by[(before & ~robust).cpu()] = index

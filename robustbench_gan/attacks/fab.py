@@ -35,8 +35,9 @@ class FAB(Attack):
     ``clip((1 - alpha)(x1 + eta d1) + alpha (x0 + eta d2), 0, 1)``. An iterate that
     is misclassified is recorded if it is the smallest so far, then pulled back to
     ``x0 + beta (x1 - x0)``. There is no early stop within a run: later steps look for
-    smaller perturbations (``within_budget`` drops an image between targets and restarts
-    once it is fooled within the budget, as AutoAttack's reference code does).
+    smaller perturbations (``within_budget`` drops an image once it is fooled within the
+    budget: from the later targets and restarts, as AutoAttack's reference code does, and
+    from the rest of the run, which the reference code does not).
 
     The first restart starts at ``x0``; each later one at ``x0`` plus a random
     perturbation of norm ``min(smallest found, eps) / 2`` (uniform direction
@@ -59,10 +60,10 @@ class FAB(Attack):
         restarts: runs per target, the first from the clean image (default 1).
         n_target_classes: 0 (default) for FAB over all classes, k for FAB-T (k + 1 classes).
         clip_targets: run ``min(k, C - 1)`` targets instead of refusing fewer classes.
-        within_budget: run at each budget instead of once unbounded, and drop an image from
-            the later targets and restarts once it is fooled within the budget, as
-            AutoAttack's reference code does (default False: the minimal-perturbation
-            search, every image through every target).
+        within_budget: run at each budget instead of once unbounded, and drop an image once
+            it is fooled within the budget: from the rest of the run, the later targets and
+            restarts (default False: the minimal-perturbation search, every image through
+            every target).
         alpha_max: the largest weight on the step from the clean image (0.1).
         eta: overshoot of both projections (1.05).
         beta: pull-back toward the clean image after a success (0.9).
@@ -142,7 +143,7 @@ class FAB(Attack):
                     break
                 sub_best, sub_adv, x_left = best[left], best_adv[left], x0[left]
                 start = x_left if restart == 0 else self._random_start(x_left, sub_best, eps)
-                self._descend(model, x_left, y0[left], classes[left], start, sub_best, sub_adv)
+                self._descend(model, x_left, y0[left], classes[left], start, sub_best, sub_adv, eps)
                 best[left], best_adv[left] = sub_best, sub_adv
         adv[todo] = best_adv
         return adv
@@ -157,15 +158,26 @@ class FAB(Attack):
         x1: Tensor,
         best: Tensor,
         best_adv: Tensor,
+        eps: float = math.inf,
     ) -> None:
         """``steps`` FAB iterations from ``x1`` against the boundaries between ``y`` and
-        ``classes`` (n, m); ``best`` and ``best_adv`` are updated in place."""
-        n = len(x0)
-        flat0 = x0.flatten(1)
+        ``classes`` (n, m); ``best`` and ``best_adv`` are updated in place. Within a budget,
+        an image leaves the run once it is fooled within ``eps`` (its verdict is settled;
+        the others' iterates do not depend on it)."""
+        rows = torch.arange(len(x0), device=x0.device)  # the images still searched
+        xs0, ys, cs = x0, y, classes
         ahead = (-1, *([1] * (x0.dim() - 1)))
         for _ in range(self.steps):
-            f, w = self._nearest_boundary(model, x1, y, classes)
-            flat1 = x1.flatten(1)
+            if self.within_budget:
+                left = best[rows] > eps
+                if not bool(left.all()):
+                    rows, x1 = rows[left], x1[left]
+                    if len(rows) == 0:
+                        return
+                    xs0, ys, cs = x0[rows], y[rows], classes[rows]
+            n = len(rows)
+            f, w = self._nearest_boundary(model, x1, ys, cs)
+            flat0, flat1 = xs0.flatten(1), x1.flatten(1)
             # the hyperplane <w, z> = <w, x1> - f, reached from x1 and from x0
             c1 = -f
             c0 = c1 + (w * (flat1 - flat0)).sum(1)
@@ -175,14 +187,14 @@ class FAB(Attack):
             a2 = self._size(d2).clamp_min(1e-8)
             alpha = (a1 / (a1 + a2)).clamp(0.0, self.alpha_max).view(-1, 1)
             flat1 = (1 - alpha) * (flat1 + self.eta * d1) + alpha * (flat0 + self.eta * d2)
-            x1 = flat1.clamp(0.0, 1.0).view_as(x0)
+            x1 = flat1.clamp(0.0, 1.0).view_as(xs0)
             with torch.no_grad():
-                fooled = model(x1).argmax(1) != y
-            size = self._size((x1 - x0).flatten(1))
-            better = fooled & (size < best)
-            best_adv.copy_(torch.where(better.view(ahead), x1, best_adv))
-            best.copy_(torch.where(better, size, best))
-            x1 = torch.where(fooled.view(ahead), x0 + self.beta * (x1 - x0), x1)
+                fooled = model(x1).argmax(1) != ys
+            size = self._size((x1 - xs0).flatten(1))
+            better = fooled & (size < best[rows])
+            best_adv[rows] = torch.where(better.view(ahead), x1, best_adv[rows])
+            best[rows] = torch.where(better, size, best[rows])
+            x1 = torch.where(fooled.view(ahead), xs0 + self.beta * (x1 - xs0), x1)
 
     def _nearest_boundary(
         self, model: nn.Module, x1: Tensor, y: Tensor, classes: Tensor
