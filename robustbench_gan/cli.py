@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train classifiers and GANs under bfloat16 autocast (for GPUs; attacks stay float32)",
     )
+    run.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="evaluate the models in the channels-last memory layout (CPU throughput; other "
+        "kernels, so the numbers agree statistically, not bit for bit; the device column says it)",
+    )
 
     cli_list.add_parser(commands)
 
@@ -165,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         threads=args.threads,
         amp=args.amp,
+        channels_last=args.channels_last,
         executor=args.executor,
         address=args.address,
         workers=args.workers,
@@ -230,6 +237,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             cache_dir=path_of("cache_dir", args.cache_dir),
             progress=False,
             amp=bool(manifest.get("amp", False)),
+            channels_last=bool(manifest.get("channels_last", False)),
             only=(manifest.get("partial") or {}).get("only"),  # a partial run: its cells
             render_only=True,
             seed=manifest.get("seed"),  # absent from a run.json written before --seed

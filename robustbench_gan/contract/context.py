@@ -50,6 +50,7 @@ class Context:
     data_root: str | None = None  # where other datasets are read (a CycleGAN's other domain)
     force: str | None = None  # cells whose label matches this pattern are recomputed
     suite_dir: str | None = None  # the suite file's folder: relative paths of loaded models
+    channels_last: bool = False  # evaluated models in the channels-last memory layout
     loaded: dict[str, Any] = field(default_factory=dict)  # cell id -> model on device
     clean: dict[str, Tensor] = field(default_factory=dict)  # model and n -> clean predictions
 
@@ -72,14 +73,22 @@ class Context:
         """An evaluated model from its plan description (trained, or built by a defense
         given the cell's ``seed``)."""
         if "trained" in ref:
-            return self.load(ref["trained"])
+            return self.laid_out(self.load(ref["trained"]))
         members = [self.model(m, seed) for m in ref["members"]]
         build_info = ref["build"]
         extra = (
             {"generator": self.load(build_info["generator"])} if "generator" in build_info else {}
         )
         defense = build_defense(ref["build"]["defense"], extra, seed)
-        return defense.build(members).to(self.device).eval()
+        return self.laid_out(defense.build(members).to(self.device).eval())
+
+    def laid_out(self, model: nn.Module) -> nn.Module:
+        """``model`` with its 4-d weights in the channels-last layout where the run asks for
+        it (``rbg run --channels-last``): convolutions then take their channels-last kernels,
+        whatever the images' layout."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
 
     def clean_predictions(self, ref: dict[str, Any], model: nn.Module, x: Tensor) -> Tensor:
         """``model``'s predictions on the first ``len(x)`` evaluation images, computed once per

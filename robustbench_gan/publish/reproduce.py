@@ -89,6 +89,7 @@ def reproduce(
             cache_dir=store,
             progress=progress,
             amp=bool(manifest.get("amp", False)),
+            channels_last=bool(manifest.get("channels_last", False)),
             only=(manifest.get("partial") or {}).get("only"),
             jobs=jobs,
             seed=manifest.get("seed"),

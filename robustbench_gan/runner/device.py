@@ -31,10 +31,12 @@ def set_cpu_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def describe_device(device: torch.device) -> str:
-    """'cpu (N threads, AVX2)' (torch's CPU kernel path last) or 'cuda:<name>' for the
-    leaderboard's device column."""
+def describe_device(device: torch.device, channels_last: bool = False) -> str:
+    """'cpu (N threads, AVX2)' (torch's CPU kernel path last; ', channels-last' after it
+    where the models were evaluated in that layout) or 'cuda:<name>' for the leaderboard's
+    device column."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     threads = torch.get_num_threads()
-    return f"cpu ({threads} thread{'s' if threads > 1 else ''}, {cpu_capability()})"
+    layout = ", channels-last" if channels_last else ""
+    return f"cpu ({threads} thread{'s' if threads > 1 else ''}, {cpu_capability()}{layout})"

@@ -153,6 +153,7 @@ def run_suite(
     jobs: int = 1,
     seed: int | None = None,
     recorded: dict[str, Any] | None = None,
+    channels_last: bool = False,
 ) -> RunSummary:
     """Run every cell of the suite (finished ones come from the cache) and write the report.
 
@@ -169,6 +170,9 @@ def run_suite(
     report``). ``jobs`` > 1 runs independent cells in that many worker processes on this
     machine (pool.py), with the serial run's numbers. ``seed`` replaces the suite's seed.
     ``recorded``: more entries for run.json (an `rbg eval` folder's ``eval`` record).
+    ``channels_last`` evaluates the models in the channels-last memory layout (other kernels:
+    the numbers agree statistically, not bit for bit, with the default layout's; the device
+    column says which ran).
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -196,6 +200,7 @@ def run_suite(
     manifest = {
         "device": torch_device.type,
         "amp": amp,
+        "channels_last": channels_last,
         **run_paths(suite, out_dir, data_dir, chosen),
         "seed": suite.seed,
         "suite_sha256": suite_digest(suite.path),
@@ -218,6 +223,7 @@ def run_suite(
             manifest=manifest,
             to_run=to_run,
             only=patterns,
+            channels_last=channels_last,
         )
 
 
@@ -261,6 +267,7 @@ def run_locked(
     manifest: dict | None = None,
     to_run: Plan | None = None,
     only: Sequence[str] = (),
+    channels_last: bool = False,
 ) -> RunSummary:
     """The body of ``run_suite``, under the output folder's lock; ``to_run`` (default: the
     whole plan) is the part of the plan to run (selected by the patterns ``only``)."""
@@ -273,7 +280,8 @@ def run_locked(
             progress=progress and sys.stderr.isatty(),
             progress_lines=progress and not sys.stderr.isatty(),
             eval_batch_size=suite.eval_batch_size,
-            device_name=describe_device(torch_device),
+            device_name=describe_device(torch_device, channels_last),
+            channels_last=channels_last,
             versions=versions(),
             data_root=None if data_root is None else str(data_root),
             force=force,
