@@ -109,6 +109,6 @@ def test_malt_ranks_by_the_exact_distance_on_a_linear_model(norm):
 def test_standard_fast_is_a_preset():
     ((name, label, params),) = attack_requests("standard_fast", "linf")
     assert (name, label, params["version"]) == ("autoattack", "standard_fast", "fast")
-    assert ATTACKS.create("autoattack", version="fast").parts == (
-        "apgd-ce", "apgd-t", "fab-t", "square",
-    )  # fmt: skip
+    fast = ATTACKS.create("autoattack", version="fast")
+    assert fast.parts == ("apgd-ce", "apgd-t", "fab-t", "square")
+    assert fast.fast_targets == 3 and fast.attacks[1].restarts == 2
