@@ -29,6 +29,8 @@ DERIVED = (
     "attack_success_rate", "transfer_success_rate", "difference", "gain", "best_member", "broke",
     # the transfer grid's counts and intervals (its success rates are tested)
     "clean_correct", "fooled", "ci_low", "ci_high", "gain_over_mean_member",
+    # the corruption summary's error ratios and worst corruption (from its accuracies)
+    "mce", "relative_mce", "relative_mce_undefined", "worst_corruption",
 )  # fmt: skip
 
 
@@ -48,6 +50,7 @@ def within(x: float, y: float, relative: float, absolute: float = 0.0) -> bool:
 #: shares of test images: tested against the noise of their count
 SHARES = (
     "*_acc", "*_acc_*", "*_acc:*", "*acc_from:*", "*success_rate", "*_agrees", "ours", "*accuracy",
+    "abstained",
 )  # fmt: skip
 #: claims made from the numbers: must be the same in two runs that agree
 CLAIMS = ("beats_baseline",)
@@ -60,7 +63,9 @@ GAN_OUTCOMES = (
     "g_loss*", "cycle_error*",
 )  # fmt: skip
 #: numbers that place a row: a budget, a step, an order, a seed
-NUMERIC_KEYS = ("eps", "iteration", "step", "order", "seed", "image", "steps", "d_steps")
+NUMERIC_KEYS = (
+    "eps", "iteration", "step", "order", "seed", "image", "steps", "d_steps", "severity", "radius",
+)  # fmt: skip
 #: text columns that are measurements, not keys
 TEXT_MEASURES = ("indicators", "broken_by", "best_member", *CLAIMS)
 
