@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import train_tiny_cnn
 
+from robustbench_gan.attacks.remedies import Majority
 from robustbench_gan.contract.surface import gradient_approximation
 from robustbench_gan.errors import UserError
 from robustbench_gan.gans import train_gan
@@ -117,7 +118,13 @@ def test_adaptive_overturns_the_naive_evaluation(parts):
     assert broken.any() and set(attack.fooled_by[0][broken].tolist()) & {
         i for i, part in enumerate(attack.parts) if part.startswith("bpda")
     }
-    assert adaptive.accuracy(y)[0] <= standard.accuracy(y)[0]
+    # the final verdict of a randomized model is one draw, which flips an image either way
+    # (FAB's draws of the projection moved it by one image of 60 before): the examples are
+    # compared by the share of 15 draws that classify them right, summed over the images
+    judge = Majority(model, 15)
+    with torch.no_grad():
+        right = [judge.correct_votes(r.adv[0], y).sum() for r in (adaptive, standard)]
+    assert right[0] <= right[1], right
 
 
 def test_bad_settings(parts):
