@@ -136,15 +136,24 @@ def effect_table(
 
 
 def effect_by_size(effect: pd.DataFrame) -> pd.DataFrame:
-    """The ensemble effect per size: mean success on held-out targets, pooled interval, and
-    the mean over the same pairs of the members' own success."""
+    """The ensemble effect per size: the success on held-out targets pooled over the pairs
+    (images fooled over clean-correct images) with its interval, and the members' own mean
+    success on the same pairs, weighted by the pairs' clean-correct images. The pooled rate, not the mean of the pairs' rates: the
+    interval is the pooled one, and a line drawn outside its own band misleads."""
     rows = []
     for size, group in effect.groupby("size"):
-        low, high = wilson(float(group["fooled"].sum()), float(group["clean_correct"].sum()))
+        fooled, correct = float(group["fooled"].sum()), float(group["clean_correct"].sum())
+        low, high = wilson(fooled, correct)
         rows.append({
             "size": int(size), "pairs": len(group),
-            "success_rate": float(group["success_rate"].mean()), "ci_low": low, "ci_high": high,
-            "mean_member_success_rate": float(group["mean_member_success_rate"].mean()),
+            "success_rate": fooled / correct if correct else float("nan"),
+            "ci_low": low, "ci_high": high,
+            # weighted as the pooled rate is: at size 1 the two are the same number
+            "mean_member_success_rate": float(
+                (group["mean_member_success_rate"] * group["clean_correct"]).sum() / correct
+            )
+            if correct
+            else float("nan"),
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -63,7 +63,7 @@ def grid_heatmap(grid: pd.DataFrame, attack: str, path: Path) -> Path:
 @cached
 def ensemble_effect_plot(effect: pd.DataFrame, by_size: pd.DataFrame, path: Path) -> Path:
     """Mean success on held-out targets against the number of surrogates in the ensemble
-    (each pair of ``effect`` a dot; ``by_size``'s mean a line with its pooled 95% interval),
+    (each pair of ``effect`` a dot; ``by_size``'s pooled rate a line in its 95% interval),
     beside the mean success of the same members used alone."""
     fig, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
     sizes = by_size["size"].tolist()
@@ -73,12 +73,15 @@ def ensemble_effect_plot(effect: pd.DataFrame, by_size: pd.DataFrame, path: Path
         ax.scatter(size + jitter[: len(group)], group["success_rate"], s=10, alpha=0.4, color="C0")
     ax.fill_between(
         sizes, by_size["ci_low"], by_size["ci_high"], color="C0", alpha=0.15,
-        label="pooled 95% interval",
+        label="95% interval",
     )  # fmt: skip
-    ax.plot(sizes, by_size["success_rate"], "o-", color="C0", label="ensemble of surrogates")
+    ax.plot(
+        sizes, by_size["success_rate"], "o-", color="C0",
+        label="ensemble of surrogates (pooled over pairs)",
+    )  # fmt: skip
     ax.plot(
         sizes, by_size["mean_member_success_rate"], "s--", color="C1",
-        label="its members alone (mean)",
+        label="its members alone (pooled likewise)",
     )  # fmt: skip
     attack, eps = effect["attack"].iloc[0], eps_text(effect["eps"].iloc[0])
     ax.set_title(f"Ensemble effect on held-out targets ({attack}, eps {eps})", fontsize=10)
