@@ -173,7 +173,7 @@ name = "{name}"
         ("pgd", "random_start", "1", "must be true or false, got 1"),
         ("square", "window_per", '"image"', "must be one of 'sample' or 'batch', got 'image'"),
         ("cw_l2", "lr", "0", "must be a finite number > 0, got 0"),
-        ("autoattack", "version", '"fast"', "must be one of 'standard', 'plus' or 'rand'"),
+        ("autoattack", "version", '"quick"', "must be one of 'standard', 'plus', 'rand' or 'fast'"),
         ("fab", "beta", "1.0", "must be a finite number > 0 and < 1, got 1.0"),
     ],
 )
