@@ -15,7 +15,7 @@ the first adversarial example found, so its robust accuracy is the worst case ov
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +31,6 @@ from .remedies import (
     BPDA,
     DEEPEN,
     EOT_DRAWS,
-    ORDER,
     Expectation,
     FiniteDifferences,
     Majority,
@@ -102,36 +101,12 @@ class Adaptive(Escalation):
         )
         self.n_standard = len(standard)
         self.draws = int(draws)
-        #: per budget of the last call: the remedies that ran, and the indicators that fired
-        self.ran: list[list[str]] | None = None
-        self.fired: list[list[str]] | None = None
-        self._seen: tuple[set[str], set[str]] | None = None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.ran, self.fired = [], []
-        return super().__call__(*args, **kwargs)
-
-    def _attack_budget(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        target_class: Tensor | None,
-        device: torch.device,
-    ) -> Any:
-        """The two stages (see :class:`Escalation`), keeping which remedies ran and which
-        indicators fired at this budget."""
-        self._seen = (set(), set())
-        try:
-            out = super()._attack_budget(model, x, y, eps, target_class, device)
-            ran, fired = self._seen
-        finally:
-            self._seen = None
-        if self.ran is not None and self.fired is not None:
-            self.ran.append([name for name in ORDER if name in ran])
-            self.fired.append(sorted(fired))
-        return out
+    @property
+    def ran(self) -> list[list[str]] | None:
+        """Per budget of the last call: the remedies that ran, in ``remedies.ORDER``
+        (``fired``: the indicators that called for them)."""
+        return self.decisions
 
     def first_stage(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Staged:
         return self.standard(model, x, y, eps)
@@ -154,16 +129,12 @@ class Adaptive(Escalation):
         fired, checks = self.fired_over(batches)
         if checks is None:
             return []
-        remedies = chosen(
+        return chosen(  # in ORDER
             fired,
             has_stand_in=gradient_approximation(model) is not None,
             margin_usable=share(checks.margin_zero, checks.correct) <= SHARE,
             randomized=checks.nondeterministic,
         )
-        if self._seen is not None:
-            self._seen[0].update(remedies)
-            self._seen[1].update(fired)
-        return remedies
 
     def remedy(self, model: nn.Module, batch: Staged, remedies: list[str]) -> None:
         """Each remedy's parts on the batch's images still robust, judged on the model (a

@@ -157,27 +157,6 @@ class AutoAttack(Escalation):
         self.version = version
         self.escalates = version == "fast"
         self.fast_targets = int(fast_targets)
-        #: ``fast``, per budget of the last call: the indicators that fired (the standard
-        #: list's rest ran where any did)
-        self.fired: list[list[str]] | None = None
-        self._fired_now: set[str] | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.fired = []
-        return super().__call__(*args, **kwargs)
-
-    def _attack_budget(self, model: nn.Module, x: Tensor, *rest: Any) -> Any:
-        if not self.escalates:
-            return super()._attack_budget(model, x, *rest)
-        self._fired_now = set()
-        try:
-            out = super()._attack_budget(model, x, *rest)
-            fired = sorted(self._fired_now)
-        finally:
-            self._fired_now = None
-        if self.fired is not None:
-            self.fired.append(fired)
-        return out
 
     def first_stage(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Staged:
         """APGD-CE, APGD-T on MALT's nearest targets, the indicators' measurements."""
@@ -194,8 +173,6 @@ class AutoAttack(Escalation):
 
     def decide(self, model: nn.Module, batches: list[Staged]) -> list[str]:
         fired, _ = self.fired_over(batches)
-        if self._fired_now is not None:
-            self._fired_now.update(fired)
         return ["standard"] if fired else []
 
     def escalate(self, model: nn.Module, batch: Staged, decision: list[str]) -> None:

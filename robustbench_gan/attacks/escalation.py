@@ -45,7 +45,10 @@ class Escalation(Cascade, abc.ABC):
     """Two loops over a budget's batches: :meth:`first_stage` on each, :meth:`decide` once on
     all of them, :meth:`escalate` on each with that decision. The random stream of the second
     loop goes on from the first. Outside a budget's loop (``generate``), a batch is decided
-    on its own."""
+    on its own.
+
+    Per budget of the last call it keeps the indicators that fired (``fired``, those
+    :meth:`fired_over` found) and the decision (``decisions``: what the second stage ran)."""
 
     #: whether this instance runs the two stages (else it is a plain cascade)
     escalates: bool = True
@@ -56,6 +59,9 @@ class Escalation(Cascade, abc.ABC):
         self._waiting: list[Staged] = []
         self._decision: list[str] = []
         self._resume: torch.Generator | None = None
+        self.fired: list[list[str]] | None = None
+        self.decisions: list[list[str]] | None = None
+        self._fired_now: set[str] | None = None  # while a budget runs
 
     @abc.abstractmethod
     def first_stage(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Staged:
@@ -68,6 +74,10 @@ class Escalation(Cascade, abc.ABC):
     @abc.abstractmethod
     def escalate(self, model: nn.Module, batch: Staged, decision: list[str]) -> None:
         """The second stage on one batch (its state is updated in place)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.fired, self.decisions = [], []
+        return super().__call__(*args, **kwargs)
 
     def _attack_budget(
         self,
@@ -82,14 +92,19 @@ class Escalation(Cascade, abc.ABC):
             return super()._attack_budget(model, x, y, eps, target_class, device)
         rest = (y, eps, target_class, device)
         self._waiting, self._phase, self._decision = [], "first", []
+        self._fired_now = set()
         try:
             first = Attack._attack_budget(self, model, x, *rest)  # Cascade records the second
             if not first.clean:
                 self._decision = self.decide(model, self._waiting)
                 self._resume, self._phase = self.rng, "second"
             out = super()._attack_budget(model, x, *rest)
+            fired = sorted(self._fired_now)
         finally:
-            self._waiting, self._phase, self._resume = [], None, None
+            self._waiting, self._phase, self._resume, self._fired_now = [], None, None, None
+        if self.fired is not None and self.decisions is not None:
+            self.fired.append(fired)
+            self.decisions.append(list(self._decision))
         if first.clean:
             return out
         return out._replace(
@@ -127,12 +142,11 @@ class Escalation(Cascade, abc.ABC):
             batch.budget = budget_checks(model, x[idx], y[idx], self.norm, eps)
         return batch
 
-    @staticmethod
-    def fired_over(batches: list[Staged]) -> tuple[list[str], ModelChecks | None]:
-        """The indicators that fire over the batches' measured images together, and their
-        pooled model checks (None where no image was measured). The probe breaking an image
-        the first stage did not counts as incomplete optimization: a longer search found
-        what the first one missed."""
+    def fired_over(self, batches: list[Staged]) -> tuple[list[str], ModelChecks | None]:
+        """The indicators that fire over the batches' measured images together (kept in
+        ``fired`` while a budget runs), and their pooled model checks (None where no image
+        was measured). The probe breaking an image the first stage did not counts as
+        incomplete optimization: a longer search found what the first one missed."""
         measured = [batch for batch in batches if batch.checks is not None]
         if not measured:
             return [], None
@@ -141,4 +155,6 @@ class Escalation(Cascade, abc.ABC):
         fired = model_indicators(checks) + budget_indicators(budget, checks.correct)
         if budget.white_fooled.any() and "incomplete_optimization" not in fired:
             fired.append("incomplete_optimization")
+        if self._fired_now is not None:
+            self._fired_now.update(fired)
         return fired, checks
