@@ -16,6 +16,7 @@ compare other parts with them. Results: tests/bench/README.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from zoo import trained  # tests/bench/zoo.py: load the weights kept, else train and keep
 
 import robustbench_gan.attacks.autoattack as autoattack_module
 from robustbench_gan.attacks.cascade import Cascade
@@ -43,18 +45,13 @@ def pgd_mnist(root: Path, folder: Path) -> tuple[nn.Module, torch.Tensor, torch.
     model = CLASSIFIERS.create(
         "small_cnn", in_shape=data.shape, num_classes=10, mean=data.mean, std=data.std, width=16
     )
-    path = folder / "pgd_mnist.pt"
-    if path.is_file():
-        model.load_state_dict(torch.load(path, weights_only=True))
-    else:
-        defense = DEFENSES.create("pgd_at", eps=0.3, steps=5, eps_warmup=0.5)
-        config = TrainConfig(epochs=3, batch_size=128, lr=0.001)
-        train_classifier(
-            model, data.x_train, data.y_train, config=config, seed=0, objective=defense
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-    return model.eval(), data.x_test[:500], data.y_test[:500], 0.3
+    fit = functools.partial(
+        train_classifier, x=data.x_train, y=data.y_train, seed=0,
+        config=TrainConfig(epochs=3, batch_size=128, lr=0.001),
+        objective=DEFENSES.create("pgd_at", eps=0.3, steps=5, eps_warmup=0.5),
+    )  # fmt: skip
+    model = trained(model, folder / "pgd_mnist.pt", fit)  # kept there the first time
+    return model, data.x_test[:500], data.y_test[:500], 0.3
 
 
 def cifar_net(root: Path, folder: Path) -> tuple[nn.Module, torch.Tensor, torch.Tensor, float]:
