@@ -26,7 +26,7 @@ from ..contract.surface import declares_randomized, deployed_draws, gradient_app
 from ..indicators.checks import SHARE, share
 from ..registry import ATTACKS
 from .autoattack import autoattack_list
-from .escalation import Escalation, Staged
+from .escalation import DRAWS, Escalation, Staged
 from .remedies import (
     BPDA,
     DEEPEN,
@@ -39,9 +39,6 @@ from .remedies import (
     remedy_parts,
 )
 
-#: draws of the instability metric per image (the audit's 100 cost more passes than the
-#: remedies save on an honest model; 32 keep its verdicts on the zoo)
-DRAWS = 32
 #: images two passes are compared on to tell a randomized model
 SEEN = 8
 #: forward passes a randomized model's verdict is the majority of (odd: no ties of two)

@@ -25,8 +25,6 @@ Version = Annotated[str, OneOf(VERSIONS)]
 #: ``fast``: APGD-T's restarts per target (its 3 targets from 2 starts each found the
 #: images AutoAttack's 9 from one start did, on a PGD-trained MNIST CNN; tests/bench/README.md)
 FAST_RESTARTS = 2
-#: draws of the instability metric in ``fast`` (as ``adaptive``'s: 32 keep its verdicts)
-FAST_DRAWS = 32
 
 
 @checked
@@ -169,7 +167,7 @@ class AutoAttack(Escalation):
                 model, x[idx], y[idx], self.norm, self.n_target_classes
             )
         self._run_part(1, model, model, *state, ranks=range(self.fast_targets))
-        return self.measure(model, Staged(state, model), FAST_DRAWS)
+        return self.measure(model, Staged(state, model))
 
     def decide(self, model: nn.Module, batches: list[Staged]) -> list[str]:
         fired, _ = self.fired_over(batches)
