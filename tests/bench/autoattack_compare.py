@@ -175,7 +175,7 @@ def main() -> int:
         args.models.mkdir(parents=True, exist_ok=True)
         torch.save({"right": right, "fooled_by": fooled_by, "row": out["standard"]}, kept)
     else:
-        saved = torch.load(kept)
+        saved = torch.load(kept, weights_only=True)
         right, fooled_by, out["standard"] = saved["right"], saved["fooled_by"], saved["row"]
     if "fast" in parts:
         out["fast"], fast_right, _ = ours(model, x, y, eps, "fast")
