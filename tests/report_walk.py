@@ -3,9 +3,12 @@ link resolves, and every number in every table equals its CSV (to the digits pri
 
 Tables are read by their columns, not their headings: a column ``eps E`` (or ``ATTACK eps E``)
 is a leaderboard robust accuracy; a column named after an attack of attack_contributions.csv is
-a count of broken images; the attack-cost table is a mean over the leaderboard's models; any
-other table is a slice of the one CSV that has all its columns (``model`` standing for
-``target [defense]``).
+a count of broken images; the attack-cost table is a mean over the leaderboard's models; the
+transfer grid's ``attack | TARGET ...`` table is the mean success over transfer_grid.csv's
+surrogates that do not hold the target and the ensemble effect's ``size | pairs ...`` table
+ensemble_effect.csv pooled over its pairs (both recomputed here, not read from the report's own
+summary CSV); any other table is a slice of the one CSV that has all its columns (``model``
+standing for ``target [defense]``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ NUMBER = re.compile(r"^-?\d+(?:\.(\d+))?(?:e[-+]?\d+)?$")
 class Table:
     heading: str
     norm: str | None  # the "linf:" line above it, if any
+    eps: str | None  # the "eps 8/255:" line above it, if any
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
 
@@ -41,18 +45,20 @@ def broken_links(report: Path) -> list[str]:
 def tables(report: Path) -> list[Table]:
     """Every markdown table of ``report`` with the heading and norm line above it."""
     found: list[Table] = []
-    heading, norm, current = "", None, None
+    heading, norm, eps, current = "", None, None, None
     for line in report.read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
-            heading, norm = line.lstrip("# ").strip(), None
+            heading, norm, eps = line.lstrip("# ").strip(), None, None
         elif re.fullmatch(r"(linf|l2|domain):", line.strip()):
             norm = line.strip()[:-1]
+        elif re.fullmatch(r"eps [0-9./]+:", line.strip()):
+            eps = line.strip()[4:-1]
         if not line.startswith("|"):
             current = None
             continue
         cells = [html.unescape(c.strip()) for c in line.strip()[1:-1].split("|")]
         if current is None:
-            current = Table(heading, norm, cells)
+            current = Table(heading, norm, eps, cells)
             found.append(current)
         elif not all(set(c) <= set("-:") for c in cells):
             current.rows.append(cells)
@@ -124,6 +130,12 @@ def check_table(
         return check_contributions(table, contributions)
     if table.heading == "Attack cost" and board is not None:
         return check_cost(table, board)
+    grid = csvs.get("transfer_grid.csv")
+    if grid is not None and columns[0] == "attack" and set(columns[1:]) <= set(grid.target):
+        return check_transfer_means(table, grid)
+    effect = csvs.get("ensemble_effect.csv")
+    if effect is not None and columns[:2] == ["size", "pairs"]:
+        return check_effect_sizes(table, effect)
     for name, frame in csvs.items():
         frame = (
             frame.assign(model=[model_label(t, d) for t, d in zip(frame.target, frame.defense)])
@@ -207,6 +219,50 @@ def check_cost(table: Table, board: pd.DataFrame) -> list[str]:
             value = rows[column].mean()
             if not close(shown, value):
                 wrong.append(f"{cells[0]} eps {cells[1]} {column}: shows {shown}, CSV mean {value}")
+    return wrong
+
+
+def check_transfer_means(table: Table, grid: pd.DataFrame) -> list[str]:
+    """``attack | TARGET ...`` at the ``eps`` line above: per attack and target, the mean
+    success (%) over the surrogates whose members do not include the target."""
+    if table.eps is None:
+        return ["a transfer table with no 'eps E:' line above it"]
+    eps = eps_value(table.eps)
+    grid = grid[((grid.eps - eps).abs() < 1e-6) & ~grid.white_box.astype(bool)]
+    wrong = []
+    for cells in table.rows:
+        rows = grid[grid.attack == cells[0]]
+        for target, shown in zip(table.columns[1:], cells[1:]):
+            of_target = rows[rows.target == target]["success_rate"]
+            value = 100 * of_target.mean() if len(of_target) else None
+            if not close(shown, value):
+                wrong.append(f"{cells[0]} on {target}: shows {shown}, the grid's mean {value}")
+    return wrong
+
+
+def check_effect_sizes(table: Table, effect: pd.DataFrame) -> list[str]:
+    """``size | pairs | success_rate | ... | mean_member_success_rate``: the pairs of each size
+    pooled (fooled over clean-correct images; the members' mean weighted the same way)."""
+    wrong = []
+    for cells in table.rows:
+        group = effect[effect["size"] == int(cells[0])]
+        correct = group.clean_correct.sum()
+        rate, z = group.fooled.sum() / correct, 1.959963984540054
+        centre = (rate + z * z / (2 * correct)) / (1 + z * z / correct)
+        half = z * math.sqrt(rate * (1 - rate) / correct + z * z / (4 * correct**2))
+        half /= 1 + z * z / correct
+        expected = {
+            "ci_low": centre - half,  # Wilson's 95% interval
+            "ci_high": centre + half,
+            "pairs": len(group),
+            "success_rate": group.fooled.sum() / correct,
+            "mean_member_success_rate": (
+                (group.mean_member_success_rate * group.clean_correct).sum() / correct
+            ),
+        }
+        for column, shown in zip(table.columns, cells):
+            if column in expected and not close(shown, expected[column]):
+                wrong.append(f"size {cells[0]} {column}: shows {shown}, pooled {expected[column]}")
     return wrong
 
 

@@ -52,3 +52,23 @@ def test_the_walk_catches_a_wrong_number_and_a_wrong_link(relative_run, tmp_path
     assert any("small_cnn" in p for p in problems(copy))
     report.write_text(text.replace("](plots/", "](elsewhere/", 1))
     assert any("broken image link elsewhere/" in p for p in problems(copy))
+
+
+@pytest.mark.skipif(
+    not (committed_results() / "cifar10-transfer" / "report.md").is_file(),
+    reason="no committed transfer run",
+)
+def test_the_walk_recomputes_the_transfer_summaries(tmp_path):
+    """The transfer grid's mean table and the ensemble effect's pooled table are recomputed
+    from transfer_grid.csv and ensemble_effect.csv: a changed number in either fails."""
+    copy = tmp_path / "run"
+    shutil.copytree(committed_results() / "cifar10-transfer", copy)
+    report = copy / "report.md"
+    text = report.read_text()
+    transfer = next(line for line in text.splitlines() if line.startswith("| mifgsm |"))
+    size = next(line for line in text.splitlines() if line.startswith("| 3 |"))
+    for row, column in ((transfer, 2), (size, 4)):
+        cells = row.split("|")
+        cells[column] = f" {float(cells[column]) + 1:.1f} "
+        report.write_text(text.replace(row, "|".join(cells), 1))
+        assert len(problems(copy)) == 1, row

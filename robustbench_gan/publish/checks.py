@@ -183,7 +183,7 @@ def leaderboard_of(cells: pd.DataFrame, where: str) -> pd.DataFrame:
     board = checked(cells, where)
     for column in missing:  # a leaderboard written before these columns existed
         board.insert(LEADERBOARD_COLUMNS.index(column), column, float("nan"))
-    board["indicators"] = board["indicators"].fillna("")
+    board["indicators"] = board["indicators"].astype(object).fillna("")
     return board.reset_index(drop=True)
 
 
