@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,10 @@ class BenchmarkResult:
     """What ``benchmark`` measured. ``attacks`` holds the leaderboard rows of the model (one
     per attack and budget, then the worst case), ``broken_by`` per image the first attack
     (in the order given) that fooled it at the largest budget ('' when none did, 'clean'
-    when the clean image was already misclassified)."""
+    when the clean image was already misclassified). ``corruptions`` and ``certified`` are
+    the model card's fields of those names where they were asked for (else None): the mean
+    corruption accuracy and the worst corruption, the certified accuracy by L2 radius, each
+    with its 95% interval; corruption.csv and certified.csv in ``out`` hold the rest."""
 
     clean_acc: float
     robust_acc: float
@@ -49,6 +52,8 @@ class BenchmarkResult:
     broken_by: list[str]
     model_card: dict[str, Any]
     out: Path | None
+    corruptions: dict[str, Any] | None = None
+    certified: dict[str, Any] | None = None
 
 
 def benchmark(
@@ -71,6 +76,8 @@ def benchmark(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     progress: bool = False,
+    corruptions: bool | Mapping[str, Any] = False,
+    certify: bool | Mapping[str, Any] | None = None,
 ) -> BenchmarkResult:
     """Attack ``model`` (an ``nn.Module``, or a reference such as ``"torchvision:resnet18"``,
     ``"my_module:Net"``, ``"model.pt2"`` or ``"robustbench:NAME"`` with ``weights`` and
@@ -82,6 +89,10 @@ def benchmark(
     of its passes; ``"adaptive"``) or a list of registered attack names. ``dataset_params`` are the dataset's
     options, as keys of a suite's ``[dataset]`` table (``{"path": "cifar10-jpeg"}`` for
     ``imagefolder``).
+    ``corruptions`` (True, or the keys of a suite's ``[corruptions]`` table: ``severities``,
+    ``names``, ``n``) adds accuracy under common corruptions; ``certify`` (True, or the keys
+    of ``[certify]``: ``sigma``, ``n0``, ``n``, ``alpha``, ``images``, ``radii``, ``batch``)
+    adds randomized smoothing's certified accuracy by L2 radius. Both land in the model card.
     Results are cached in ``cache_dir`` like a suite's; with ``out`` the run also writes
     its CSVs, report.md, model_cards.json and model_card.json there. The model is handed
     back as it came: every submodule in its own train or eval mode, on its own device."""
@@ -101,6 +112,7 @@ def benchmark(
         mean=mean,
         std=std,
         dataset_params=dataset_params,
+        sections=sections_of(corruptions, certify),
     )
     with as_it_came(model), tempfile.TemporaryDirectory(prefix="rbg-benchmark-") as tmp:
         target = Path(out) if out is not None else Path(tmp) / "out"
@@ -113,7 +125,9 @@ def benchmark(
                 cache_dir=cache_dir,
                 progress=progress,
                 # for `rbg report`: how this suite, built in memory, was made
-                recorded=manifest_entries(eval_record(suite, recorded_table(suite), target))
+                recorded=manifest_entries(
+                    eval_record(suite, recorded_table(suite, corruptions, certify), target)
+                )
                 if out is not None
                 else None,
             )
@@ -126,12 +140,36 @@ def benchmark(
     return result
 
 
-def recorded_table(suite: Suite) -> dict[str, Any]:
+def sections_of(
+    corruptions: bool | Mapping[str, Any], certify: bool | Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The suite tables ``corruptions`` and ``certify`` ask for: True is the table with its
+    defaults, a mapping the table itself, False or None no table."""
+    out: dict[str, Any] = {}
+    for key, value in (("corruptions", corruptions), ("certify", certify)):
+        if value is None or value is False:
+            continue
+        if value is True:
+            out[key] = {}
+        elif isinstance(value, Mapping):
+            out[key] = dict(value)
+        else:
+            raise UserError(f"must be True, False or a table of settings, got {value!r}",
+                            where=key)  # fmt: skip
+    return out
+
+
+def recorded_table(
+    suite: Suite,
+    corruptions: bool | Mapping[str, Any] = False,
+    certify: bool | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The suite table an eval folder records: the suite's, less its name, which the record
-    keeps apart (a model's label need not make a suite file's name)."""
+    keeps apart (a model's label need not make a suite file's name), with the tables of
+    the kinds asked for as they were given."""
     table = suite_table(suite)
     del table["name"]
-    return table
+    return table | sections_of(corruptions, certify)
 
 
 @contextmanager
@@ -167,6 +205,8 @@ def summarize(summary: Any, out: Path | None) -> BenchmarkResult:
         broken_by=broken_by(rows),
         model_card=cards[0],
         out=out,
+        corruptions=cards[0].get("corruptions"),
+        certified=cards[0].get("certified"),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ FLAGS = {  # benchmark()'s arguments as `rbg eval`'s options
     "std": "--std", "dataset": "--dataset", "dataset_params": "--dataset-param",
     "threat_model": "--threat-model", "eps": "--eps", "n_examples": "--n",
     "attacks": "--attacks", "batch_size": "--batch-size", "seed": "--seed",
+    "corruptions": "--corruption-param", "certify": "--certify-param",
 }  # fmt: skip
 FLAG_ADVICE = {"add download=True to dataset_params": "add --dataset-param download=true"}
 
@@ -71,9 +72,11 @@ def benchmark_suite(
     std: Sequence[float] | None = None,
     folder: Path | None = None,
     dataset_params: dict[str, Any] | None = None,
+    sections: Mapping[str, Any] | None = None,
 ) -> Suite:
     """The one-model suite ``benchmark`` and ``rbg eval`` run (paths relative to ``folder``,
-    the working directory by default); a UserError names the argument at fault."""
+    the working directory by default); ``sections``: the kinds' tables of a suite file
+    (``{"corruptions": {...}, "certify": {...}}``). A UserError names the argument at fault."""
     folder = folder or Path.cwd()
     parsed = Norm.parse(threat_model)
     if parsed is None:
@@ -119,7 +122,10 @@ def benchmark_suite(
         judge=None,
         gan_metric_samples=GAN_METRIC_SAMPLES,
     )
-    return with_sections(suite, {})  # the kinds' settings of a suite that gives none
+    try:  # the kinds' settings (none: what a suite without their tables gets)
+        return with_sections(suite, sections or {})
+    except UserError as exc:
+        raise located(exc, folder / SUITE_FILE) from None
 
 
 def dataset_options(params: dict[str, Any] | None) -> dict[str, Any]:

@@ -40,6 +40,36 @@ def add_parsers(commands: Any) -> None:
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    evaluate.add_argument(
+        "--corruptions",
+        action="store_true",
+        help="also accuracy under common corruptions (15 of Hendrycks & Dietterich for colour "
+        "images, MNIST-C's for grey ones; 5 severities): mean corruption accuracy and the "
+        "worst corruption in the model card, corruption.csv",
+    )
+    evaluate.add_argument(
+        "--corruption-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a key of a suite's [corruptions] table (severities, names, n); repeatable; "
+        "implies --corruptions",
+    )
+    evaluate.add_argument(
+        "--certify",
+        action="store_true",
+        help="also randomized smoothing's certified accuracy by L2 radius (Cohen et al. "
+        "2019; defaults sigma 0.25, n0 100, n 1000, radii 0 to 1 by 0.25): in the model card, "
+        "certified.csv",
+    )
+    evaluate.add_argument(
+        "--certify-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a key of a suite's [certify] table (sigma, n0, n, alpha, images, radii, batch); "
+        "repeatable; implies --certify",
+    )
 
     verify = commands.add_parser(
         "verify", help="check someone else's adversarial examples for the first N test points"
@@ -123,6 +153,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "mean": mean,
         "std": std,
         "dataset_params": params_of(args.dataset_param, "--dataset-param"),
+        "corruptions": params_of(args.corruption_param, "--corruption-param")
+        if args.corruptions or args.corruption_param
+        else False,
+        "certify": params_of(args.certify_param, "--certify-param")
+        if args.certify or args.certify_param
+        else None,
     }
     out = (
         Path(args.out)
@@ -150,6 +186,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{result.robust_acc:.4f}"
         + (f"; indicators: {', '.join(result.indicators)}" if result.indicators else "")
     )
+    if result.corruptions is not None:
+        found = result.corruptions
+        print(
+            f"rbg: mean corruption accuracy {found['mean_corruption_acc']:.4f}; worst "
+            f"corruption {found['worst_corruption']} ({found['worst_corruption_acc']:.4f})"
+        )
+    if result.certified is not None:
+        at = result.certified["certified_acc_by_radius"]
+        shown = ", ".join(f"r={r} {v['certified_acc']:.4f}" for r, v in at.items())
+        print(f"rbg: certified accuracy (L2, sigma {result.certified['sigma']:g}): {shown}")
     print(f"rbg: results in {out}/ (model_card.json, leaderboard.csv, report.md, ...)")
     return 0
 

@@ -26,6 +26,7 @@ from .plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
 from .ranking import is_link, ranked_lines
 from .reproductions import RECORD, latest_reproduction, reproduction_text
+from .robustness_view import view_outputs
 
 SCHEMA_VERSION = 3  # 2: model card, report and protocol columns and the robust accuracy's interval;
 # 3: the column flags renamed indicators, overturned_from
@@ -96,7 +97,8 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     if board.empty:
         raise UserError(f"{run_dir}: no rows to publish (domain rows stay in the run's tables)")
     refuse_repeats(board, leaderboard_file(run_dir))
-    cards = read_cards(folder)
+    run_cards = read_card_list(folder)
+    cards = card_columns(run_cards)
     if len(cards):
         board = board.merge(cards, how="left", on=["target", "defense", "norm"])
     board["published"] = dt.date.today().isoformat()
@@ -117,10 +119,17 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
         pages[path] = render(path, f"{dataset}, {norm} leaderboard", merged, protocols)
         tables[path] = reads_back(csv_text(merged).encode(), path)
     outputs = {page: data for rendered in pages.values() for page, data in rendered.items()}
+    # adversarial, corruption and certified side by side (robustness_view.py), its CSV after
+    # its pages
+    try:
+        view = view_outputs(run_cards, Path(results), dt.date.today().isoformat())
+    except UserError as exc:
+        raise exc.at(str(folder / "model_cards.json")) from None
+    outputs.update(view)
     outputs.update(tables)  # last: a CSV never runs ahead of its pages
     stale = [old for path in tables for old in stale_pictures(path, set(pages[path]))]
     write_set(outputs, stale)
-    return [p for path, rendered in pages.items() for p in (path, *rendered)]
+    return [p for path, rendered in pages.items() for p in (path, *rendered)] + list(view)
 
 
 def reads_back(data: bytes, path: Path) -> bytes:
@@ -232,18 +241,24 @@ def stale_pictures(path: Path, current: set[Path]) -> list[Path]:
     ]  # fmt: skip
 
 
-def read_cards(run_dir: str | Path) -> pd.DataFrame:
-    """The model cards of a run (model_cards.json), as columns to join on the leaderboard's
-    target, defense and norm; empty for a run written before cards existed."""
+def read_card_list(run_dir: str | Path) -> list[dict]:
+    """The model cards of a run (model_cards.json), checked; none for a run written before
+    cards existed."""
     path = Path(run_dir) / "model_cards.json"
     if not path.is_file():
-        return pd.DataFrame()
+        return []
     try:
-        cards = checked_cards(json.loads(path.read_text(encoding="utf-8")), str(path))
+        return checked_cards(json.loads(path.read_text(encoding="utf-8")), str(path))
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
         raise UserError(f"{path}: not a list of model cards ({one_line(str(exc))})") from None
+
+
+def card_columns(cards: list[dict]) -> pd.DataFrame:
+    """The cards as columns to join on the leaderboard's target, defense and norm."""
+    if not cards:
+        return pd.DataFrame()
     rows = [
         {
             "target": card["target"],

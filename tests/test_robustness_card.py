@@ -1,0 +1,248 @@
+"""One model card for three kinds of robustness: model_cards.json carries the corruption and
+certified figures with their intervals, `rbg publish` puts the three side by side
+(<dataset>-robustness.csv, .md, .html, .png), and `benchmark(..., corruptions=True,
+certify={...})` and `rbg eval --corruptions --certify` give them for one model."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+import torch
+from conftest import fit_full_batch
+
+import robustbench_gan
+from robustbench_gan.cli import main
+from robustbench_gan.errors import UserError
+from robustbench_gan.publish.leaderboards import publish
+from robustbench_gan.publish.robustness_view import MEASURES, read_view
+from robustbench_gan.registry import DATASETS
+from robustbench_gan.runner.run import run_suite
+
+SUITE = """
+name = "both"
+seed = 1
+[dataset]
+name = "digits"
+max_train = 400
+max_test = 40
+[train]
+epochs = 8
+lr = 0.01
+[eval]
+eps = [0.1]
+[[targets]]
+name = "mlp"
+hidden = 32
+[[defenses]]
+name = "gaussian_augment"
+base = "mlp"
+sigma = 0.25
+[[attacks]]
+name = "fgsm"
+[corruptions]
+severities = [1, 3]
+[certify]
+sigma = 0.25
+n0 = 20
+n = 100
+images = 20
+batch = 64
+radii = [0.25, 0.5]
+"""
+MODELS = ["mlp", "mlp+gaussian_augment"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("card")
+    (folder / "both.toml").write_text(SUITE)
+    out = folder / "out"
+    run_suite(folder / "both.toml", out=out, cache_dir=folder / "cache", progress=False)
+    return out
+
+
+def cards(out) -> dict[str, dict]:
+    return {c["name"]: c for c in json.loads((out / "model_cards.json").read_text())}
+
+
+def test_the_card_holds_the_three_kinds_with_intervals(run):
+    found = cards(run)
+    summary = pd.read_csv(run / "corruption_summary.csv").set_index("model")
+    certified = pd.read_csv(run / "certified.csv")
+    for label in MODELS:
+        card = found[label]
+        low, high = card["robust_acc_ci"]
+        assert low <= card["robust_acc"] <= high
+        corruptions = card["corruptions"]
+        assert corruptions["mean_corruption_acc"] == pytest.approx(
+            summary.loc[label, "mean_corruption_acc"]
+        )
+        assert corruptions["worst_corruption"] == summary.loc[label, "worst_corruption"]
+        assert corruptions["severities"] == [1, 3] and corruptions["corruptions"] == 15
+        for key in ("mean_corruption_acc", "worst_corruption_acc"):
+            low, high = corruptions[f"{key}_ci"]
+            assert 0 <= low <= corruptions[key] <= high <= 1
+        # the worst corruption is no better than the mean
+        assert corruptions["worst_corruption_acc"] <= corruptions["mean_corruption_acc"]
+        smooth = card["certified"]
+        assert (smooth["sigma"], smooth["n"], smooth["n_examples"]) == (0.25, 100, 20)
+        rows = certified[certified["model"] == label].set_index("radius")
+        by_radius = smooth["certified_acc_by_radius"]
+        assert list(by_radius) == ["0.25", "0.5"]
+        for radius, at in by_radius.items():
+            assert at["certified_acc"] == pytest.approx(rows.loc[float(radius), "certified_acc"])
+            assert at["ci"][0] <= at["certified_acc"] <= at["ci"][1]
+        # certified accuracy falls with the radius and never passes the smoothed clean one
+        accs = [at["certified_acc"] for at in by_radius.values()]
+        assert accs == sorted(accs, reverse=True) and accs[0] <= smooth["smoothed_clean_acc"]
+
+
+def test_a_suite_without_them_has_cards_without_them(tmp_path):
+    text = SUITE.split("[corruptions]")[0].replace("[[defenses]]", "[[x]]")
+    text = text.replace('name = "gaussian_augment"\nbase = "mlp"\nsigma = 0.25\n', "")
+    text = text.replace("[[x]]\n", "")
+    (tmp_path / "plain.toml").write_text(text)
+    out = tmp_path / "out"
+    run_suite(tmp_path / "plain.toml", out=out, cache_dir=tmp_path / "cache", progress=False)
+    card = cards(out)["mlp"]
+    assert "corruptions" not in card and "certified" not in card
+    publish(out, tmp_path / "results")
+    assert not list((tmp_path / "results").glob("*-robustness.*"))
+
+
+def test_publish_puts_the_three_side_by_side(run, tmp_path):
+    results = tmp_path / "results"
+    written = publish(run, results)
+    view = results / "digits-robustness.csv"
+    assert {
+        view,
+        view.with_suffix(".md"),
+        view.with_suffix(".html"),
+        view.with_suffix(".png"),
+    } <= set(written)
+    frame = read_view(view)
+    assert set(frame["measure"]) == set(MEASURES)
+    assert (frame["ci_low"] <= frame["value"]).all() and (frame["value"] <= frame["ci_high"]).all()
+    found = cards(run)
+    mca = frame[(frame["measure"] == "corruption_mean") & (frame["defense"] == "none")]
+    assert mca["value"].iloc[0] == pytest.approx(found["mlp"]["corruptions"]["mean_corruption_acc"])
+    markdown = view.with_suffix(".md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| model |"))
+    for column in ("clean", "robust Linf 0.1", "mCA (15 corruptions, severities 1, 3)",
+                   "worst corruption", "certified L2 r=0.25 (sigma 0.25)"):  # fmt: skip
+        assert column in header
+    assert "data:image/png;base64," in view.with_suffix(".html").read_text()
+    # a second publish of the same run replaces its rows; another seed adds its own
+    publish(run, results)
+    assert len(read_view(view)) == len(frame)
+
+
+def test_a_damaged_card_or_view_is_refused_in_one_line(run, tmp_path, capsys):
+    copy = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(run, copy)
+    damaged = json.loads((copy / "model_cards.json").read_text())
+    damaged[0]["corruptions"]["mean_corruption_acc_ci"] = [0.9, 0.95]  # not around its value
+    (copy / "model_cards.json").write_text(json.dumps(damaged))
+    with pytest.raises(UserError, match="mean_corruption_acc_ci.*not an interval") as caught:
+        publish(copy, tmp_path / "results")
+    assert "model_cards.json" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "results" / "digits-robustness.csv").exists()  # nothing written
+    results = tmp_path / "ok"
+    publish(run, results)
+    view = results / "digits-robustness.csv"
+    text = view.read_text()
+    view.write_text(text.replace(",corruption_worst,", ",=HYPERLINK(1),", 1))
+    with pytest.raises(UserError, match="column measure.*is not one of"):
+        publish(run, results)
+
+
+NET = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+@pytest.fixture
+def own_model(tmp_path, monkeypatch):
+    (tmp_path / "cardnet.py").write_text(textwrap.dedent(NET))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import cardnet
+
+    data = DATASETS.create("digits", seed=0)
+    torch.manual_seed(0)
+    model = fit_full_batch(cardnet.Net(), data.x_train, data.y_train, steps=30)
+    torch.save(model.state_dict(), tmp_path / "net.pt")
+    yield tmp_path, model.eval()
+    monkeypatch.delitem(__import__("sys").modules, "cardnet")
+
+
+CERTIFY = {"n0": 10, "n": 100, "images": 10, "radii": [0.25, 0.5]}
+
+
+def test_benchmark_and_eval_give_the_three_kinds(own_model, capsys):
+    folder, model = own_model
+    result = robustbench_gan.benchmark(
+        model, dataset="digits", eps=0.1, n_examples=30, attacks=["fgsm"],
+        corruptions={"severities": [2]}, certify=CERTIFY, out=folder / "api",
+        cache_dir=folder / "cache",
+    )  # fmt: skip
+    assert result.corruptions["severities"] == [2]
+    assert list(result.certified["certified_acc_by_radius"]) == ["0.25", "0.5"]
+    assert result.model_card["corruptions"] == result.corruptions
+    assert (folder / "api" / "corruption.csv").is_file()
+    assert (folder / "api" / "certified.csv").is_file()
+    plain = robustbench_gan.benchmark(
+        model, dataset="digits", eps=0.1, n_examples=30, attacks=["fgsm"],
+        cache_dir=folder / "cache",
+    )  # fmt: skip
+    assert plain.corruptions is None and plain.certified is None
+    code = main([
+        "eval", "--model", "cardnet:Net", "--weights", "net.pt", "--dataset", "digits",
+        "--eps", "0.1", "--n", "30", "--attacks", "fgsm", "--corruptions",
+        "--corruption-param", "severities=[2]", "--certify", "--certify-param", "n0=10",
+        "--certify-param", "n=100", "--certify-param", "images=10", "--certify-param",
+        "radii=[0.25, 0.5]", "--out", "cli", "--cache-dir", "cache", "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    said = capsys.readouterr().out
+    assert "mean corruption accuracy" in said and "certified accuracy (L2, sigma 0.25)" in said
+    card = json.loads((folder / "cli" / "model_card.json").read_text())
+    assert card["corruptions"] == result.corruptions  # the same model, images and seed
+    assert card["certified"] == result.certified
+    # `rbg report` renders the eval folder again from its run.json, the kinds' tables kept
+    assert main(["report", "cli"]) == 0
+    assert "Certified robustness" in (folder / "cli" / "report.md").read_text()
+
+
+def test_bad_settings_name_the_option(own_model, capsys):
+    code = main([
+        "eval", "--model", "cardnet:Net", "--weights", "net.pt", "--dataset", "digits",
+        "--eps", "0.1", "--n", "30", "--attacks", "fgsm", "--certify-param", "sigma=-1",
+        "--no-progress",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and "--certify-param sigma" in err and "\n" == err[-1] and err.count("\n") == 1
+    with pytest.raises(UserError, match="corruptions.severities"):
+        robustbench_gan.benchmark(
+            own_model[1], dataset="digits", eps=0.1, n_examples=30, attacks=["fgsm"],
+            corruptions={"severities": [9]},
+        )  # fmt: skip
+    with pytest.raises(UserError, match="must be True, False or a table"):
+        robustbench_gan.benchmark(
+            own_model[1], dataset="digits", eps=0.1, n_examples=30, attacks=["fgsm"],
+            certify="yes",
+        )  # fmt: skip
