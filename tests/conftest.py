@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from torch import nn
 
 from robustbench_gan.data.vision import CIFAR10_NAMES
 from robustbench_gan.models.base import Classifier
+from robustbench_gan.registry import DATASETS
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -181,3 +183,37 @@ def tiny_suite(tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_SUITE)
     return path
+
+
+NET = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    """A plain module: no in_shape, no features(), images in [0, 1]."""
+
+    def __init__(self, hidden: int = 32):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+    def forward(self, x):
+        return self.body(x)
+'''
+
+
+@pytest.fixture
+def own_model(tmp_path, monkeypatch):
+    """A module file and a state dict trained outside the tool, in the working directory
+    (test_own_model.py, test_robustness_card.py)."""
+    (tmp_path / "tinynet.py").write_text(textwrap.dedent(NET))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tinynet
+
+    data = DATASETS.create("digits", seed=0)
+    torch.manual_seed(0)
+    model = fit_full_batch(tinynet.Net(), data.x_train, data.y_train, steps=30)
+    torch.save(model.state_dict(), tmp_path / "net.pt")
+    yield tmp_path, model.eval()
+    monkeypatch.delitem(__import__("sys").modules, "tinynet")

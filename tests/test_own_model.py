@@ -4,52 +4,19 @@ the weights are used as they are, and nothing stale is served when files change.
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import fit_full_batch
 
 import robustbench_gan
 from robustbench_gan.cli import main
 from robustbench_gan.registry import DATASETS
 from robustbench_gan.runner.run import run_suite
 
-NET = '''
-import torch
-from torch import nn
-
-
-class Net(nn.Module):
-    """A plain module: no in_shape, no features(), images in [0, 1]."""
-
-    def __init__(self, hidden: int = 32):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-
-    def forward(self, x):
-        return self.body(x)
-'''
 N = 120
 EPS = 0.1
-
-
-@pytest.fixture
-def own_model(tmp_path, monkeypatch):
-    """A module file and a state dict trained outside the tool, in the working directory."""
-    (tmp_path / "tinynet.py").write_text(textwrap.dedent(NET))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import tinynet
-
-    data = DATASETS.create("digits", seed=0)
-    torch.manual_seed(0)
-    model = fit_full_batch(tinynet.Net(), data.x_train, data.y_train, steps=30)
-    torch.save(model.state_dict(), tmp_path / "net.pt")
-    yield tmp_path, model.eval()
-    monkeypatch.delitem(__import__("sys").modules, "tinynet")
 
 
 def suite_text(attacks: str = '"fgsm", "pgd"') -> str:

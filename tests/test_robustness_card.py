@@ -6,52 +6,24 @@ certify={...})` and `rbg eval --corruptions --certify` give them for one model."
 from __future__ import annotations
 
 import json
-import textwrap
+import shutil
 
 import pandas as pd
 import pytest
-import torch
-from conftest import fit_full_batch
+from test_certify_kind import BASE
 
 import robustbench_gan
 from robustbench_gan.cli import main
 from robustbench_gan.errors import UserError
 from robustbench_gan.publish.leaderboards import publish
 from robustbench_gan.publish.robustness_view import MEASURES, read_view
-from robustbench_gan.registry import DATASETS
 from robustbench_gan.runner.run import run_suite
 
-SUITE = """
-name = "both"
-seed = 1
-[dataset]
-name = "digits"
-max_train = 400
-max_test = 40
-[train]
-epochs = 8
-lr = 0.01
-[eval]
-eps = [0.1]
-[[targets]]
-name = "mlp"
-hidden = 32
-[[defenses]]
-name = "gaussian_augment"
-base = "mlp"
-sigma = 0.25
-[[attacks]]
-name = "fgsm"
-[corruptions]
-severities = [1, 3]
-[certify]
-sigma = 0.25
-n0 = 20
-n = 100
-images = 20
-batch = 64
-radii = [0.25, 0.5]
-"""
+SUITE = (
+    BASE.replace('name = "smooth"', 'name = "both"').replace("eps = [0]", "eps = [0.1]")
+    + "[corruptions]\nseverities = [1, 3]\n"
+    + "[certify]\nsigma = 0.25\nn0 = 20\nn = 100\nimages = 20\nbatch = 64\nradii = [0.25, 0.5]\n"
+)
 MODELS = ["mlp", "mlp+gaussian_augment"]
 
 
@@ -142,8 +114,6 @@ def test_publish_puts_the_three_side_by_side(run, tmp_path):
 
 def test_a_damaged_card_or_view_is_refused_in_one_line(run, tmp_path, capsys):
     copy = tmp_path / "run"
-    import shutil
-
     shutil.copytree(run, copy)
     damaged = json.loads((copy / "model_cards.json").read_text())
     damaged[0]["corruptions"]["mean_corruption_acc_ci"] = [0.9, 0.95]  # not around its value
@@ -159,35 +129,6 @@ def test_a_damaged_card_or_view_is_refused_in_one_line(run, tmp_path, capsys):
     view.write_text(text.replace(",corruption_worst,", ",=HYPERLINK(1),", 1))
     with pytest.raises(UserError, match="column measure.*is not one of"):
         publish(run, results)
-
-
-NET = """
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-    def forward(self, x):
-        return self.body(x)
-"""
-
-
-@pytest.fixture
-def own_model(tmp_path, monkeypatch):
-    (tmp_path / "cardnet.py").write_text(textwrap.dedent(NET))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import cardnet
-
-    data = DATASETS.create("digits", seed=0)
-    torch.manual_seed(0)
-    model = fit_full_batch(cardnet.Net(), data.x_train, data.y_train, steps=30)
-    torch.save(model.state_dict(), tmp_path / "net.pt")
-    yield tmp_path, model.eval()
-    monkeypatch.delitem(__import__("sys").modules, "cardnet")
 
 
 CERTIFY = {"n0": 10, "n": 100, "images": 10, "radii": [0.25, 0.5]}
@@ -211,7 +152,7 @@ def test_benchmark_and_eval_give_the_three_kinds(own_model, capsys):
     )  # fmt: skip
     assert plain.corruptions is None and plain.certified is None
     code = main([
-        "eval", "--model", "cardnet:Net", "--weights", "net.pt", "--dataset", "digits",
+        "eval", "--model", "tinynet:Net", "--weights", "net.pt", "--dataset", "digits",
         "--eps", "0.1", "--n", "30", "--attacks", "fgsm", "--corruptions",
         "--corruption-param", "severities=[2]", "--certify", "--certify-param", "n0=10",
         "--certify-param", "n=100", "--certify-param", "images=10", "--certify-param",
@@ -230,7 +171,7 @@ def test_benchmark_and_eval_give_the_three_kinds(own_model, capsys):
 
 def test_bad_settings_name_the_option(own_model, capsys):
     code = main([
-        "eval", "--model", "cardnet:Net", "--weights", "net.pt", "--dataset", "digits",
+        "eval", "--model", "tinynet:Net", "--weights", "net.pt", "--dataset", "digits",
         "--eps", "0.1", "--n", "30", "--attacks", "fgsm", "--certify-param", "sigma=-1",
         "--no-progress",
     ])  # fmt: skip
