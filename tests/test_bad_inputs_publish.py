@@ -24,6 +24,7 @@ from robustbench_gan.errors import UserError
 from robustbench_gan.publish.agreement import compare_runs
 from robustbench_gan.publish.checks import CHOICES, NAMES, NUMBERS, TEXT
 from robustbench_gan.publish.leaderboards import PUBLISHED_COLUMNS, publish, read_leaderboard
+from robustbench_gan.publish.robustness_view import read_view
 
 MODELS = {"mlp": (0.9, {0.1: 0.5, 0.2: 0.25}), "lenet": (0.95, {0.1: 0.6, 0.2: 0.3})}
 PUBLISHED = "digits-linf.csv"
@@ -210,12 +211,17 @@ def test_strange_but_valid_values_publish(results, tmp_path, capsys):
 
 
 def test_the_committed_leaderboards_read(tmp_path):
-    """Every committed run leaderboard and published CSV passes the checks."""
-    files = sorted(committed_results().glob("*.csv"))
+    """Every committed run leaderboard and published CSV passes the checks (a published
+    robustness view, those of its own)."""
+    published = sorted(committed_results().glob("*.csv"))
+    views = [f for f in published if f.name.endswith("-robustness.csv")]
+    files = [f for f in published if f not in views]
     files += sorted(committed_results().glob("*/leaderboard.csv"))
     assert len(files) >= 5
     for file in files:
         assert len(read_leaderboard(file)), file
+    for file in views:
+        assert len(read_view(file)), file
 
 
 # -- defect 9: files that are not CSV tables --------------------------------------------
