@@ -25,7 +25,7 @@ import pandas as pd
 from torch import nn
 
 from .api_suite import STANDARD, as_options, benchmark_suite, located
-from .contract.schema import WORST_CASE
+from .contract.schema import CARD_SECTION_KEYS, ROBUSTNESS_TABLE_KEYS, WORST_CASE
 from .contract.suite import Suite
 from .errors import UserError
 from .suite.eval_folder import eval_record, manifest_entries
@@ -76,7 +76,7 @@ def benchmark(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     progress: bool = False,
-    corruptions: bool | Mapping[str, Any] = False,
+    corruptions: bool | Mapping[str, Any] | None = None,
     certify: bool | Mapping[str, Any] | None = None,
 ) -> BenchmarkResult:
     """Attack ``model`` (an ``nn.Module``, or a reference such as ``"torchvision:resnet18"``,
@@ -141,12 +141,12 @@ def benchmark(
 
 
 def sections_of(
-    corruptions: bool | Mapping[str, Any], certify: bool | Mapping[str, Any] | None
+    corruptions: bool | Mapping[str, Any] | None, certify: bool | Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The suite tables ``corruptions`` and ``certify`` ask for: True is the table with its
     defaults, a mapping the table itself, False or None no table."""
     out: dict[str, Any] = {}
-    for key, value in (("corruptions", corruptions), ("certify", certify)):
+    for key, value in zip(ROBUSTNESS_TABLE_KEYS, (corruptions, certify)):
         if value is None or value is False:
             continue
         if value is True:
@@ -161,7 +161,7 @@ def sections_of(
 
 def recorded_table(
     suite: Suite,
-    corruptions: bool | Mapping[str, Any] = False,
+    corruptions: bool | Mapping[str, Any] | None = None,
     certify: bool | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The suite table an eval folder records: the suite's, less its name, which the record
@@ -205,8 +205,8 @@ def summarize(summary: Any, out: Path | None) -> BenchmarkResult:
         broken_by=broken_by(rows),
         model_card=cards[0],
         out=out,
-        corruptions=cards[0].get("corruptions"),
-        certified=cards[0].get("certified"),
+        corruptions=cards[0].get(CARD_SECTION_KEYS[0]),
+        certified=cards[0].get(CARD_SECTION_KEYS[1]),
     )
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from .contract.configs import TrainConfig
 from .contract.fields import freeze, no_relabelled_copies, parse_eps, typed, unique_labels
 from .contract.norms import Norm
+from .contract.schema import ROBUSTNESS_TABLE_KEYS
 from .contract.suite import AttackSpec, Suite, TargetSpec
 from .errors import UserError
 from .evaluations.load_classifier import IN_MEMORY
@@ -51,7 +52,7 @@ FLAGS = {  # benchmark()'s arguments as `rbg eval`'s options
     "std": "--std", "dataset": "--dataset", "dataset_params": "--dataset-param",
     "threat_model": "--threat-model", "eps": "--eps", "n_examples": "--n",
     "attacks": "--attacks", "batch_size": "--batch-size", "seed": "--seed",
-    "corruptions": "--corruption-param", "certify": "--certify-param",
+    **dict(zip(ROBUSTNESS_TABLE_KEYS, ("--corruption-param", "--certify-param"))),
 }  # fmt: skip
 FLAG_ADVICE = {"add download=True to dataset_params": "add --dataset-param download=true"}
 

@@ -153,13 +153,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "mean": mean,
         "std": std,
         "dataset_params": params_of(args.dataset_param, "--dataset-param"),
-        "corruptions": params_of(args.corruption_param, "--corruption-param")
-        if args.corruptions or args.corruption_param
-        else False,
-        "certify": params_of(args.certify_param, "--certify-param")
-        if args.certify or args.certify_param
-        else None,
     }
+    kinds = (  # benchmark()'s corruptions= and certify= (contract.schema.ROBUSTNESS_TABLE_KEYS)
+        (args.corruptions, args.corruption_param, "--corruption-param"),
+        (args.certify, args.certify_param, "--certify-param"),
+    )
+    corruptions, certify = (
+        params_of(pairs, flag) if asked or pairs else None for asked, pairs, flag in kinds
+    )
     out = (
         Path(args.out)
         if args.out
@@ -175,6 +176,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             out=out,
             cache_dir=args.cache_dir,
             progress=not args.no_progress,
+            corruptions=corruptions,
+            certify=certify,
             **common,
         )
     except UserError as exc:  # located at benchmark()'s arguments: say them as options

@@ -53,7 +53,7 @@ def test_the_card_holds_the_three_kinds_with_intervals(run):
             summary.loc[label, "mean_corruption_acc"]
         )
         assert corruptions["worst_corruption"] == summary.loc[label, "worst_corruption"]
-        assert corruptions["severities"] == [1, 3] and corruptions["corruptions"] == 15
+        assert corruptions["severities"] == [1, 3] and corruptions["n_corruptions"] == 15
         for key in ("mean_corruption_acc", "worst_corruption_acc"):
             low, high = corruptions[f"{key}_ci"]
             assert 0 <= low <= corruptions[key] <= high <= 1

@@ -63,6 +63,12 @@ TRANSFER_COLUMNS = [
     "transfer_success_rate", "cell_id",
 ]  # fmt: skip
 CURVE_KEYS = ["target", "defense", "attack", "norm"]
+#: the model card's fields beside the adversarial figures (model_cards.json, docs/tables.md):
+#: its common-corruption and its certified robustness, each filled where the suite ran the
+#: kind of evaluation of that name; and the suite tables (`benchmark()`'s arguments, `rbg
+#: eval`'s options) that ask for them, in the same order
+CARD_SECTION_KEYS = ("corruptions", "certified")
+ROBUSTNESS_TABLE_KEYS = ("corruptions", "certify")
 #: the transfer grid's per-image outcomes (evaluations/transfer_grid.py; `rbg compare` reads it)
 GRID_IMAGES = "transfer_grid_images.csv"
 

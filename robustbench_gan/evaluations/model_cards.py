@@ -12,7 +12,7 @@ from ..contract.kind import Evaluation
 from ..contract.kinds import EVALUATIONS
 from ..contract.norms import Norm
 from ..contract.results import Results
-from ..contract.schema import DOMAIN_NORM, WORST_CASE
+from ..contract.schema import CARD_SECTION_KEYS, DOMAIN_NORM, WORST_CASE
 from ..contract.suite import Suite
 from ..contract.tables import Tables
 from ..render.format import eps_text
@@ -37,11 +37,8 @@ class ModelCards(Evaluation):
         board = tables["leaderboard"]
         cards = []
         for label, model in results.models.items():
-            extra = {
-                "corruptions": corruption_fields(tables, label),
-                "certified": certified_fields(tables, label),
-            }
-            extra = {key: value for key, value in extra.items() if value is not None}
+            found = (corruption_fields(tables, label), certified_fields(tables, label))
+            extra = {k: v for k, v in zip(CARD_SECTION_KEYS, found) if v is not None}
             rows = board[(board["_model"] == label) & (board["norm"] != DOMAIN_NORM)]
             for norm in dict.fromkeys(rows["norm"]):
                 cards.append(card(suite, results, model, rows[rows["norm"] == norm], norm) | extra)
@@ -106,7 +103,7 @@ def corruption_fields(tables: Tables, label: str) -> dict | None:
     frame = frame[frame["model"] == label]
     return {
         "n_examples": n,
-        "corruptions": int(frame["corruption"].nunique()),
+        "n_corruptions": int(frame["corruption"].nunique()),
         "severities": sorted(int(s) for s in frame["severity"].unique()),
         "mean_corruption_acc": float(row["mean_corruption_acc"]),
         "mean_corruption_acc_ci": [float(row["ci_low"]), float(row["ci_high"])],

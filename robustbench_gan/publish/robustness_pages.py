@@ -84,7 +84,7 @@ def view_png(frame: pd.DataFrame, title: str) -> bytes | None:
     each point a model with its intervals; None where no model has the adversarial figure
     and another one."""
     x_setting, xs = points(frame, "adversarial")
-    panels = [(m, *points(frame, m)) for m in ("corruption_mean", "certified")]
+    panels = [(m, *points(frame, m)) for m in ("corruption_mean", "certified_acc")]
     panels = [(m, s, ys) for m, s, ys in panels if len(ys.index.intersection(xs.index))]
     if xs.empty or not panels:
         return None

@@ -3,7 +3,7 @@ certified robustness side by side (results/<dataset>-robustness.csv, .md, .html,
 the model cards of the runs whose suites measured corruptions or certified robustness.
 
 The CSV is long, one figure per row (``measure``: clean, adversarial, corruption_mean,
-corruption_worst, certified; ``setting``: the threat model and budget, the corruptions and
+corruption_worst, certified_acc; ``setting``: the threat model and budget, the corruptions and
 severities, the worst corruption's name or the L2 radius and noise), each with its 95% interval
 and images; the pages pivot it to one row per run and model. A rerun of a suite with the same
 seed replaces its rows, as in the leaderboards. Every card field is checked before it is used
@@ -18,13 +18,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..checkpoint import confined
+from ..contract.schema import CARD_SECTION_KEYS
 from ..errors import UserError
 from ..render.format import csv_text, safe_name
 from .checks import LARGEST_CELL, NAMES, SHARE, Number, cells_of, numbers, shown
 from .intervals import wilson
 from .robustness_pages import render_view
 
-MEASURES = ("clean", "adversarial", "corruption_mean", "corruption_worst", "certified")
+MEASURES = ("clean", "adversarial", "corruption_mean", "corruption_worst", "certified_acc")
 VIEW_COLUMNS = [
     "dataset", "suite", "seed", "target", "defense", "measure", "setting", "value", "ci_low",
     "ci_high", "n", "published",
@@ -69,7 +70,7 @@ def view_rows(cards: list[dict], published: str) -> pd.DataFrame:
     rows: list[dict] = []
     done: set[tuple[str, str]] = set()
     for number, card in enumerate(cards, start=1):
-        if "corruptions" not in card and "certified" not in card:
+        if not any(key in card for key in CARD_SECTION_KEYS):
             continue
         where = f"card {number}"
         model = (card["target"], card["defense"])
@@ -88,21 +89,22 @@ def view_rows(cards: list[dict], published: str) -> pd.DataFrame:
         done.add(model)
         clean = share(card, "clean_acc", where)
         rows.append(base | figure("clean", "", clean, {}, "", n))
-        if "corruptions" in card:
-            rows += [base | row for row in corruption_rows(card["corruptions"], where)]
-        if "certified" in card:
-            rows += [base | row for row in certified_rows(card["certified"], where)]
+        corruptions, certified = (card.get(key) for key in CARD_SECTION_KEYS)
+        if corruptions is not None:
+            rows += [base | row for row in corruption_rows(corruptions, where)]
+        if certified is not None:
+            rows += [base | row for row in certified_rows(certified, where)]
     return pd.DataFrame(rows, columns=VIEW_COLUMNS)
 
 
 def corruption_rows(found: object, where: str) -> list[dict]:
-    where = f"{where}, corruptions"
+    where = f"{where}, {CARD_SECTION_KEYS[0]}"
     fields = mapping(found, where)
     n = whole(fields, "n_examples", where)
     severities = fields.get("severities")
     if not isinstance(severities, list) or not all(isinstance(s, int) for s in severities):
         raise UserError(f"{where}, severities: {shown(severities)} is not a list of severities")
-    counted = whole(fields, "corruptions", where)
+    counted = whole(fields, "n_corruptions", where)
     setting = f"{counted} corruptions, severities {', '.join(str(s) for s in severities)}"
     mca = share(fields, "mean_corruption_acc", where)
     worst = share(fields, "worst_corruption_acc", where)
@@ -116,7 +118,7 @@ def corruption_rows(found: object, where: str) -> list[dict]:
 
 
 def certified_rows(found: object, where: str) -> list[dict]:
-    where = f"{where}, certified"
+    where = f"{where}, {CARD_SECTION_KEYS[1]}"
     fields = mapping(found, where)
     n = whole(fields, "n_examples", where)
     sigma = fields.get("sigma")
@@ -135,7 +137,7 @@ def certified_rows(found: object, where: str) -> list[dict]:
         at = mapping(at, place)
         setting = f"L2 r={value:g} (sigma {sigma:g})"
         rows.append(
-            figure("certified", setting, share(at, "certified_acc", place), at, "ci", n, place)
+            figure("certified_acc", setting, share(at, "certified_acc", place), at, "ci", n, place)
         )
     return rows
 
