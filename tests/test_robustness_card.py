@@ -83,6 +83,7 @@ def test_a_suite_without_them_has_cards_without_them(tmp_path):
     assert "corruptions" not in card and "certified" not in card
     publish(out, tmp_path / "results")
     assert not list((tmp_path / "results").glob("*-robustness.*"))
+    assert "robustness" not in (tmp_path / "results" / "digits-linf.md").read_text()
 
 
 def test_publish_puts_the_three_side_by_side(run, tmp_path):
@@ -107,6 +108,11 @@ def test_publish_puts_the_three_side_by_side(run, tmp_path):
                    "worst corruption", "certified L2 r=0.25 (sigma 0.25)"):  # fmt: skip
         assert column in header
     assert "data:image/png;base64," in view.with_suffix(".html").read_text()
+    # the leaderboard's pages link the view; a run without it links nothing (the test above)
+    assert (
+        "[digits-robustness.md](digits-robustness.md)" in (results / "digits-linf.md").read_text()
+    )
+    assert 'href="digits-robustness.html"' in (results / "digits-linf.html").read_text()
     # a second publish of the same run replaces its rows; another seed adds its own
     publish(run, results)
     assert len(read_view(view)) == len(frame)

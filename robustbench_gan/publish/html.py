@@ -19,6 +19,8 @@ COLUMNS = [
     "rank", "model", "suite", "clean", "robust", "95% interval", "n", "seeds", "spread",
     "indicators", "model card", "report",
 ]  # fmt: skip
+#: the reading notes' line that links the dataset's robustness view (robustness_view.py)
+SEE_ALSO = "The same models' adversarial, common-corruption and certified robustness side by side:"
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}"
     "h2{margin-top:2em;border-bottom:1px solid #ddd}"
@@ -95,9 +97,11 @@ def render_html(
     protocols: list[Protocol],
     lines: pd.DataFrame,
     pictures: dict[str, bytes],
+    see_also: str | None = None,
 ) -> str:
-    """The page: title, the reading notes, then per protocol its attacks, its picture and a
-    ranked table per eps."""
+    """The page: title, the reading notes (and a link to the dataset's robustness view
+    ``see_also``.html), then per protocol its attacks, its picture and a ranked table per
+    eps."""
     sections = []
     for number_, protocol in enumerate(protocols, start=1):
         part = lines[lines["protocol"] == protocol.id]
@@ -119,6 +123,9 @@ def render_html(
             parts += [heading, f'<div class="wide">{table(at_eps)}</div>']
         sections.append("\n".join(parts))
     notes = "".join(f"<p>{esc(text)}</p>" for text in intro)
+    if see_also is not None:
+        page = href(see_also + ".html")
+        notes += f'<p>{esc(SEE_ALSO)} <a href="{page}">{esc(see_also)}.html</a>.</p>'
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>"

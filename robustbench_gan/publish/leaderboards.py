@@ -19,14 +19,14 @@ from ..errors import UserError
 from ..render.format import csv_text, eps_text, escape, markdown_table, safe_name
 from .checks import cells_of, checked_cards, leaderboard_of, one_line, read_leaderboard_file
 from .files import write_set
-from .html import render_html
+from .html import SEE_ALSO, render_html
 from .intervals import correct_count, wilson
 from .overturned import read_overturned
 from .plot import robust_vs_clean_png
 from .protocol import Protocol, row_protocols
 from .ranking import is_link, ranked_lines
 from .reproductions import RECORD, latest_reproduction, reproduction_text
-from .robustness_view import view_outputs
+from .robustness_view import view_file, view_outputs
 
 SCHEMA_VERSION = 3  # 2: model card, report and protocol columns and the robust accuracy's interval;
 # 3: the column flags renamed indicators, overturned_from
@@ -104,6 +104,12 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
     board["published"] = dt.date.today().isoformat()
     board["reproduced"], board["reproduced_where"] = reproduction_columns(folder)
     board = board.merge(read_overturned(folder), how="left", on=KEY)
+    # adversarial, corruption and certified side by side (robustness_view.py), its CSV after
+    # its pages
+    try:
+        view = view_outputs(run_cards, Path(results), dt.date.today().isoformat())
+    except UserError as exc:
+        raise exc.at(str(folder / "model_cards.json")) from None
     tables: dict[Path, bytes] = {}
     pages: dict[Path, dict[Path, bytes]] = {}
     for (dataset, norm), rows in board.groupby(["dataset", "norm"], sort=True):
@@ -116,15 +122,11 @@ def publish(run_dir: str | Path, results: str | Path = "results") -> list[Path]:
         if existing is not None:
             refuse_repeats(existing, path)
         merged, protocols = with_derived_columns(merge_rows(existing, rows))
-        pages[path] = render(path, f"{dataset}, {norm} leaderboard", merged, protocols)
+        beside = view_file(Path(results), str(dataset))  # the dataset's robustness view
+        also = beside.stem if beside in view or beside.exists() else None
+        pages[path] = render(path, f"{dataset}, {norm} leaderboard", merged, protocols, also)
         tables[path] = reads_back(csv_text(merged).encode(), path)
     outputs = {page: data for rendered in pages.values() for page, data in rendered.items()}
-    # adversarial, corruption and certified side by side (robustness_view.py), its CSV after
-    # its pages
-    try:
-        view = view_outputs(run_cards, Path(results), dt.date.today().isoformat())
-    except UserError as exc:
-        raise exc.at(str(folder / "model_cards.json")) from None
     outputs.update(view)
     outputs.update(tables)  # last: a CSV never runs ahead of its pages
     stale = [old for path in tables for old in stale_pictures(path, set(pages[path]))]
@@ -212,10 +214,15 @@ def with_derived_columns(board: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, P
 
 
 def render(
-    path: Path, title: str, board: pd.DataFrame, protocols: dict[str, Protocol]
+    path: Path,
+    title: str,
+    board: pd.DataFrame,
+    protocols: dict[str, Protocol],
+    see_also: str | None = None,
 ) -> dict[Path, bytes]:
     """The Markdown and HTML leaderboards to put next to the CSV at ``path`` and one PNG per
-    protocol, by the path each goes to; nothing is written here."""
+    protocol, by the path each goes to (``see_also``: the stem of the dataset's robustness
+    view beside them, linked from both pages); nothing is written here."""
     shown, lines = ranked_lines(board, protocols, path.parent)
     pictures, files = {}, {}
     for number, protocol in enumerate(shown, start=1):
@@ -224,7 +231,11 @@ def render(
         pictures[protocol.id] = picture
         files[confined(path.parent, f"{path.stem}-{protocol.id}.png")] = picture
     markdown = render_markdown(title, shown, lines, path.stem)
-    page = render_html(title, INTRO, shown, lines, pictures)
+    page = render_html(title, INTRO, shown, lines, pictures, see_also)
+    if see_also is not None:
+        link = f"\n\n{SEE_ALSO} [{see_also}.md]({quote(see_also)}.md)."
+        head, _, rest = markdown.partition("\n\n## ")  # after the reading notes
+        markdown = head + link + ("\n\n## " + rest if rest else "")
     return {
         path.with_suffix(".md"): markdown.encode(),
         path.with_suffix(".html"): page.encode(),
