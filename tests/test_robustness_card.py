@@ -16,6 +16,7 @@ import robustbench_gan
 from robustbench_gan.cli import main
 from robustbench_gan.errors import UserError
 from robustbench_gan.publish.leaderboards import publish
+from robustbench_gan.publish.robustness_pages import points
 from robustbench_gan.publish.robustness_view import MEASURES, read_view
 from robustbench_gan.runner.run import run_suite
 
@@ -193,3 +194,16 @@ def test_bad_settings_name_the_option(own_model, capsys):
             own_model[1], dataset="digits", eps=0.1, n_examples=30, attacks=["fgsm"],
             certify="yes",
         )  # fmt: skip
+
+
+def test_the_picture_plots_the_first_radius_above_zero():
+    """Radius 0 certifies nothing beyond the smoothed prediction: the picture's certified
+    panel takes the first radius above it that the most models have."""
+    settings = ["L2 r=0 (sigma 0.25)", "L2 r=0.25 (sigma 0.25)", "L2 r=0.5 (sigma 0.25)"]
+    frame = pd.DataFrame({
+        "suite": "s", "seed": 0, "target": "m", "defense": "none", "measure": "certified_acc",
+        "setting": settings, "value": [0.5, 0.4, 0.3], "ci_low": [0.4, 0.3, 0.2],
+        "ci_high": [0.6, 0.5, 0.4], "n": 10,
+    })  # fmt: skip
+    assert points(frame, "certified_acc")[0] == settings[1]
+    assert points(frame.iloc[:1], "certified_acc")[0] == settings[0]  # nothing else to plot

@@ -71,11 +71,16 @@ def wide(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def points(frame: pd.DataFrame, measure: str) -> tuple[str, pd.DataFrame]:
-    """The first setting of ``measure`` (the most common) and its rows, one per run and model."""
+    """The setting of ``measure`` the most runs and models have (the first in the view's
+    order among equals; a certified radius above 0 before radius 0, which certifies nothing
+    beyond the smoothed prediction) and its rows, one per run and model."""
     rows = frame[frame["measure"] == measure]
     if rows.empty:
         return "", rows
-    setting = rows["setting"].value_counts().index[0]
+    counts = rows["setting"].value_counts(sort=False)  # in the order of first appearance
+    above_zero = [s for s in counts.index if not str(s).startswith("L2 r=0 ")]
+    counts = counts[above_zero] if above_zero else counts
+    setting = counts.idxmax()
     return setting, rows[rows["setting"] == setting].set_index(ROW)
 
 
