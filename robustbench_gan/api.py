@@ -98,6 +98,7 @@ def benchmark(
     back as it came: every submodule in its own train or eval mode, on its own device."""
     from .runner.run import run_suite
 
+    sections = sections_of(corruptions, certify)
     suite = benchmark_suite(
         model,
         dataset=dataset,
@@ -112,7 +113,7 @@ def benchmark(
         mean=mean,
         std=std,
         dataset_params=dataset_params,
-        sections=sections_of(corruptions, certify),
+        sections=sections,
     )
     with as_it_came(model), tempfile.TemporaryDirectory(prefix="rbg-benchmark-") as tmp:
         target = Path(out) if out is not None else Path(tmp) / "out"
@@ -126,7 +127,7 @@ def benchmark(
                 progress=progress,
                 # for `rbg report`: how this suite, built in memory, was made
                 recorded=manifest_entries(
-                    eval_record(suite, recorded_table(suite, corruptions, certify), target)
+                    eval_record(suite, recorded_table(suite, sections), target)
                 )
                 if out is not None
                 else None,
@@ -159,17 +160,13 @@ def sections_of(
     return out
 
 
-def recorded_table(
-    suite: Suite,
-    corruptions: bool | Mapping[str, Any] | None = None,
-    certify: bool | Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+def recorded_table(suite: Suite, sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The suite table an eval folder records: the suite's, less its name, which the record
-    keeps apart (a model's label need not make a suite file's name), with the tables of
-    the kinds asked for as they were given."""
+    keeps apart (a model's label need not make a suite file's name), with the kinds' tables
+    asked for (``sections``) as they were given."""
     table = suite_table(suite)
     del table["name"]
-    return table | sections_of(corruptions, certify)
+    return table | dict(sections or {})
 
 
 @contextmanager

@@ -197,13 +197,7 @@ def checked(cells: pd.DataFrame, where: str) -> pd.DataFrame:
             may_miss = domain if column == "eps" else None  # a translated test set has no ball
             out[column] = numbers(values, NUMBERS[column], f"column {column}", where, may_miss)
         elif column in NAMES:
-            empty = values.isna() | (values.str.strip() == "")
-            if empty.any():
-                row = values.index[empty.to_numpy()][0]
-                raise UserError(
-                    f"row {row}, column {column}: empty; a name is required", where=where
-                )
-            out[column] = values
+            out[column] = required_names(values, column, where)
         elif column in CHOICES:
             allowed = CHOICES[column]
             wrong = values.notna() & ~values.isin(allowed)
@@ -220,6 +214,15 @@ def checked(cells: pd.DataFrame, where: str) -> pd.DataFrame:
         else:
             out[column] = inferred(values)
     return pd.DataFrame(out, index=cells.index)
+
+
+def required_names(values: pd.Series, column: str, where: str) -> pd.Series:
+    """``values`` (a column of names), refused at its first empty cell."""
+    empty = values.isna() | (values.str.strip() == "")
+    if empty.any():
+        row = values.index[empty.to_numpy()][0]
+        raise UserError(f"row {row}, column {column}: empty; a name is required", where=where)
+    return values
 
 
 def numbers(

@@ -230,12 +230,8 @@ def render(
         picture = robust_vs_clean_png(part, f"Protocol {number}: {protocol.split_text()}")
         pictures[protocol.id] = picture
         files[confined(path.parent, f"{path.stem}-{protocol.id}.png")] = picture
-    markdown = render_markdown(title, shown, lines, path.stem)
+    markdown = render_markdown(title, shown, lines, path.stem, see_also)
     page = render_html(title, INTRO, shown, lines, pictures, see_also)
-    if see_also is not None:
-        link = f"\n\n{SEE_ALSO} [{see_also}.md]({quote(see_also)}.md)."
-        head, _, rest = markdown.partition("\n\n## ")  # after the reading notes
-        markdown = head + link + ("\n\n## " + rest if rest else "")
     return {
         path.with_suffix(".md"): markdown.encode(),
         path.with_suffix(".html"): page.encode(),
@@ -349,8 +345,16 @@ def md_line(line: dict) -> list[str]:
     ]  # fmt: skip
 
 
-def render_markdown(title: str, protocols: list[Protocol], lines: pd.DataFrame, stem: str) -> str:
+def render_markdown(
+    title: str,
+    protocols: list[Protocol],
+    lines: pd.DataFrame,
+    stem: str,
+    see_also: str | None = None,
+) -> str:
     out = [f"# {escape(title)}", "", *(p for text in INTRO for p in (escape(text), ""))]
+    if see_also is not None:  # the dataset's robustness view, after the reading notes
+        out += [f"{SEE_ALSO} [{see_also}.md]({quote(see_also)}.md).", ""]
     for number, protocol in enumerate(protocols, start=1):
         part = lines[lines["protocol"] == protocol.id]
         suites = ", ".join(dict.fromkeys(part["suite"]))

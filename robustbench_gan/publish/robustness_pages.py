@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..render.format import markdown_table  # noqa: E402
+from ..render.format import markdown_table, model_name  # noqa: E402
 from .html import STYLE, esc  # noqa: E402
 from .plot import legend_columns, marker_style  # noqa: E402
 
@@ -34,10 +34,6 @@ INTRO = [
     "the worst corruption a conservative one). Figures of different suites compare only "
     "where their settings (columns) match.",
 ]
-
-
-def model_label(target: str, defense: str) -> str:
-    return target if defense in ("none", "") else f"{target} [{defense}]"
 
 
 def heading(measure: str, setting: str) -> str:
@@ -63,7 +59,7 @@ def wide(frame: pd.DataFrame) -> pd.DataFrame:
     lines: dict[tuple, dict[str, str]] = {}
     for _, row in frame.iterrows():
         key = tuple(row[c] for c in ROW)
-        line = lines.setdefault(key, {"model": model_label(row["target"], row["defense"]),
+        line = lines.setdefault(key, {"model": model_name(row["target"], row["defense"]),
                                       "suite": row["suite"], "seed": str(row["seed"])})  # fmt: skip
         line[heading(row["measure"], row["setting"])] = figure_text(row)
     table = pd.DataFrame(list(lines.values()), columns=["model", "suite", "seed", *columns])
@@ -96,7 +92,7 @@ def view_png(frame: pd.DataFrame, title: str) -> bytes | None:
     names = list(dict.fromkeys(xs.index))
     several = len({(suite, seed) for suite, seed, _, _ in names}) > 1
     labels = {
-        key: model_label(key[2], key[3]) + (f" ({key[0]}, seed {key[1]})" if several else "")
+        key: model_name(key[2], key[3]) + (f" ({key[0]}, seed {key[1]})" if several else "")
         for key in names
     }
     width = 4.6 * len(panels)

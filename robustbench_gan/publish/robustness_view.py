@@ -21,8 +21,8 @@ from ..checkpoint import confined
 from ..contract.schema import CARD_SECTION_KEYS
 from ..errors import UserError
 from ..render.format import csv_text, safe_name
-from .checks import LARGEST_CELL, NAMES, SHARE, Number, cells_of, numbers, shown
-from .intervals import wilson
+from .checks import LARGEST_CELL, NAMES, SHARE, Number, cells_of, numbers, required_names, shown
+from .intervals import correct_count, wilson
 from .robustness_pages import render_view
 
 MEASURES = ("clean", "adversarial", "corruption_mean", "corruption_worst", "certified_acc")
@@ -148,7 +148,7 @@ def figure(
     """A row's figure: its value, interval (the card's, or Wilson's over ``n``) and ``n``."""
     bounds = fields.get(ci) if ci else None
     if bounds is None:
-        low, high = wilson(round(value * n), n)
+        low, high = wilson(correct_count(value, n), n)
     elif (
         isinstance(bounds, list) and len(bounds) == 2
         and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
@@ -228,12 +228,7 @@ def read_view_bytes(data: bytes, where: str) -> pd.DataFrame:
             out[column] = numbers(values, VIEW_NUMBERS[column], f"column {column}", where)
             continue
         if column in VIEW_NAMES:
-            empty = values.isna() | (values.str.strip() == "")
-            if empty.any():
-                row = values.index[empty.to_numpy()][0]
-                raise UserError(
-                    f"row {row}, column {column}: empty; a name is required", where=where
-                )
+            required_names(values, column, where)
         if column == "measure" and not values.isin(MEASURES).all():
             row = values.index[(~values.isin(MEASURES)).to_numpy()][0]
             raise UserError(
