@@ -209,6 +209,30 @@ def test_budget_indicators_mark_the_rows_of_their_budget():
     assert marks[2] == ""  # no audit at eps 0.2
 
 
+def test_unstable_predictions_need_an_image_the_attack_left_robust():
+    """Instability is noise sensitivity until an attack fails: a row fires it only when its
+    images left robust are unstable (beyond the share's interval), so a non-robust model
+    whose every image the attack broke passes; a model whose forward passes differ fires it
+    on every row, and an audit stored with the old model-level list is read the new way."""
+    n = 400
+    unstable = "1" * 100 + "0" * 300  # a quarter of the images move under noise
+    budget = BudgetAudit(norm="linf", eps=0.1, incomplete="0" * n, white_fooled="0" * n)
+    old = replace(audit(["unstable_predictions"], [budget], n=n), unstable=unstable)
+    rows = frame(
+        [
+            {"attack": "a", "eps": 0.0, "robust_acc": 0.9, "_correct": "1" * n},
+            {"attack": "a", "eps": 0.1, "robust_acc": 0.0, "_correct": "0" * n},  # all broken
+            {"attack": "b", "eps": 0.1, "robust_acc": 0.5, "_correct": "0" * 200 + "1" * 200},
+            {"attack": "c", "eps": 0.1, "robust_acc": 0.5, "_correct": "1" * 200 + "0" * 200},
+            {"attack": "d", "eps": 0.1, "robust_acc": 0.1, "_correct": "0" * 399 + "1"},
+        ]
+    )
+    marks = row_indicators(rows, {"m": old}).tolist()
+    assert marks == ["", "", "", "unstable_predictions", ""]  # d left a stable image
+    randomized = replace(old, nondeterministic=True)
+    assert all(m == "unstable_predictions" for m in row_indicators(rows, {"m": randomized}))
+
+
 def test_near_chance_clean_accuracy_is_flagged():
     rows = pd.DataFrame(
         [

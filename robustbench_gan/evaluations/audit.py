@@ -40,6 +40,7 @@ CHECKS_VERSION = 4
 #: the checks look at the first this many evaluation images (Pintor et al. used 10 to 100
 #: per model; the probes cost about 300 passes per image and budget)
 PROBED = 500
+UNSTABLE = "unstable_predictions"  # decided per row, over the images its attack left robust
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class Audit(Evaluation):
             unbounded_acc=share(checks.unbounded_robust, None),
             outputs_probabilities=checks.outputs_probabilities,
             nondeterministic=checks.nondeterministic,
-            indicators=model_indicators(checks),
+            indicators=model_level(model_indicators(checks), checks.nondeterministic),
             correct=bits(checks.correct),
             unavailable=bits(checks.unavailable),
             unstable=bits(checks.unstable | torch.tensor(checks.nondeterministic)),
@@ -200,8 +201,17 @@ def row_indicators(
         audit = audits.get(row.get("_model"))
         if audit is None:
             continue
-        found[idx] += at_budget(row, audit) + audit.indicators
+        found[idx] += at_budget(row, audit) + model_level(audit.indicators, audit.nondeterministic)
     return pd.Series({idx: ";".join(names) for idx, names in found.items()}, dtype=object)
+
+
+def model_level(indicators: list[str], nondeterministic: bool) -> list[str]:
+    """The model's indicators that mark every row of it: all but unstable predictions,
+    which :func:`at_budget` decides per row over the images the row's attack left robust
+    (an indicator of attack failure needs a failure: a non-robust model is sensitive to
+    noise, and an attack that breaks every image did not fail). A model whose two forward
+    passes differ fires it everywhere. (Audits stored before this rule hold the old list.)"""
+    return [name for name in indicators if name != UNSTABLE or nondeterministic]
 
 
 def at_budget(row: pd.Series, audit: AuditResult) -> list[str]:
@@ -215,6 +225,11 @@ def at_budget(row: pd.Series, audit: AuditResult) -> list[str]:
     if wilson_low(int(incomplete.sum()), int(robust_probe.sum())) > SHARE:
         out.append("incomplete_optimization")
     correct = unbits(row["_correct"]) if isinstance(row.get("_correct"), str) else None
+    if correct is not None and audit.unstable and not audit.nondeterministic:
+        unstable = unbits(audit.unstable)  # the probed images: the first ones
+        left = correct[: len(unstable)]
+        if wilson_low(int((unstable[: len(left)] & left).sum()), int(left.sum())) > SHARE:
+            out.append(UNSTABLE)
     if correct is not None and len(correct) and budget.transfer_fooled:
         transfer = unbits(budget.transfer_fooled)  # the probed images: the first ones
         missed = correct[: len(transfer)] & transfer[: len(correct)]
@@ -231,9 +246,9 @@ def image_indicators(
     samples: pd.DataFrame, audits: Mapping[str, AuditResult], labels: Mapping[tuple, str]
 ) -> pd.Series:
     """Per samples.csv row (a model, budget and image): the per-image indicators that fire
-    on the image (its gradients, its stability, the unbounded attack, and at the budget the
-    probe's incomplete optimization and, on an image no attack broke, a transfer that did);
-    only the first :data:`PROBED` images are checked."""
+    on the image (its gradients, the unbounded attack, and at the budget the probe's
+    incomplete optimization and, on an image no attack broke, its instability and a
+    transfer that did); only the first :data:`PROBED` images are checked."""
     out = pd.Series("", index=samples.index, dtype=object)
     for (target, defense, norm, eps), group in samples.groupby(
         ["target", "defense", "norm", "eps"], sort=False
@@ -241,9 +256,17 @@ def image_indicators(
         audit = audits.get(labels.get((target, defense), ""))
         if audit is None:
             continue
+        images = group["image"].to_numpy()
+        robust = group["robust"].to_numpy().astype(bool)
+        unstable = unbits(audit.unstable)
+        if not audit.nondeterministic:  # only where no attack broke the image
+            kept = np.zeros(len(unstable), dtype=bool)
+            on = robust & (images < len(unstable))
+            kept[images[on]] = unstable[images[on]]
+            unstable = kept
         per_image = {
             "unavailable_gradients": unbits(audit.unavailable),
-            "unstable_predictions": unbits(audit.unstable),
+            UNSTABLE: unstable,
             "unconstrained_attack_failure": unbits(audit.unbounded_robust),
         }
         budget = next((b for b in audit.budgets if b.norm == norm and b.eps == eps), None)
@@ -251,12 +274,9 @@ def image_indicators(
             per_image["incomplete_optimization"] = unbits(budget.incomplete)
             if budget.transfer_fooled:  # on an image no attack broke (the probed ones)
                 transfer = unbits(budget.transfer_fooled)
-                images = group["image"].to_numpy()
-                probed = images < len(transfer)
-                robust = group["robust"].to_numpy().astype(bool) & probed
+                on = robust & (images < len(transfer))
                 per_image["transfer_failure"] = np.zeros(len(transfer), dtype=bool)
-                per_image["transfer_failure"][images[robust]] = transfer[images[robust]]
-        images = group["image"].to_numpy()
+                per_image["transfer_failure"][images[on]] = transfer[images[on]]
         out.loc[group.index] = [
             ";".join(name for name, mask in per_image.items() if len(mask) > i and mask[i])
             for i in images

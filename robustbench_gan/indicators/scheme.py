@@ -41,9 +41,10 @@ _ALL = (
     Indicator(
         "unstable_predictions",
         "the margin loss moves by more than 10% on average under small random perturbations "
-        "(uniform in a box of side 8/255) on more than 1% of correctly classified images (the "
-        "95% interval of the share above 1%), or two forward passes on the same input differ "
-        "(a randomized or rugged model: average gradients over draws, EOT)",
+        "(uniform in a box of side 8/255) on more than 1% of the images the attack left "
+        "robust (the 95% interval of the share above 1%; where no image is left robust, no "
+        "attack failed), or two forward passes on the same input differ (a randomized or "
+        "rugged model: average gradients over draws, EOT)",
         PINTOR, "image", "eot",
     ),
     Indicator(
