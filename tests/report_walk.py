@@ -7,7 +7,8 @@ a count of broken images; the attack-cost table is a mean over the leaderboard's
 transfer grid's ``attack | TARGET ...`` table is the mean success over transfer_grid.csv's
 surrogates that do not hold the target and the ensemble effect's ``size | pairs ...`` table
 ensemble_effect.csv pooled over its pairs (both recomputed here, not read from the report's own
-summary CSV); any other table is a slice of the one CSV that has all its columns (``model``
+summary CSV); the certified table's ``r R`` columns are certified.csv's accuracy at radius R;
+any other table is a slice of the one CSV that has all its columns (``model``
 standing for ``target [defense]``).
 """
 
@@ -24,6 +25,7 @@ import pandas as pd
 
 LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 EPS_COLUMN = re.compile(r"^(?:(?P<attack>.+) )?eps (?P<eps>[0-9./]+)$")
+RADIUS_COLUMN = re.compile(r"^r ([0-9.]+)$")
 NUMBER = re.compile(r"^-?\d+(?:\.(\d+))?(?:e[-+]?\d+)?$")
 
 
@@ -136,6 +138,9 @@ def check_table(
     effect = csvs.get("ensemble_effect.csv")
     if effect is not None and columns[:2] == ["size", "pairs"]:
         return check_effect_sizes(table, effect)
+    certified = csvs.get("certified.csv")
+    if certified is not None and any(RADIUS_COLUMN.match(c) for c in columns):
+        return check_certified(table, certified)
     for name, frame in csvs.items():
         frame = (
             frame.assign(model=[model_label(t, d) for t, d in zip(frame.target, frame.defense)])
@@ -263,6 +268,29 @@ def check_effect_sizes(table: Table, effect: pd.DataFrame) -> list[str]:
         for column, shown in zip(table.columns, cells):
             if column in expected and not close(shown, expected[column]):
                 wrong.append(f"size {cells[0]} {column}: shows {shown}, pooled {expected[column]}")
+    return wrong
+
+
+def check_certified(table: Table, certified: pd.DataFrame) -> list[str]:
+    """``model | base clean | smoothed clean | r R ... | abstained``: per model, certified.csv's
+    certified accuracy at each radius and its per-model figures (the same on every radius)."""
+    per_model = {"base clean": "base_clean_acc", "smoothed clean": "smoothed_clean_acc",
+                 "abstained": "abstained"}  # fmt: skip
+    wrong = []
+    for cells in table.rows:
+        rows = certified[certified["model"] == cells[0]]
+        if not len(rows):
+            wrong.append(f"model {cells[0]} is not in certified.csv")
+            continue
+        for column, shown in zip(table.columns[1:], cells[1:]):
+            radius = RADIUS_COLUMN.match(column)
+            if radius:
+                at = rows[(rows["radius"] - float(radius.group(1))).abs() < 1e-9]
+                value = at["certified_acc"].iloc[0] if len(at) else None
+            else:
+                value = rows[per_model[column]].iloc[0]
+            if not close(shown, value):
+                wrong.append(f"{cells[0]} {column}: shows {shown}, certified.csv {value}")
     return wrong
 
 

@@ -41,13 +41,54 @@ def test_the_run_has_its_report_and_cards(board):
 
 
 def test_robustness_properties(board):
-    for _, group in board.groupby(["target", "attack"]):
+    for _, group in board.groupby(["target", "defense", "attack"]):
         assert (np.diff(group.sort_values("eps")["robust_acc"].to_numpy()) <= 0).all()
-    at = board.set_index(["target", "attack", "eps"])["robust_acc"]
-    for target in ("small_cnn", "resnet18", "cifar_net"):
+    at = board.set_index(["target", "defense", "attack", "eps"])["robust_acc"]
+    largest = board["eps"].max()
+    models = [("small_cnn", "none"), ("resnet18", "none"), ("cifar_net", "none"),
+              ("small_cnn", "gaussian_augment")]  # fmt: skip
+    for model in models:
         for eps in sorted(board["eps"].unique()):
-            assert at[target, "pgd20", eps] <= at[target, "fgsm", eps] + 0.01
-        assert at[target, "pgd20", board["eps"].max()] <= 0.01  # standard training: no robustness
+            assert at[(*model, "pgd20", eps)] <= at[(*model, "fgsm", eps)] + 0.01
+        # no adversarial training, no robustness (noise training leaves a few images)
+        assert at[(*model, "pgd20", largest)] <= (0.02 if model[1] == "none" else 0.06)
+        assert at[(*model, "autoattack", largest)] <= at[(*model, "pgd20", largest)]
+
+
+def test_the_card_holds_corruption_and_certified_robustness():
+    """The full card of every model: AutoAttack at 8/255, mCA with the worst corruption and
+    certified accuracy at each radius, each with its interval (500 images; certified on 200
+    with n = 1,000); noise training buys certified radius beyond the intervals."""
+    cards = {c["name"]: c for c in json.loads((RUN / "model_cards.json").read_text())}
+    assert set(cards) == {"small_cnn", "resnet18", "cifar_net", "small_cnn+gaussian_augment"}
+    for card in cards.values():
+        assert "autoattack" in card["attacks"] and card["n_examples"] == 500
+        low, high = card["robust_acc_ci"]
+        assert low <= card["robust_acc"] <= high
+        found = card["corruptions"]
+        assert (found["n_examples"], found["n_corruptions"]) == (500, 15)
+        assert found["severities"] == [1, 2, 3, 4, 5]
+        assert found["worst_corruption_acc"] <= found["mean_corruption_acc"] <= card["clean_acc"]
+        smooth = card["certified"]
+        assert (smooth["n_examples"], smooth["n"], smooth["sigma"]) == (200, 1000, 0.25)
+        assert list(smooth["certified_acc_by_radius"]) == ["0", "0.25", "0.5", "0.75", "1"]
+    noisy, plain = (cards[n]["certified"]["certified_acc_by_radius"]["0.25"]
+                    for n in ("small_cnn+gaussian_augment", "small_cnn"))  # fmt: skip
+    assert noisy["ci"][0] > plain["ci"][1]  # more certified at 0.25, beyond the intervals
+
+
+def test_the_published_view_is_the_cards():
+    """results/<dataset>-robustness.csv (rbg publish of this run) holds the cards' figures."""
+    view = pd.read_csv(RUN.parent / "imagefolder-41dfa4af302f-robustness.csv")
+    cards = {c["name"]: c for c in json.loads((RUN / "model_cards.json").read_text())}
+    for (target, defense), rows in view.groupby(["target", "defense"]):
+        card = cards[target if defense == "none" else f"{target}+{defense}"]
+        figure = rows.groupby("measure")["value"].first()
+        assert figure["clean"] == card["clean_acc"]
+        assert figure["corruption_mean"] == card["corruptions"]["mean_corruption_acc"]
+        by_radius = card["certified"]["certified_acc_by_radius"]
+        certified = rows[rows["measure"] == "certified_acc"]["value"].tolist()
+        assert certified == [by_radius[r]["certified_acc"] for r in by_radius]
 
 
 def test_the_loaded_model_is_the_file(board):

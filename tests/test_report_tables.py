@@ -72,3 +72,22 @@ def test_the_walk_recomputes_the_transfer_summaries(tmp_path):
         cells[column] = f" {float(cells[column]) + 1:.1f} "
         report.write_text(text.replace(row, "|".join(cells), 1))
         assert len(problems(copy)) == 1, row
+
+
+@pytest.mark.skipif(
+    not (committed_results() / "cifar10-jpeg" / "certified.csv").is_file(),
+    reason="no committed certified run",
+)
+def test_the_walk_reads_the_certified_table_by_radius(tmp_path):
+    """The certified table's ``r R`` columns are certified.csv's accuracy at radius R: a
+    changed number fails, at a radius or in a per-model column."""
+    copy = tmp_path / "run"
+    shutil.copytree(committed_results() / "cifar10-jpeg", copy)
+    report = copy / "report.md"
+    text = report.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| cifar_net | 0."))
+    for column in (3, 5):  # smoothed clean, r 0.25
+        cells = row.split("|")
+        cells[column] = f" {float(cells[column]) + 0.1:.3f} "
+        report.write_text(text.replace(row, "|".join(cells), 1))
+        assert len(problems(copy)) == 1, cells
