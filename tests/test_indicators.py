@@ -281,7 +281,8 @@ def test_a_results_folder_written_before_the_rename_still_publishes(tmp_path):
 
 def test_per_image_indicators_cover_the_probed_images_only():
     """samples.csv: the audit checks the first images (PROBED); later ones carry none, and a
-    transfer marks only an image no attack broke."""
+    transfer and instability mark only an image no attack broke (instability every image of
+    a randomized model)."""
     from robustbench_gan.evaluations.audit import image_indicators
 
     budget = BudgetAudit(norm="linf", eps=0.1, incomplete="0000", white_fooled="0000",
@@ -300,3 +301,9 @@ def test_per_image_indicators_cover_the_probed_images_only():
     )
     marks = image_indicators(samples, {"m": checked}, {("m", "none"): "m"}).tolist()
     assert marks == ["unavailable_gradients", "transfer_failure", "", "", "", ""]
+    unstable = replace(checked, unstable="1010")  # image 2 unstable but broken: no mark
+    marks = image_indicators(samples, {"m": unstable}, {("m", "none"): "m"}).tolist()
+    assert marks[:3] == ["unavailable_gradients;unstable_predictions", "transfer_failure", ""]
+    randomized = replace(unstable, nondeterministic=True, unstable="1111")
+    marks = image_indicators(samples, {"m": randomized}, {("m", "none"): "m"}).tolist()
+    assert all("unstable_predictions" in m for m in marks[:4]) and marks[4:] == ["", ""]
