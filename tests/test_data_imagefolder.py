@@ -193,7 +193,8 @@ def test_cifar10_jpeg_suite_validates() -> None:
     suite = load_suite(ROOT / "suites" / "cifar10-jpeg.toml")
     assert suite.dataset.name == "imagefolder"
     assert suite.dataset.params["path"] == "cifar10-jpeg"
-    assert {a.name for a in suite.attacks} == {"fgsm", "pgd"}
+    assert {a.name for a in suite.attacks} == {"fgsm", "pgd", "autoattack"}
+    assert [d.name for d in suite.defenses] == ["gaussian_augment"]
 
 
 def real_cifar10_jpeg() -> Path | None:
