@@ -72,7 +72,7 @@ class AuditResult(Record):
     unbounded_acc: float
     outputs_probabilities: bool
     nondeterministic: bool
-    indicators: list[str]
+    indicators: list[str]  # over every correct image; rows read them through model_level
     correct: str
     unavailable: str
     unstable: str
@@ -135,7 +135,7 @@ class Audit(Evaluation):
             unbounded_acc=share(checks.unbounded_robust, None),
             outputs_probabilities=checks.outputs_probabilities,
             nondeterministic=checks.nondeterministic,
-            indicators=model_level(model_indicators(checks), checks.nondeterministic),
+            indicators=model_indicators(checks),
             correct=bits(checks.correct),
             unavailable=bits(checks.unavailable),
             unstable=bits(checks.unstable | torch.tensor(checks.nondeterministic)),
@@ -210,7 +210,7 @@ def model_level(indicators: list[str], nondeterministic: bool) -> list[str]:
     which :func:`at_budget` decides per row over the images the row's attack left robust
     (an indicator of attack failure needs a failure: a non-robust model is sensitive to
     noise, and an attack that breaks every image did not fail). A model whose two forward
-    passes differ fires it everywhere. (Audits stored before this rule hold the old list.)"""
+    passes differ fires it everywhere."""
     return [name for name in indicators if name != UNSTABLE or nondeterministic]
 
 
@@ -257,28 +257,29 @@ def image_indicators(
         if audit is None:
             continue
         images = group["image"].to_numpy()
-        robust = group["robust"].to_numpy().astype(bool)
+        robust = images[group["robust"].to_numpy().astype(bool)]
         unstable = unbits(audit.unstable)
-        if not audit.nondeterministic:  # only where no attack broke the image
-            kept = np.zeros(len(unstable), dtype=bool)
-            on = robust & (images < len(unstable))
-            kept[images[on]] = unstable[images[on]]
-            unstable = kept
         per_image = {
             "unavailable_gradients": unbits(audit.unavailable),
-            UNSTABLE: unstable,
+            # a randomized model is unstable everywhere; else only where no attack broke it
+            UNSTABLE: unstable if audit.nondeterministic else only_on(unstable, robust),
             "unconstrained_attack_failure": unbits(audit.unbounded_robust),
         }
         budget = next((b for b in audit.budgets if b.norm == norm and b.eps == eps), None)
         if budget is not None:
             per_image["incomplete_optimization"] = unbits(budget.incomplete)
             if budget.transfer_fooled:  # on an image no attack broke (the probed ones)
-                transfer = unbits(budget.transfer_fooled)
-                on = robust & (images < len(transfer))
-                per_image["transfer_failure"] = np.zeros(len(transfer), dtype=bool)
-                per_image["transfer_failure"][images[on]] = transfer[images[on]]
+                per_image["transfer_failure"] = only_on(unbits(budget.transfer_fooled), robust)
         out.loc[group.index] = [
             ";".join(name for name, mask in per_image.items() if len(mask) > i and mask[i])
             for i in images
         ]
     return out
+
+
+def only_on(mask: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """``mask`` (over the probed images) kept only at ``images``, false elsewhere."""
+    kept = np.zeros(len(mask), dtype=bool)
+    images = images[images < len(mask)]
+    kept[images] = mask[images]
+    return kept

@@ -22,6 +22,8 @@ from .html import STYLE, esc  # noqa: E402
 from .plot import legend_columns, marker_style  # noqa: E402
 
 ROW = ["suite", "seed", "target", "defense"]
+#: a certified figure's setting (robustness_view.py writes it; the picture reads radius 0 off it)
+RADIUS_SETTING = "L2 r={radius:g} (sigma {sigma:g})"
 INTRO = [
     "One line per model and run: its clean accuracy; its adversarial robust accuracy (the "
     "worst case over the suite's attacks, per threat model at the suite's largest budget); "
@@ -74,7 +76,8 @@ def points(frame: pd.DataFrame, measure: str) -> tuple[str, pd.DataFrame]:
     if rows.empty:
         return "", rows
     counts = rows["setting"].value_counts(sort=False)  # in the order of first appearance
-    above_zero = [s for s in counts.index if not str(s).startswith("L2 r=0 ")]
+    at_zero = RADIUS_SETTING.split("{")[0] + "0 "
+    above_zero = [s for s in counts.index if not str(s).startswith(at_zero)]
     counts = counts[above_zero] if above_zero else counts
     setting = counts.idxmax()
     return setting, rows[rows["setting"] == setting].set_index(ROW)

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..render.format import csv_text, safe_name
 from .checks import LARGEST_CELL, NAMES, SHARE, Number, cells_of, numbers, required_names, shown
 from .intervals import correct_count, wilson
-from .robustness_pages import render_view
+from .robustness_pages import RADIUS_SETTING, render_view
 
 MEASURES = ("clean", "adversarial", "corruption_mean", "corruption_worst", "certified_acc")
 VIEW_COLUMNS = [
@@ -135,7 +135,7 @@ def certified_rows(found: object, where: str) -> list[dict]:
         if not 0 <= value < math.inf:
             raise UserError(f"{place}: not a radius")
         at = mapping(at, place)
-        setting = f"L2 r={value:g} (sigma {sigma:g})"
+        setting = RADIUS_SETTING.format(radius=value, sigma=sigma)
         rows.append(
             figure("certified_acc", setting, share(at, "certified_acc", place), at, "ci", n, place)
         )
